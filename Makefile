@@ -1,0 +1,53 @@
+# Race Platform: the one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)
+
+.DEFAULT_GOAL := help
+.PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install everything (done by every target that needs it)
+
+dev: $(STAMP) ## start the whole platform in the foreground (Ctrl-C stops it)
+	$(PY) -m infra.local dev
+
+test: $(STAMP) ## run the whole test suite (starts its own PostgreSQL and emulator)
+	$(PY) -m pytest -q
+
+test-unit: $(STAMP) ## unit tests only (no sockets)
+	$(PY) -m pytest -q -m unit
+
+lint: $(STAMP) ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check chalicelib infra app.py || true
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP) ## apply ruff's fixes
+	$(VENV)/bin/ruff check --fix .
+
+smoke: ## the 6-path smoke test against API_URL / WS_URL (default: the local stack)
+	./tools/smoke-test.sh
+
+migrate: $(STAMP) ## apply pending migrations (DATABASE_URL, else the local stack's database)
+	$(PY) -m infra.local migrate
+
+seed: $(STAMP) ## load the demo data (refuses when STAGE=prod)
+	$(PY) -m infra.local seed
+
+setup: $(STAMP) ## the stack in the background (same as ./setup.sh)
+	$(PY) -m infra.local up
+
+teardown: $(STAMP) ## stop the background stack (same as ./teardown.sh; WIPE=1 deletes its data)
+	$(PY) -m infra.local down $(if $(WIPE),--wipe,)

@@ -1,0 +1,1 @@
+"""Race Platform: everything that ships to Lambda."""

@@ -1,0 +1,25 @@
+"""POST /auth/login and GET /auth/me."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api.routing import caller, json_body, route
+from chalicelib.domain import auth
+from chalicelib.domain.validation import Body
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/auth/login", methods=("POST",), public=True)
+def login() -> Any:
+    body = Body(json_body(bp), allowed={"email", "password"})
+    source_ip = bp.current_request.context.get("identity", {}).get("sourceIp") or "unknown"
+    return auth.login(body.payload.get("email"), body.payload.get("password"), source_ip)
+
+
+@route(bp, "/auth/me")
+def me() -> Any:
+    return auth.describe(caller())

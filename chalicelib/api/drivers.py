@@ -1,0 +1,11 @@
+"""/drivers: Drivers."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.routing import register_reads
+from chalicelib.domain.records import DRIVERS
+
+bp = Blueprint(__name__)
+register_reads(bp, "/drivers", DRIVERS)

@@ -1,0 +1,11 @@
+"""/events: Race weekends."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.routing import register_reads
+from chalicelib.domain.records import EVENTS
+
+bp = Blueprint(__name__)
+register_reads(bp, "/events", EVENTS)

@@ -1,0 +1,88 @@
+"""One typed settings object, read from the environment once per cold start."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+from chalicelib import resources
+
+STAGES = ("local", "dev", "prod")
+
+
+class ConfigError(RuntimeError):
+    """The environment cannot run the platform; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    jwt_secret: str
+    database_url: str
+    aws_region: str
+    aws_endpoint_url: str | None
+    kv_table: str
+    connections_table: str
+    webhook_queue: str
+    timing_import_queue: str
+    attachments_bucket: str
+    plugins_bucket: str
+    uploads_bucket: str
+    backups_bucket: str
+    # Where the WebSocket @connections management API lives; None means "derive it from the
+    # event" as API Gateway does in AWS.
+    ws_management_url: str | None
+    jwt_ttl_s: int = 12 * 3600
+    db_pool_max: int = 4
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+
+def _required(env: dict[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required")
+    return value
+
+
+def load(env: dict[str, str] | None = None) -> Settings:
+    """Parse settings from `env` (default: the process environment); fail fast and say why."""
+    env = dict(os.environ if env is None else env)
+    stage = env.get("STAGE", "local").strip() or "local"
+    if stage not in STAGES:
+        raise ConfigError(f"STAGE must be one of {', '.join(STAGES)}, not {stage!r}")
+    jwt_secret = _required(env, "JWT_SECRET")
+    if len(jwt_secret) < 32 and stage != "local":
+        raise ConfigError("JWT_SECRET must be at least 32 characters outside the local stage")
+    database_url = _required(env, "DATABASE_URL")
+
+    def name_of(resource: resources.Table | resources.Queue | resources.Bucket) -> str:
+        return env.get(resource.env_var) or resource.name
+
+    return Settings(
+        stage=stage,
+        jwt_secret=jwt_secret,
+        database_url=database_url,
+        aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        kv_table=name_of(resources.KV_TABLE),
+        connections_table=name_of(resources.CONNECTIONS_TABLE),
+        webhook_queue=name_of(resources.WEBHOOK_QUEUE),
+        timing_import_queue=name_of(resources.TIMING_IMPORT_QUEUE),
+        attachments_bucket=name_of(resources.ATTACHMENTS_BUCKET),
+        plugins_bucket=name_of(resources.PLUGINS_BUCKET),
+        uploads_bucket=name_of(resources.UPLOADS_BUCKET),
+        backups_bucket=name_of(resources.BACKUPS_BUCKET),
+        ws_management_url=env.get("WS_MANAGEMENT_URL") or None,
+        jwt_ttl_s=int(env.get("JWT_TTL_S", "43200")),
+        db_pool_max=int(env.get("DB_POOL_MAX", "4")),
+    )
+
+
+@functools.cache
+def settings() -> Settings:
+    """The settings of this process (cold start); cached until `settings.cache_clear()`."""
+    return load()

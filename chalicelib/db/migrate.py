@@ -1,0 +1,113 @@
+"""Append-only migration runner: applies `migrations/NNNN_name.sql` in order, one transaction each.
+
+Each applied file's SHA-256 is recorded in `schema_migrations`; if an applied file has changed
+since, the runner refuses to run and names the file (migrations are append-only).
+Usage: python -m chalicelib.db.migrate [--status]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# One lock id for every migrator, so two deploys never migrate at once.
+_LOCK_ID = 7_011_946_211
+
+_CREATE_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    filename    text PRIMARY KEY,
+    sha256      text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    filename: str
+    sql: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        if not _FILE.match(path.name):
+            raise MigrationError(f"{path.name}: migration files are named NNNN_lower_snake.sql")
+        found.append(Migration(path.name, path.read_text()))
+    numbers = [m.filename[:4] for m in found]
+    if len(set(numbers)) != len(numbers):
+        raise MigrationError("two migration files share a number")
+    return found
+
+
+def migrate(database_url: str, directory: Path = MIGRATIONS_DIR, log: bool = True) -> list[str]:
+    """Apply pending migrations; return the names applied. Refuses if an applied file changed."""
+    migrations = discover(directory)
+    applied_now: list[str] = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            conn.execute(_CREATE_LEDGER)
+            ledger: dict[str, str] = dict(conn.execute("SELECT filename, sha256 FROM schema_migrations").fetchall())
+            on_disk = {m.filename for m in migrations}
+            for filename in sorted(set(ledger) - on_disk):
+                raise MigrationError(f"{filename} was applied but its file is gone; migrations are append-only")
+            for migration in migrations:
+                recorded = ledger.get(migration.filename)
+                if recorded is not None and recorded != migration.sha256:
+                    raise MigrationError(
+                        f"{migration.filename} changed after it was applied (checksum mismatch); "
+                        "migrations are append-only: restore the file and add a new migration instead"
+                    )
+            for migration in migrations:
+                if migration.filename in ledger:
+                    continue
+                with conn.transaction():
+                    conn.execute(migration.sql.encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (filename, sha256) VALUES (%s, %s)",
+                        (migration.filename, migration.sha256),
+                    )
+                applied_now.append(migration.filename)
+                if log:
+                    print(f"applied {migration.filename}")  # noqa: T201
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+    return applied_now
+
+
+def main(argv: list[str]) -> int:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        print("DATABASE_URL is required (make migrate sets it for the local stack)", file=sys.stderr)  # noqa: T201
+        return 2
+    try:
+        applied = migrate(url)
+    except MigrationError as exc:
+        print(f"migrate: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except psycopg.OperationalError as exc:
+        print(f"migrate: cannot reach PostgreSQL: {exc}".strip(), file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"migrations up to date ({len(applied)} applied now)")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

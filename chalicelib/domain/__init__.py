@@ -1,0 +1,1 @@
+"""The platform's rules; imports neither chalice nor boto3."""

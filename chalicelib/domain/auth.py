@@ -1,0 +1,125 @@
+"""Signing in, recognising callers (JWT or API key) and limiting login attempts."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from chalicelib.config import settings
+from chalicelib.domain import passwords, tokens
+from chalicelib.domain.caller import Caller
+from chalicelib.domain.records import encode
+from chalicelib.errors import DependencyDown, Invalid, RateLimited, Unauthorized
+from chalicelib.observability import logger
+from chalicelib.store import kv
+from chalicelib.store.postgres import execute, fetch_one, transaction
+
+# Fixed windows: a person mistyping gets 10 tries in 5 minutes; one address 50 (a paddock NAT).
+LOGIN_LIMITS = (("email", 10, 300), ("ip", 50, 300))
+MAX_PASSWORD_CHARS = 1024
+
+
+def _check_login_rate(email: str, source_ip: str) -> None:
+    keys = {"email": email.lower(), "ip": source_ip}
+    for kind, max_hits, window_s in LOGIN_LIMITS:
+        digest = hashlib.sha256(keys[kind].encode()).hexdigest()[:32]
+        try:
+            hits, retry_after_s = kv.increment_window(f"login:{kind}:{digest}", window_s)
+        except DependencyDown:
+            # Availability over strictness during a race: argon2 still slows guessing.
+            logger().warning("login rate limiter unavailable; allowing attempt", extra={"limit": kind})
+            return
+        if hits > max_hits:
+            raise RateLimited(f"too many sign-in attempts; try again in {retry_after_s} s", retry_after_s)
+
+
+def login(email: Any, password: Any, source_ip: str) -> dict[str, Any]:
+    if not isinstance(email, str) or "@" not in email or len(email) > 320:
+        raise Invalid("email must be an email address", field="email")
+    if not isinstance(password, str) or not password or len(password) > MAX_PASSWORD_CHARS:
+        raise Invalid("password is required", field="password")
+    _check_login_rate(email, source_ip)
+    with transaction() as conn:
+        user = fetch_one(conn, "user_by_email", {"email": email})
+    if not passwords.verify_password(user["password_hash"] if user else None, password) or user is None:
+        raise Unauthorized("wrong email or password")
+    token = tokens.issue_jwt(
+        settings().jwt_secret,
+        user_id=str(user["id"]),
+        account_id=str(user["account_id"]),
+        role=user["role"],
+        ttl_s=settings().jwt_ttl_s,
+    )
+    return {
+        "token": token,
+        "expiresIn": settings().jwt_ttl_s,
+        "user": {
+            "id": str(user["id"]),
+            "email": user["email"],
+            "name": user["name"],
+            "role": user["role"],
+            "accountId": str(user["account_id"]),
+            "accountName": user["account_name"],
+        },
+    }
+
+
+def authenticate(authorization: str | None, api_key: str | None) -> Caller:
+    """The caller behind the request's credentials, or Unauthorized."""
+    if authorization:
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise Unauthorized("Authorization must be 'Bearer <token>'")
+        credential = credential.strip()
+        if tokens.looks_like_api_key(credential):
+            return authenticate_api_key(credential)
+        return authenticate_jwt(credential)
+    if api_key:
+        return authenticate_api_key(api_key.strip())
+    raise Unauthorized("sign in: send Authorization: Bearer <token> or X-API-Key: race_<secret>")
+
+
+def authenticate_jwt(token: str) -> Caller:
+    claims = tokens.verify_jwt(settings().jwt_secret, token)
+    with transaction() as conn:
+        # Membership is read each time so a removed member or changed role takes effect at once.
+        member = fetch_one(conn, "member", {"user_id": claims["sub"], "account_id": claims["acc"]})
+    if member is None:
+        raise Unauthorized("this account no longer has you as a member; sign in again")
+    return Caller(account_id=str(member["account_id"]), role=member["role"], user_id=str(member["id"]))
+
+
+def authenticate_api_key(secret: str) -> Caller:
+    if not tokens.looks_like_api_key(secret):
+        raise Unauthorized("invalid API key")
+    with transaction() as conn:
+        key = fetch_one(conn, "api_key_by_hash", {"key_hash": tokens.hash_api_key(secret)})
+        if key is None:
+            raise Unauthorized("invalid or revoked API key")
+        if key["expired"]:
+            raise Unauthorized("API key expired")
+        execute(conn, "touch_api_key", {"id": key["id"]})
+    return Caller(account_id=str(key["account_id"]), role=key["role"], api_key_id=str(key["id"]))
+
+
+def describe(caller: Caller) -> dict[str, Any]:
+    """GET /auth/me: who is calling, in which account, with which role."""
+    with transaction() as conn:
+        account = fetch_one(conn, "account", {"account_id": caller.account_id})
+        member = (
+            fetch_one(conn, "member", {"user_id": caller.user_id, "account_id": caller.account_id})
+            if caller.user_id
+            else None
+        )
+    if account is None:
+        raise Unauthorized("account no longer exists")
+    answer: dict[str, Any] = {
+        "kind": caller.kind,
+        "role": caller.role,
+        "account": {"id": str(account["id"]), "name": account["name"], "slug": account["slug"]},
+    }
+    if member is not None:
+        answer["user"] = {"id": str(member["id"]), "email": member["email"], "name": member["name"]}
+    if caller.api_key_id:
+        answer["apiKey"] = {"id": caller.api_key_id}
+    return {k: encode(v) for k, v in answer.items()}

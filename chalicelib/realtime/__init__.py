@@ -1,0 +1,1 @@
+"""Live session rooms over the WebSocket API: connect, join, presence, pushes."""

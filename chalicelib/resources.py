@@ -1,0 +1,70 @@
+"""The one definition of the platform's AWS resources.
+
+The local stack provisions from it (infra/local/provision.py), the AWS template is generated from
+it (infra/aws), and the settings read the deployed names from it. Nothing lists a table, queue or
+bucket anywhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DynamoDB table with a string partition key `pk` and sort key `sk`."""
+
+    logical_id: str
+    env_var: str
+    name: str
+    ttl_attribute: str | None = "expiresAt"
+
+
+@dataclass(frozen=True)
+class Queue:
+    """An SQS queue and its dead-letter queue."""
+
+    logical_id: str
+    env_var: str
+    name: str
+    visibility_timeout_s: int = 60
+    max_receive_count: int = 5
+    dlq_retention_s: int = 14 * 24 * 3600
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    logical_id: str
+    env_var: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Resources:
+    tables: tuple[Table, ...] = field(default_factory=tuple)
+    queues: tuple[Queue, ...] = field(default_factory=tuple)
+    buckets: tuple[Bucket, ...] = field(default_factory=tuple)
+
+
+# Names are not stage-prefixed: each stage lives in its own AWS account (docs/decisions.md), and
+# Chalice needs SQS queue names when app.py is imported, before any settings exist.
+KV_TABLE = Table("KvTable", "RACE_KV_TABLE", "race-kv")
+CONNECTIONS_TABLE = Table("ConnectionsTable", "RACE_CONNECTIONS_TABLE", "race-connections")
+WEBHOOK_QUEUE = Queue("WebhookDeliveriesQueue", "RACE_WEBHOOK_QUEUE", "race-webhook-deliveries")
+TIMING_IMPORT_QUEUE = Queue(
+    "TimingImportsQueue", "RACE_TIMING_IMPORT_QUEUE", "race-timing-imports", visibility_timeout_s=300
+)
+ATTACHMENTS_BUCKET = Bucket("AttachmentsBucket", "RACE_ATTACHMENTS_BUCKET", "race-attachments")
+PLUGINS_BUCKET = Bucket("PluginsBucket", "RACE_PLUGINS_BUCKET", "race-plugins")
+UPLOADS_BUCKET = Bucket("UploadsBucket", "RACE_UPLOADS_BUCKET", "race-uploads")
+BACKUPS_BUCKET = Bucket("BackupsBucket", "RACE_BACKUPS_BUCKET", "race-backups")
+
+RESOURCES = Resources(
+    tables=(KV_TABLE, CONNECTIONS_TABLE),
+    queues=(WEBHOOK_QUEUE, TIMING_IMPORT_QUEUE),
+    buckets=(ATTACHMENTS_BUCKET, PLUGINS_BUCKET, UPLOADS_BUCKET, BACKUPS_BUCKET),
+)

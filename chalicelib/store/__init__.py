@@ -1,0 +1,1 @@
+"""Adapters to PostgreSQL and AWS; they translate infrastructure errors into platform errors."""

@@ -1,0 +1,47 @@
+"""boto3 clients created lazily once per container, honouring AWS_ENDPOINT_URL (moto or LocalStack)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from chalicelib.config import settings
+from chalicelib.errors import DependencyDown
+
+SERVICE_NAMES = {"dynamodb": "DynamoDB", "sqs": "SQS", "s3": "S3", "apigatewaymanagementapi": "WebSocket API"}
+
+
+@functools.cache
+def client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"max_attempts": 2, "mode": "standard"},
+        # Keep-alive pool sized for concurrent room fan-out.
+        max_pool_connections=50,
+        s3={"addressing_style": "path"} if settings().aws_endpoint_url else None,
+    )
+    return boto3.session.Session().client(
+        service,
+        region_name=settings().aws_region,
+        endpoint_url=settings().aws_endpoint_url,
+        config=config,
+    )
+
+
+@contextmanager
+def translated_errors(service: str) -> Iterator[None]:
+    """Turn unreachable-endpoint errors into DependencyDown naming the service."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    try:
+        yield
+    except (BotoConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+        name = SERVICE_NAMES.get(service, service)
+        raise DependencyDown(name, f"{name} is unavailable; try again shortly") from exc

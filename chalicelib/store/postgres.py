@@ -1,0 +1,80 @@
+"""The PostgreSQL pool (one per container, created lazily) and transactions that speak platform errors."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.config import settings
+from chalicelib.errors import Conflict, DependencyDown, MigrationsMissing
+from chalicelib.store.sql import query
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+Row = dict[str, Any]
+
+
+@functools.cache
+def pool() -> ConnectionPool:
+    """The container's connection pool; connections are checked before use so a restarted
+    PostgreSQL is picked up without restarting the function."""
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    return ConnectionPool(
+        settings().database_url,
+        min_size=1,
+        max_size=settings().db_pool_max,
+        kwargs={"row_factory": dict_row, "connect_timeout": 3},
+        check=ConnectionPool.check_connection,
+        timeout=3.0,
+        open=True,
+        name="race",
+    )
+
+
+def close_pool() -> None:
+    """Close and forget the pool (tests and shutdown); the next call to `pool()` makes a new one."""
+    if pool.cache_info().currsize:
+        pool().close()
+        pool.cache_clear()
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn driver errors into platform errors at the adapter boundary."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    try:
+        yield
+    except psycopg.errors.UndefinedTable as exc:
+        raise MigrationsMissing(str(exc).splitlines()[0]) from exc
+    except psycopg.errors.UniqueViolation as exc:
+        constraint = getattr(exc.diag, "constraint_name", None) or "unique constraint"
+        raise Conflict(f"already exists ({constraint})") from exc
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise DependencyDown("PostgreSQL", "PostgreSQL is unavailable; try again shortly") from exc
+
+
+@contextmanager
+def transaction() -> Iterator[psycopg.Connection[Row]]:
+    """A connection in a transaction: committed when the block ends, rolled back on any error."""
+    with translated_errors(), pool().connection() as conn:
+        yield conn  # type: ignore[misc]  # the pool's connections use dict_row
+
+
+def fetch_all(conn: psycopg.Connection[Row], name: str, params: dict[str, Any] | None = None) -> list[Row]:
+    return conn.execute(query(name), params or {}).fetchall()
+
+
+def fetch_one(conn: psycopg.Connection[Row], name: str, params: dict[str, Any] | None = None) -> Row | None:
+    return conn.execute(query(name), params or {}).fetchone()
+
+
+def execute(conn: psycopg.Connection[Row], name: str, params: dict[str, Any] | None = None) -> int:
+    return conn.execute(query(name), params or {}).rowcount

@@ -1,0 +1,37 @@
+-- name: user_by_email
+SELECT u.id, u.email, u.name, u.password_hash, m.account_id, m.role, a.name AS account_name
+FROM users u
+JOIN memberships m ON m.user_id = u.id
+JOIN accounts a ON a.id = m.account_id
+WHERE lower(u.email) = lower(%(email)s)
+ORDER BY m.created_at, m.account_id
+LIMIT 1;
+
+-- name: member
+SELECT u.id, u.email, u.name, m.role, m.account_id, a.name AS account_name, a.slug AS account_slug
+FROM memberships m
+JOIN users u ON u.id = m.user_id
+JOIN accounts a ON a.id = m.account_id
+WHERE m.user_id = %(user_id)s AND m.account_id = %(account_id)s;
+
+-- name: account
+SELECT id, name, slug, created_at FROM accounts WHERE id = %(account_id)s;
+
+-- name: api_key_by_hash
+SELECT id, account_id, role, name, prefix, expires_at,
+       (expires_at IS NOT NULL AND expires_at <= now()) AS expired
+FROM api_keys
+WHERE key_hash = %(key_hash)s;
+
+-- name: touch_api_key
+-- Recording every use would write on every request; a minute's precision is enough.
+UPDATE api_keys SET last_used_at = now()
+WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
+
+-- name: insert_api_key
+INSERT INTO api_keys (account_id, created_by, name, prefix, key_hash, role, expires_at)
+VALUES (%(account_id)s, %(created_by)s, %(name)s, %(prefix)s, %(key_hash)s, %(role)s, %(expires_at)s)
+RETURNING id, name, prefix, role, created_at, last_used_at, expires_at;
+
+-- name: delete_api_key
+DELETE FROM api_keys WHERE id = %(id)s AND account_id = %(account_id)s;

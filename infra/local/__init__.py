@@ -1,0 +1,1 @@
+"""The local dev stack: embedded PostgreSQL, AWS emulator, gateways, SQS poller, scheduler."""

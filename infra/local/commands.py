@@ -1,0 +1,162 @@
+"""Operator commands on the local stack: up (./setup.sh), down (./teardown.sh), migrate, seed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from infra.local import state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _running_stack() -> dict[str, Any] | None:
+    record = state.read_record(state.state_dir(), "stack")
+    if record and _alive(int(record["pid"])):
+        return record
+    return None
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=1) as answer:  # noqa: S310
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def up(*args: str) -> int:
+    """Start the stack in the background and return once /health answers."""
+    timeout_s = 180.0
+    running = _running_stack()
+    if running and _healthy(running["urls"]["api"]):
+        print(f"already running (pid {running['pid']}): {running['urls']['api']}")
+        return 0
+    directory = state.state_dir()
+    log_path = directory / "logs" / "stack.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.local", "dev"],
+            cwd=state.ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the shell that ran ./setup.sh
+        )
+    api_url = f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}"
+    deadline = time.monotonic() + timeout_s
+    print(f"starting the stack (pid {process.pid}, log {log_path}) ...", flush=True)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            print(f"the stack exited with status {process.returncode}; last log lines:", file=sys.stderr)
+            print(_tail(log_path), file=sys.stderr)
+            return 1
+        record = state.read_record(directory, "stack")
+        if record and record.get("pid") == process.pid and _healthy(api_url):
+            print("up:")
+            for name, url in record["urls"].items():
+                print(f"  {name:<5} {url}")
+            return 0
+        time.sleep(0.2)
+    print(f"the stack did not become healthy within {timeout_s:.0f} s; see {log_path}", file=sys.stderr)
+    os.killpg(process.pid, signal.SIGTERM)
+    return 1
+
+
+def down(*args: str) -> int:
+    """Stop the background stack; with --wipe also delete its data (database, secrets, logs)."""
+    wipe = "--wipe" in args
+    record = _running_stack()
+    if record:
+        pid = int(record["pid"])
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        print(f"stopped (pid {pid})")
+    else:
+        print("no stack running")
+    if wipe:
+        from infra.local.postgres import EmbeddedPostgres
+
+        directory = state.state_dir()
+        EmbeddedPostgres(directory).wipe()
+        shutil.rmtree(directory, ignore_errors=True)
+        print(f"wiped {directory}")
+    return 0
+
+
+@contextmanager
+def _database() -> Iterator[str]:
+    """DATABASE_URL, else the running stack's database, else the embedded one for this command."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    record = _running_stack()
+    if record:
+        yield record["databaseUrl"]
+        return
+    from infra.local.stack import database_url
+
+    with ExitStack() as stack:
+        yield database_url(state.state_dir(), stack)
+
+
+def migrate(*args: str) -> int:
+    from chalicelib.db import migrate as migrations
+
+    with _database() as url:
+        os.environ["DATABASE_URL"] = url
+        return migrations.main(list(args))
+
+
+def seed(*args: str) -> int:
+    from chalicelib.db import seed as seeding
+
+    if os.environ.get("STAGE") == "prod":
+        print("seed: refusing to seed: STAGE=prod (the seed creates demo users with a known password)",
+              file=sys.stderr)
+        return 1
+    with _database() as url:
+        os.environ["DATABASE_URL"] = url
+        return seeding.main()
+
+
+def env(*args: str) -> int:
+    """Print the running stack's URLs as shell exports (for smoke tests and scripts)."""
+    record = _running_stack()
+    if not record:
+        print("no stack running", file=sys.stderr)
+        return 1
+    print(f"export API_URL={record['urls']['api']}")
+    print(f"export WS_URL={record['urls']['ws']}")
+    return 0
+
+
+def _tail(path: os.PathLike[str] | str, lines: int = 30) -> str:
+    try:
+        with open(path, errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+COMMANDS: dict[str, Callable[..., int]] = {"up": up, "down": down, "migrate": migrate, "seed": seed, "env": env}

@@ -1,0 +1,51 @@
+"""The AWS emulator of the local stack: moto server in a child process (LocalStack's port)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.local.ports import is_listening, wait_listening
+
+DEFAULT_PORT = 4566
+
+
+class Emulator:
+    """moto server on host:port, started as a child process so it never competes for our GIL."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, log_path: Path | None = None):
+        self.host = host
+        self.port = port
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 20.0) -> str:
+        if is_listening(self.host, self.port):
+            raise RuntimeError(
+                f"port {self.port} is taken: another emulator or LocalStack runs there; "
+                "set AWS_ENDPOINT_URL to use it, or stop it"
+            )
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
+        )
+        wait_listening(self.host, self.port, timeout_s, what="moto server")
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._process = None

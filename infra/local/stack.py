@@ -1,0 +1,169 @@
+"""The whole local stack in one foreground process: `python -m infra.local dev`.
+
+Starts (unless the environment points elsewhere) the embedded PostgreSQL and the AWS emulator,
+provisions tables/queues/buckets, migrates, seeds, then serves the HTTP API, the WebSocket
+gateway, the SQS poller, the scheduler, the web client and the docs until Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.local import state
+from infra.local.ports import free_port
+
+LOG = logging.getLogger("race.stack")
+HOST = "127.0.0.1"
+DEMO_EMAIL = "jamie@apexracing.io"
+
+
+@dataclass(frozen=True)
+class Ports:
+    api: int
+    ws: int
+    web: int
+    docs: int
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        return cls(
+            api=int(os.environ.get("API_PORT", "8000")),
+            ws=int(os.environ.get("WS_PORT", "8001")),
+            web=int(os.environ.get("WEB_PORT", "6166")),
+            docs=int(os.environ.get("DOCS_PORT", "6167")),
+        )
+
+
+def database_url(directory: Path, stack: ExitStack) -> str:
+    """DATABASE_URL when set; else the embedded cluster (started here, stopped on exit)."""
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    from infra.local.postgres import EmbeddedPostgres
+
+    postgres = EmbeddedPostgres(directory)
+    url = postgres.start()
+    stack.callback(postgres.stop)
+    return url
+
+
+def aws_endpoint(directory: Path, stack: ExitStack) -> str:
+    """AWS_ENDPOINT_URL when set (e.g. LocalStack); else moto server on :4566 (stopped on exit)."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return os.environ["AWS_ENDPOINT_URL"]
+    from infra.local.emulator import DEFAULT_PORT, Emulator
+
+    emulator = Emulator(port=int(os.environ.get("EMULATOR_PORT", DEFAULT_PORT)),
+                        log_path=directory / "logs" / "emulator.log")
+    url = emulator.start()
+    stack.callback(emulator.stop)
+    return url
+
+
+def prepare(directory: Path, stack: ExitStack, *, seed: bool = True) -> dict[str, str]:
+    """Bring up the dependencies, provision, migrate and seed; return the app's environment."""
+    from chalicelib.db import migrate
+    from chalicelib.db import seed as seeding
+    from infra.local.provision import provision
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        os.environ.setdefault(name, value)
+    env = {
+        "STAGE": os.environ.get("STAGE", "local"),
+        "JWT_SECRET": state.jwt_secret(directory),
+        "DATABASE_URL": database_url(directory, stack),
+        "AWS_ENDPOINT_URL": aws_endpoint(directory, stack),
+    }
+    provision(env["AWS_ENDPOINT_URL"])
+    migrate.migrate(env["DATABASE_URL"], log=True)
+    if seed and env["STAGE"] != "prod":
+        seeding.seed(env["DATABASE_URL"], env["STAGE"], os.environ.get("SEED_PASSWORD") or seeding.DEFAULT_PASSWORD)
+    return env
+
+
+def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) -> dict[str, str]:
+    """Start every server of the stack in this process; return their URLs."""
+    import boto3
+
+    from infra.local import http_gateway, static
+    from infra.local.scheduler import Scheduler
+    from infra.local.sqs_poller import SqsPoller
+    from infra.local.ws_gateway import WsGateway
+
+    management_port = free_port()
+    env["WS_MANAGEMENT_URL"] = f"http://{HOST}:{management_port}/local"
+    os.environ.update(env)
+    from chalicelib.config import settings
+
+    settings()  # fail fast (e.g. "JWT_SECRET is required") before anything listens
+    from app import app
+
+    ws = WsGateway(app, HOST, ports.ws, management_port=management_port)
+    ws.start_in_thread()
+    stack.callback(ws.stop)
+    api = http_gateway.start_in_thread(app, HOST, ports.api)
+    stack.callback(api.server_close)
+    stack.callback(api.shutdown)
+    poller = SqsPoller(app, boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"]))
+    poller.start_in_thread()
+    stack.callback(poller.stop)
+    scheduler = Scheduler(app)
+    scheduler.start_in_thread()
+    stack.callback(scheduler.stop)
+    urls = {"api": f"http://{HOST}:{ports.api}", "ws": f"ws://{HOST}:{ports.ws}"}
+    for name, folder, port in (("web", "web", ports.web), ("docs", "docs", ports.docs)):
+        path = state.ROOT / folder
+        if path.is_dir():
+            server = static.start_in_thread(path, HOST, port)
+            stack.callback(server.server_close)
+            stack.callback(server.shutdown)
+            urls[name] = f"http://{HOST}:{port}"
+    return urls
+
+
+def dev() -> int:
+    """`make dev`: everything in the foreground until Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    directory = state.state_dir()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with ExitStack() as stack:
+        env = prepare(directory, stack)
+        urls = serve(directory, Ports.from_env(), env, stack)
+        state.write_record(directory, "stack", {"pid": os.getpid(), "urls": urls,
+                                                "databaseUrl": env["DATABASE_URL"],
+                                                "awsEndpointUrl": env["AWS_ENDPOINT_URL"]})
+        stack.callback(lambda: (directory / "stack.json").unlink(missing_ok=True))
+        password_hint = "$SEED_PASSWORD" if os.environ.get("SEED_PASSWORD") else "sebring12h"
+        print("\nRace Platform is up:", flush=True)
+        for name, url in urls.items():
+            print(f"  {name:<5} {url}", flush=True)
+        print(f"  demo login: {DEMO_EMAIL} / {password_hint}", flush=True)
+        print("  Ctrl-C stops everything.\n", flush=True)
+        stop.wait()
+        print("stopping...", flush=True)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    commands = {"dev": dev}
+    from infra.local import commands as more
+
+    commands.update(more.COMMANDS)
+    if not argv or argv[0] not in commands:
+        print(f"usage: python -m infra.local {{{','.join(sorted(commands))}}} [options]", file=sys.stderr)
+        return 2
+    return commands[argv[0]](*argv[1:])

@@ -1,0 +1,188 @@
+"""Integration fixtures: a private PostgreSQL (migrated + seeded), the emulator (provisioned), and
+the app served by the local HTTP and WebSocket gateways on free ports."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from infra.local.ports import free_port
+
+JWT_SECRET = "integration-test-secret-" + "x" * 40
+PASSWORD = "sebring12h"
+
+
+def reset_caches() -> None:
+    """Forget every per-container cache so the next request reads the environment afresh."""
+    from chalicelib.config import settings
+    from chalicelib.realtime import push
+    from chalicelib.store import aws, postgres
+
+    postgres.close_pool()
+    settings.cache_clear()
+    aws.client.cache_clear()
+    push._client.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from infra.local.postgres import EmbeddedPostgres
+
+    cluster = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), fast=True)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        cluster.wipe()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres: Any) -> str:
+    from chalicelib.db.migrate import migrate
+    from chalicelib.db.seed import seed
+
+    url = postgres.create_database("race_it")
+    migrate(url, log=False)
+    seed(url, "local", PASSWORD)
+    return str(url)
+
+
+@pytest.fixture(scope="session")
+def provisioned(emulator_url: str) -> str:
+    from infra.local.provision import provision
+
+    provision(emulator_url)
+    return emulator_url
+
+
+@dataclass
+class Stack:
+    api_url: str
+    ws_url: str
+    management_url: str
+    database_url: str
+    aws_endpoint_url: str
+    http: Any
+    ws: Any
+
+    def session(self) -> requests.Session:
+        return requests.Session()
+
+
+@pytest.fixture(scope="session")
+def stack(database_url: str, provisioned: str) -> Iterator[Stack]:
+    from infra.local import http_gateway
+    from infra.local.ws_gateway import WsGateway
+
+    management_port = free_port()
+    os.environ.update({
+        "STAGE": "local",
+        "JWT_SECRET": JWT_SECRET,
+        "DATABASE_URL": database_url,
+        "AWS_ENDPOINT_URL": provisioned,
+        "WS_MANAGEMENT_URL": f"http://127.0.0.1:{management_port}/local",
+    })
+    reset_caches()
+    from app import app
+
+    ws = WsGateway(app, "127.0.0.1", free_port(), management_port=management_port)
+    ws.start_in_thread()
+    http = http_gateway.start_in_thread(app, "127.0.0.1", free_port())
+    try:
+        yield Stack(http.url, ws.url, ws.management_url, database_url, provisioned, http, ws)
+    finally:
+        http.shutdown()
+        http.server_close()
+        ws.stop()
+        reset_caches()
+
+
+class Api:
+    """A small HTTP client for the platform: JSON in, (status, JSON) out."""
+
+    def __init__(self, base_url: str, token: str | None = None, api_key: str | None = None):
+        self.base_url = base_url
+        self.http = requests.Session()
+        self.token = token
+        self.api_key = api_key
+
+    def headers(self) -> dict[str, str]:
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.api_key:
+            return {"X-API-Key": self.api_key}
+        return {}
+
+    def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        headers = {**self.headers(), **kwargs.pop("headers", {})}
+        return self.http.request(method, self.base_url + path, json=body, headers=headers, timeout=30, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        return self.call("POST", path, body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.call("DELETE", path, **kwargs)
+
+
+def token_for(email: str) -> str:
+    """A JWT for a seeded or created user, minted directly (logins are rate limited)."""
+    import psycopg
+
+    from chalicelib.domain.tokens import issue_jwt
+
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        row = conn.execute(
+            "SELECT u.id, m.account_id, m.role FROM users u JOIN memberships m ON m.user_id = u.id "
+            "WHERE lower(u.email) = lower(%s)", (email,)
+        ).fetchone()
+    assert row, email
+    return issue_jwt(JWT_SECRET, user_id=str(row[0]), account_id=str(row[1]), role=row[2], ttl_s=3600)
+
+
+@pytest.fixture()
+def jamie(stack: Stack) -> Api:
+    return Api(stack.api_url, token_for("jamie@apexracing.io"))
+
+
+@pytest.fixture()
+def alex(stack: Stack) -> Api:
+    return Api(stack.api_url, token_for("alex@rivalmotorsport.io"))
+
+
+@pytest.fixture()
+def anonymous(stack: Stack) -> Api:
+    return Api(stack.api_url)
+
+
+def new_account(role: str = "owner") -> tuple[str, str]:
+    """A fresh account with one member of `role`; returns (email, account id)."""
+    import psycopg
+
+    from chalicelib.domain.passwords import hash_password
+
+    email = f"user-{uuid.uuid4().hex[:10]}@example.test"
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        account_id = conn.execute(
+            "INSERT INTO accounts (name, slug) VALUES (%s, %s) RETURNING id", ("Test Team", email)
+        ).fetchone()[0]  # type: ignore[index]
+        user_id = conn.execute(
+            "INSERT INTO users (email, name, password_hash) VALUES (%s, 'Test User', %s) RETURNING id",
+            (email, hash_password(PASSWORD)),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute("INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)",
+                     (account_id, user_id, role))
+    return email, str(account_id)
+
+
+TIMING_DATA = Path(os.environ.get("RACE_TIMING_DATA", Path(__file__).resolve().parents[3] / "shared/data/timing"))

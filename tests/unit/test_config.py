@@ -1,0 +1,38 @@
+"""Settings are parsed once and fail fast with a message a human can act on."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.config import ConfigError, load
+
+pytestmark = pytest.mark.unit
+BASE = {"JWT_SECRET": "s" * 40, "DATABASE_URL": "postgresql://x/y"}
+
+
+def test_jwt_secret_is_required() -> None:
+    with pytest.raises(ConfigError, match="^JWT_SECRET is required$"):
+        load({"DATABASE_URL": "postgresql://x/y"})
+
+
+def test_blank_jwt_secret_counts_as_missing() -> None:
+    with pytest.raises(ConfigError, match="^JWT_SECRET is required$"):
+        load({**BASE, "JWT_SECRET": "   "})
+
+
+def test_unknown_stage_is_refused() -> None:
+    with pytest.raises(ConfigError, match="STAGE must be one of"):
+        load({**BASE, "STAGE": "staging"})
+
+
+def test_short_secret_is_refused_outside_local() -> None:
+    with pytest.raises(ConfigError, match="at least 32"):
+        load({**BASE, "JWT_SECRET": "short", "STAGE": "prod"})
+    assert load({**BASE, "JWT_SECRET": "short"}).stage == "local"
+
+
+def test_resource_names_default_to_the_resource_definition_and_can_be_overridden() -> None:
+    settings = load({**BASE, "RACE_KV_TABLE": "custom-kv"})
+    assert settings.kv_table == "custom-kv"
+    assert settings.connections_table == "race-connections"
+    assert settings.aws_endpoint_url is None
