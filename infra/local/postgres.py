@@ -36,6 +36,7 @@ SUPERUSER = "postgres"
 # initdb and postgres refuse to run as root; as root they run as this system user (Debian's).
 SYSTEM_USER = "postgres"
 RECORD_FILE = "postgres.json"
+OWNER_FILE = "race-state.json"
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, postgres) were not found: install them "
     "(Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@15) or "
@@ -125,6 +126,20 @@ def _cluster_pids(data_dir: Path) -> list[int]:
                 if os.readlink(f"/proc/{entry.name}/cwd") == target:
                     pids.append(int(entry.name))
     return pids
+
+
+def _abandoned(cluster: Path) -> bool:
+    try:
+        state_dir = Path(json.loads((cluster / OWNER_FILE).read_text())["state_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # still being made, or not one of ours
+    try:
+        recorded = json.loads((state_dir / RECORD_FILE).read_text())
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return not isinstance(recorded, dict) or recorded.get("cluster_dir") != str(cluster)
 
 
 def _alive(pid: int) -> bool:
@@ -337,6 +352,8 @@ class EmbeddedPostgres:
         }
         self.__dict__["bin_dir"] = bin_dir
         self._write_record()
+        # Written after the record, so a cluster with this file and no record is truly abandoned.
+        (cluster / OWNER_FILE).write_text(json.dumps({"state_dir": str(self.state_dir)}) + "\n")
 
     def _usable_bin_dir(self, cluster: Path) -> Path:
         """The binaries, copied into the cluster folder when `postgres` cannot reach them (a pgserver
@@ -361,18 +378,20 @@ class EmbeddedPostgres:
             return copied / "bin"
 
     def _remove_orphans(self) -> None:
-        """Delete clusters of this state folder that the record no longer names (record deleted)."""
+        """Delete clusters nobody can reach: this state folder's unrecorded ones, and any whose state
+        folder is gone or records another cluster (left running by a killed test run)."""
         as_user = self._as_user()
         owner = as_user.pw_uid if as_user else os.getuid()
-        for folder in self._cluster_base().glob(f"race-pg-{self._digest()}-*"):
-            if folder == self.cluster_dir or folder.is_symlink() or not folder.is_dir():
-                continue
-            if folder.stat().st_uid != owner:
-                continue
-            for pid in _cluster_pids(folder / "data"):
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            shutil.rmtree(folder, ignore_errors=True)
+        mine = f"race-pg-{self._digest()}-"
+        for folder in self._cluster_base().glob("race-pg-*-*"):
+            with contextlib.suppress(OSError):
+                if folder == self.cluster_dir or folder.is_symlink() or folder.stat().st_uid != owner:
+                    continue
+                if folder.is_dir() and (folder.name.startswith(mine) or _abandoned(folder)):
+                    for pid in _cluster_pids(folder / "data"):
+                        with contextlib.suppress(OSError):
+                            os.kill(pid, signal.SIGKILL)
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def _write_settings(self, port: int) -> None:
         lines = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -48,17 +49,17 @@ def postmaster_pid(pg: EmbeddedPostgres) -> int:
 
 
 def wait_dead(pid: int) -> None:
-    try:
-        os.waitpid(pid, 0)  # the postmaster is our child when this process launched it
-    except ChildProcessError:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our child: reap it
                 return
-            time.sleep(0.01)
-        raise AssertionError(f"pid {pid} survived SIGKILL") from None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} is still alive")
 
 
 def test_app_role_owns_the_app_database_on_loopback(pg: EmbeddedPostgres) -> None:
@@ -158,26 +159,34 @@ def test_start_after_the_postmaster_was_killed(pg: EmbeddedPostgres) -> None:
     held.close()
 
 
-def test_wipe_deletes_the_cluster_and_a_lost_cluster_is_made_again(tmp_path: Path) -> None:
-    pg = EmbeddedPostgres(tmp_path / "state", fast=True)
-    pg.start()
-    first = pg.cluster_dir
-    assert first is not None
-    pg.stop()
-    # What a reboot does to /tmp: the record survives, the cluster does not.
-    shutil.rmtree(first)
-    pg.start()
-    assert pg.cluster_dir is not None and pg.cluster_dir != first
-    assert scalar(pg.url, "SELECT 1") == 1
-
-    second = pg.cluster_dir
-    pg.wipe()
-    assert not pg.running
-    assert not second.exists()
-    assert not pg.record_path.exists()
-
-
 def test_find_pg_bin_finds_server_and_client_tools() -> None:
     found = find_pg_bin()
     assert found is not None
     assert all((found / tool).is_file() for tool in ("initdb", "postgres", "pg_dump", "pg_restore", "psql"))
+
+
+# Last: it re-creates the module's cluster (any later test would pay one more initdb).
+def test_lost_cluster_is_made_again_abandoned_ones_are_reaped_and_wipe_deletes(
+    cluster: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    abandoned = EmbeddedPostgres(tmp_path / "killed-run-state", fast=True)
+    abandoned.start()
+    abandoned_dir, abandoned_pid = abandoned.cluster_dir, postmaster_pid(abandoned)
+    assert abandoned_dir is not None
+    shutil.rmtree(abandoned.state_dir)  # what pytest's cleanup does to a killed run's tmp folder
+
+    cluster.stop()
+    first = cluster.cluster_dir
+    assert first is not None
+    shutil.rmtree(first)  # what a reboot does to /tmp: the record survives, the cluster does not
+    cluster.start()
+    assert cluster.cluster_dir is not None and cluster.cluster_dir != first
+    assert scalar(cluster.url, "SELECT 1") == 1
+    wait_dead(abandoned_pid)
+    assert not abandoned_dir.exists()
+
+    second = cluster.cluster_dir
+    cluster.wipe()
+    assert not cluster.running
+    assert not second.exists()
+    assert not cluster.record_path.exists()

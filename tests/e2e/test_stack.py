@@ -1,0 +1,52 @@
+"""The operator's path: ./setup.sh, tools/smoke-test.sh, ./teardown.sh --wipe, on private ports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.local.ports import free_port, is_listening
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_setup_smoke_teardown(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("API_PORT", "WS_PORT", "WEB_PORT", "DOCS_PORT", "EMULATOR_PORT")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "AWS_ENDPOINT_URL", "JWT_SECRET", "WS_MANAGEMENT_URL", "STAGE")}
+    env.update({k: str(v) for k, v in ports.items()})
+    env["RACE_STATE_DIR"] = str(tmp_path / "state")
+
+    def run(*command: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, cwd=ROOT, env={**env, **(extra or {})}, capture_output=True, text=True,
+                              timeout=300)
+
+    try:
+        up = run("./setup.sh")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert is_listening("127.0.0.1", ports["API_PORT"])
+        again = run("./setup.sh")
+        assert again.returncode == 0 and "already running" in again.stdout
+
+        smoke = run("./tools/smoke-test.sh", extra={
+            "API_URL": f"http://127.0.0.1:{ports['API_PORT']}", "WS_URL": f"ws://127.0.0.1:{ports['WS_PORT']}"})
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+        assert smoke.stdout.count("PASS ") == 6
+    finally:
+        down = run("./teardown.sh", "--wipe")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not is_listening("127.0.0.1", ports["API_PORT"])
+    assert not is_listening("127.0.0.1", ports["EMULATOR_PORT"])
+    assert not (tmp_path / "state").exists()
+
+
+def test_smoke_fails_loudly_when_nothing_runs() -> None:
+    port = free_port()
+    done = subprocess.run(["./tools/smoke-test.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "API_URL": f"http://127.0.0.1:{port}", "WS_URL": f"ws://127.0.0.1:{port}"})
+    assert done.returncode == 1
+    assert "FAIL 1/6" in done.stdout and "nothing listens" in done.stdout
