@@ -151,3 +151,16 @@ def _query(pk: str, sk_prefix: str) -> list[dict[str, Any]]:
             if "LastEvaluatedKey" not in answer:
                 return items
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def next_seq(session_id: str) -> int:
+    """The room's next message number: an atomic counter, so concurrent writers never share one."""
+    with translated_errors("dynamodb"):
+        answer = client("dynamodb").update_item(
+            TableName=_table(),
+            Key=_key(f"room#{session_id}", "seq"),
+            UpdateExpression="ADD seq :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+    return int(answer["Attributes"]["seq"]["N"])

@@ -219,7 +219,9 @@ class EmbeddedPostgres:
 
     @property
     def admin_url(self) -> str:
-        return f"postgresql://{SUPERUSER}:{self._record['admin_password']}@127.0.0.1:{self._require_port()}/postgres"
+        self._require_cluster_dir()
+        password = self._record["admin_password"]
+        return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self._require_port()}/postgres"
 
     def url_for(self, database: str) -> str:
         return f"postgresql://{APP_ROLE}:{APP_PASSWORD}@127.0.0.1:{self._require_port()}/{database}"
@@ -492,6 +494,8 @@ class EmbeddedPostgres:
 
     def _stop_locked(self, timeout_s: float) -> None:
         pid = self._live_postmaster()
+        if pid is None and self._process is not None:
+            pid = self._process.pid  # started but hung before writing postmaster.pid
         if pid is not None:
             # SIGINT = fast shutdown, SIGQUIT = immediate (crash recovery on next start).
             for sig, wait_s in ((signal.SIGINT, timeout_s), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):

@@ -1,0 +1,92 @@
+"""The write path: a transaction that records a domain event per change, then publishes after commit.
+
+    with changes.write(caller) as (conn, recorder):
+        row = ...insert...
+        recorder.record("lap", "create", LAPS.to_wire(row), session_id=row["session_id"])
+
+Each event is inserted into `domain_events` in the same transaction as the write (the outbox).
+Once the transaction commits, the events are published (session-room broadcast; webhooks hang
+off the same events). Publishing never undoes a committed write: if it fails, the scheduled
+sweep publishes what is left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.domain.caller import Caller
+from chalicelib.store.postgres import fetch_one, transaction
+
+if TYPE_CHECKING:
+    import psycopg
+
+OPS = ("create", "update", "delete")
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    id: int
+    account_id: str
+    type: str  # "<entity>.<op>", e.g. "lap.create"
+    entity: str
+    op: str
+    entity_id: str | None
+    session_id: str | None
+    data: dict[str, Any]
+    actor: dict[str, Any]
+    created_at: dt.datetime
+
+
+@dataclass
+class Recorder:
+    conn: psycopg.Connection[dict[str, Any]]
+    caller: Caller
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def record(self, entity: str, op: str, data: dict[str, Any], *, session_id: str | None = None) -> DomainEvent:
+        from psycopg.types.json import Jsonb
+
+        if op not in OPS:
+            raise ValueError(f"op must be one of {OPS}")
+        actor = {"userId": self.caller.user_id} if self.caller.user_id else {"apiKeyId": self.caller.api_key_id}
+        entity_id = data.get("id") if isinstance(data.get("id"), str) else None
+        row = fetch_one(self.conn, "insert_domain_event", {
+            "account_id": self.caller.account_id, "type": f"{entity}.{op}", "entity": entity, "op": op,
+            "entity_id": entity_id, "session_id": session_id, "actor": Jsonb(actor), "data": Jsonb(data),
+        })
+        assert row is not None
+        event = DomainEvent(row["id"], self.caller.account_id, f"{entity}.{op}", entity, op, entity_id,
+                            session_id, data, actor, row["created_at"])
+        self.events.append(event)
+        return event
+
+
+@contextmanager
+def write(caller: Caller) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], Recorder]]:
+    """A transaction whose recorded events are published once it has committed."""
+    with transaction() as conn:
+        recorder = Recorder(conn, caller)
+        yield conn, recorder
+    if recorder.events:
+        publish(recorder.events)
+
+
+def publish(events: list[DomainEvent]) -> None:
+    """Push committed events to their session rooms and mark them published."""
+    from chalicelib.observability import logger
+    from chalicelib.realtime import broadcast
+
+    try:
+        broadcast.publish(events)
+    except Exception:
+        # The write is committed; the sweep publishes whatever this missed.
+        logger().exception("publishing domain events failed", extra={"events": [e.id for e in events]})
+        return
+    from chalicelib.store.postgres import execute
+
+    with transaction() as conn:
+        execute(conn, "mark_published", {"ids": [e.id for e in events]})
