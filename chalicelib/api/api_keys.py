@@ -22,6 +22,6 @@ def list_keys() -> Any:
     return api_keys.list_keys(caller(), query_params(bp))
 
 
-@route(bp, "/api-keys/{key_id}", methods=("DELETE",))
-def revoke_key(key_id: str) -> None:
-    api_keys.revoke(caller(), key_id)
+@route(bp, "/api-keys/{id}", methods=("DELETE",))
+def revoke_key(id: str) -> None:
+    api_keys.revoke(caller(), id)

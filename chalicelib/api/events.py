@@ -1,11 +1,25 @@
-"""/events: Race weekends."""
+"""/events: race weekends, and each event's strategy (planned vs actual stints)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint
 
-from chalicelib.api.routing import register_reads
+from chalicelib.api.routing import caller, json_body, query_params, register_reads, register_writes, route
+from chalicelib.domain import strategy
 from chalicelib.domain.records import EVENTS
 
 bp = Blueprint(__name__)
 register_reads(bp, "/events", EVENTS)
+register_writes(bp, "/events", "events")
+
+
+@route(bp, "/events/{id}/strategy")
+def get_strategy(id: str) -> Any:
+    return strategy.get(caller(), id, query_params(bp))
+
+
+@route(bp, "/events/{id}/strategy", methods=("PUT",))
+def put_strategy(id: str) -> Any:
+    return strategy.replace_plan(caller(), id, json_body(bp))

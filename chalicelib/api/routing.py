@@ -154,9 +154,9 @@ def register_reads(bp: Blueprint, path: str, resource: Any) -> None:
         return reads.list_page(caller(), resource, query_params(bp))
 
 
-    @route(bp, path + "/{item_id}")
-    def get_resource(item_id: str) -> Any:
-        return reads.get_one(caller(), resource, item_id)
+    @route(bp, path + "/{id}")
+    def get_resource(id: str) -> Any:
+        return reads.get_one(caller(), resource, id)
 
 
 _CHALICE_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -172,3 +172,24 @@ def uniform_errors(event: Any, get_response: Callable[[Any], Response]) -> Respo
         response.body = json.dumps({"error": {"code": code, "message": str(body["Message"])}})
         response.headers["Content-Type"] = "application/json"
     return response
+
+
+def register_writes(bp: Blueprint, path: str, name: str) -> None:
+    """POST {path}, PATCH {path}/{id}, DELETE {path}/{id}[?cascade=true] for a race_data resource."""
+    from chalicelib.domain import race_data
+
+    @route(bp, path, methods=("POST",), status=201)
+    def create_resource() -> Any:
+        return race_data.create(caller(), name, json_body(bp))
+
+    @route(bp, path + "/{id}", methods=("PATCH",))
+    def update_resource(id: str) -> Any:
+        return race_data.update(caller(), name, id, json_body(bp))
+
+    @route(bp, path + "/{id}", methods=("DELETE",))
+    def delete_resource(id: str) -> Any:
+        params = query_params(bp)
+        cascade = params.get("cascade", "false")
+        if cascade not in ("true", "false") or set(params) - {"cascade"}:
+            raise Invalid("the only query parameter is cascade=true|false", field="cascade")
+        return race_data.delete(caller(), name, id, cascade == "true")

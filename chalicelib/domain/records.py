@@ -175,3 +175,64 @@ API_KEYS = Resource(
         _f("expiresAt", "expires_at", "time"),
     ),
 )
+
+SETUPS = Resource(
+    "setup",
+    "setups",
+    (
+        _f("id", "id", "uuid"),
+        _f("carId", "car_id", "uuid", filter=True),
+        _f("runSheetId", "run_sheet_id", "uuid", filter=True),
+        _f("name", "name"),
+        _f("values", "values", "json"),
+        _f("notes", "notes"),
+        *_STAMPS,
+    ),
+)
+
+CAR_ISSUES = Resource(
+    "issue",
+    "car_issues",
+    (
+        _f("id", "id", "uuid"),
+        _f("carId", "car_id", "uuid", filter=True),
+        _f("sessionId", "session_id", "uuid", filter=True),
+        _f("title", "title"),
+        _f("description", "description"),
+        _f("severity", "severity", filter=True),
+        _f("status", "status", filter=True),
+        *_STAMPS,
+    ),
+)
+
+BOARD_CARDS = Resource(
+    "board_card",
+    "board_cards",
+    (
+        _f("id", "id", "uuid"),
+        _f("eventId", "event_id", "uuid", filter=True),
+        _f("sessionId", "session_id", "uuid", filter=True),
+        _f("title", "title"),
+        _f("body", "body"),
+        _f("column", "column_name", filter=True),
+        _f("position", "position", "int"),
+        *_STAMPS,
+    ),
+)
+
+PLANNED_STINTS = Resource(
+    "planned_stint",
+    "planned_stints",
+    (
+        _f("id", "id", "uuid"),
+        _f("eventId", "event_id", "uuid", filter=True),
+        _f("carId", "car_id", "uuid", filter=True),
+        _f("stint", "stint", "int"),
+        _f("driverId", "driver_id", "uuid"),
+        _f("plannedLaps", "planned_laps", "int"),
+        _f("tyreSet", "tyre_set"),
+        _f("fuelL", "fuel_l", "decimal"),
+        *_STAMPS,
+    ),
+    order=("car_id", "stint", "id"),
+)

@@ -74,6 +74,8 @@ class Body:
     def choice(self, name: str, choices: Iterable[str], *, required: bool = False, default: str | None = None) -> Any:
         options = tuple(choices)
         value = self._get(name, required, default)
+        if not self.has(name) and not required:
+            return value
         if value not in options:
             self.fail(f"{self.prefix}{name} must be one of {', '.join(options)}", name)
         return value

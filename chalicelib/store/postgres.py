@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import settings
-from chalicelib.errors import Conflict, DependencyDown, MigrationsMissing
+from chalicelib.errors import Conflict, DependencyDown, Invalid, MigrationsMissing
 from chalicelib.store.sql import query
 
 if TYPE_CHECKING:
@@ -57,6 +57,11 @@ def translated_errors() -> Iterator[None]:
     except psycopg.errors.UniqueViolation as exc:
         constraint = getattr(exc.diag, "constraint_name", None) or "unique constraint"
         raise Conflict(f"already exists ({constraint})") from exc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise Conflict("a row this refers to was changed or deleted meanwhile; retry") from exc
+    except (psycopg.errors.CheckViolation, psycopg.errors.NumericValueOutOfRange,
+            psycopg.errors.StringDataRightTruncation) as exc:
+        raise Invalid(f"value out of range ({getattr(exc.diag, 'constraint_name', None) or 'check'})") from exc
     except (psycopg.OperationalError, PoolTimeout) as exc:
         raise DependencyDown("PostgreSQL", "PostgreSQL is unavailable; try again shortly") from exc
 
