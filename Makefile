@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install
+.PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install backup restore rotate-jwt-secret
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,3 +51,12 @@ setup: $(STAMP) ## the stack in the background (same as ./setup.sh)
 
 teardown: $(STAMP) ## stop the background stack (same as ./teardown.sh; WIPE=1 deletes its data)
 	$(PY) -m infra.local down $(if $(WIPE),--wipe,)
+
+backup: $(STAMP) ## compressed pg_dump into backups/ (and the backups bucket when the stack runs)
+	$(PY) -m infra.local backup
+
+restore: $(STAMP) ## destructive: make restore FILE=backups/backup-....dump CONFIRM=1
+	$(PY) -m infra.local restore $(FILE) $(if $(filter 1,$(CONFIRM)),--yes,)
+
+rotate-jwt-secret: $(STAMP) ## new JWT signing secret for the local stack (restarts it; old tokens get 401)
+	$(PY) -m infra.local rotate-jwt-secret

@@ -160,3 +160,59 @@ def _tail(path: os.PathLike[str] | str, lines: int = 30) -> str:
 
 
 COMMANDS: dict[str, Callable[..., int]] = {"up": up, "down": down, "migrate": migrate, "seed": seed, "env": env}
+
+
+def backup_command(*args: str) -> int:
+    from chalicelib.resources import BACKUPS_BUCKET
+    from infra.local import backup as backups
+
+    record = _running_stack()
+    upload = None
+    if record:
+        upload = backups.upload_to_bucket(record["awsEndpointUrl"], os.environ.get(BACKUPS_BUCKET.env_var)
+                                          or BACKUPS_BUCKET.name)
+    with _database() as url:
+        backups.backup(url, backups.default_folder(), upload=upload)
+    return 0
+
+
+def restore_command(*args: str) -> int:
+    from pathlib import Path
+
+    from infra.local import backup as backups
+
+    files = [a for a in args if not a.startswith("--")]
+    if len(files) != 1:
+        print("usage: make restore FILE=backups/backup-....dump [CONFIRM=1]", file=sys.stderr)
+        return 2
+    confirmed = "--yes" in args or os.environ.get("CONFIRM") == "1"
+    with _database() as url:
+        return backups.restore(url, Path(files[0]), confirmed=confirmed)
+
+
+COMMANDS.update({"backup": backup_command, "restore": restore_command})
+
+
+def rotate_jwt_secret(*args: str) -> int:
+    """Generate a new JWT signing secret for the local stack and restart it if it runs."""
+    import secrets
+
+    if os.environ.get("JWT_SECRET"):
+        print("JWT_SECRET is set in the environment, which wins over the stack's secret: change it there",
+              file=sys.stderr)
+        return 1
+    directory = state.state_dir()
+    path = directory / "jwt_secret"
+    path.write_text(secrets.token_hex(64))
+    path.chmod(0o600)
+    print(f"new JWT signing secret written to {path}")
+    if _running_stack():
+        print("restarting the stack so it reads the new secret (a cold start) ...")
+        down()
+        if up() != 0:
+            return 1
+    print("every JWT issued before now is invalid: users sign in again. API keys keep working (hashed, not signed).")
+    return 0
+
+
+COMMANDS["rotate-jwt-secret"] = rotate_jwt_secret
