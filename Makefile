@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install backup restore rotate-jwt-secret
+.PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install backup restore rotate-jwt-secret package deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,3 +60,16 @@ restore: $(STAMP) ## destructive: make restore FILE=backups/backup-....dump CONF
 
 rotate-jwt-secret: $(STAMP) ## new JWT signing secret for the local stack (restarts it; old tokens get 401)
 	$(PY) -m infra.local rotate-jwt-secret
+
+package: $(STAMP) ## the AWS artefact: dist/$(or $(STAGE),prod)/sam.json + deployment.zip (WHEELHOUSE=dir: offline)
+	$(PY) -m infra.aws.package --stage $(or $(filter dev prod,$(STAGE)),prod)
+	$(VENV)/bin/cfn-lint dist/$(or $(filter dev prod,$(STAGE)),prod)/sam.json
+
+deploy: package ## migrate the target database first (DATABASE_URL), then deploy the packaged stack (aws CLI)
+	@test -n "$$DATABASE_URL" || { echo "DATABASE_URL (the target database) is required"; exit 2; }
+	$(PY) -m chalicelib.db.migrate
+	aws cloudformation package --template-file dist/$(or $(STAGE),prod)/sam.json \
+		--s3-bucket $$DEPLOY_BUCKET --output-template-file dist/$(or $(STAGE),prod)/packaged.yaml
+	aws cloudformation deploy --template-file dist/$(or $(STAGE),prod)/packaged.yaml \
+		--stack-name race-platform-$(or $(STAGE),prod) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+		--parameter-overrides DatabaseUrl=$$DATABASE_URL

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib import resources
@@ -48,9 +49,25 @@ def _required(env: dict[str, str], name: str) -> str:
     return value
 
 
-def load(env: dict[str, str] | None = None) -> Settings:
-    """Parse settings from `env` (default: the process environment); fail fast and say why."""
+def _ssm_secret(name: str) -> str:
+    """A SecureString from SSM Parameter Store (Powertools parameters, decrypted)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_parameter(name, decrypt=True, max_age=0))
+
+
+def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] = _ssm_secret) -> Settings:
+    """Parse settings from `env` (default: the process environment); fail fast and say why.
+
+    JWT_SECRET comes from the environment, or, when JWT_SECRET_PARAMETER names an SSM parameter
+    (the AWS deployment), from Parameter Store once per cold start.
+    """
     env = dict(os.environ if env is None else env)
+    if not env.get("JWT_SECRET", "").strip() and env.get("JWT_SECRET_PARAMETER"):
+        try:
+            env["JWT_SECRET"] = fetch_secret(env["JWT_SECRET_PARAMETER"])
+        except Exception as exc:
+            raise ConfigError(f"JWT_SECRET is required (reading {env['JWT_SECRET_PARAMETER']} failed: {exc})") from exc
     stage = env.get("STAGE", "local").strip() or "local"
     if stage not in STAGES:
         raise ConfigError(f"STAGE must be one of {', '.join(STAGES)}, not {stage!r}")

@@ -36,3 +36,22 @@ def test_resource_names_default_to_the_resource_definition_and_can_be_overridden
     assert settings.kv_table == "custom-kv"
     assert settings.connections_table == "race-connections"
     assert settings.aws_endpoint_url is None
+
+
+def test_jwt_secret_can_come_from_a_parameter() -> None:
+    asked: list[str] = []
+
+    def fetch(name: str) -> str:
+        asked.append(name)
+        return "p" * 40
+
+    settings = load({"DATABASE_URL": "postgresql://x/y", "JWT_SECRET_PARAMETER": "/race/prod/jwt"}, fetch)
+    assert settings.jwt_secret == "p" * 40 and asked == ["/race/prod/jwt"]
+
+
+def test_unreadable_parameter_still_says_jwt_secret_is_required() -> None:
+    def fetch(name: str) -> str:
+        raise RuntimeError("AccessDenied")
+
+    with pytest.raises(ConfigError, match=r"^JWT_SECRET is required \(reading /race/prod/jwt failed: AccessDenied\)"):
+        load({"DATABASE_URL": "postgresql://x/y", "JWT_SECRET_PARAMETER": "/race/prod/jwt"}, fetch)

@@ -1,0 +1,1 @@
+"""The AWS deployment: templates generated from chalicelib/resources.py, packaging with Chalice."""

@@ -1,0 +1,138 @@
+"""CloudFormation for the platform's tables, queues and buckets, and the merge template around Chalice's.
+
+Everything is generated from `chalicelib.resources.RESOURCES`, the same definition the local stack
+provisions from, so no table, queue or bucket is ever listed twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.resources import RESOURCES, Bucket, Queue, Resources, Table
+
+Template = dict[str, Any]
+
+
+def _bucket_name(bucket: Bucket) -> Any:
+    # S3 names are global: the account id keeps them unique; the env var tells the code the name.
+    return {"Fn::Sub": f"{bucket.name}-${{AWS::AccountId}}-${{AWS::Region}}"}
+
+
+def _table(table: Table) -> Template:
+    properties: Template = {
+        "TableName": table.name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                 {"AttributeName": "sk", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+    }
+    if table.ttl_attribute:
+        properties["TimeToLiveSpecification"] = {"AttributeName": table.ttl_attribute, "Enabled": True}
+    return {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+
+
+def _queues(queue: Queue) -> dict[str, Template]:
+    dlq_id = f"{queue.logical_id}Dlq"
+    return {
+        dlq_id: {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": queue.dlq_name, "MessageRetentionPeriod": queue.dlq_retention_s}},
+        queue.logical_id: {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": queue.name,
+            "VisibilityTimeout": queue.visibility_timeout_s,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                              "maxReceiveCount": queue.max_receive_count},
+        }},
+    }
+
+
+def _bucket(bucket: Bucket) -> Template:
+    return {"Type": "AWS::S3::Bucket", "Properties": {
+        "BucketName": _bucket_name(bucket),
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    }}
+
+
+def resources_template(resources: Resources = RESOURCES) -> Template:
+    """A standalone template with only the data resources (tables, queues + DLQs, buckets)."""
+    body: dict[str, Template] = {}
+    for table in resources.tables:
+        body[table.logical_id] = _table(table)
+    for queue in resources.queues:
+        body.update(_queues(queue))
+    for bucket in resources.buckets:
+        body[bucket.logical_id] = _bucket(bucket)
+    return {"AWSTemplateFormatVersion": "2010-09-09",
+            "Description": "Race Platform data resources (generated from chalicelib/resources.py)",
+            "Resources": body}
+
+
+def environment(resources: Resources = RESOURCES) -> dict[str, Any]:
+    """The variables that tell the functions where everything is."""
+    env: dict[str, Any] = {t.env_var: t.name for t in resources.tables}
+    env.update({q.env_var: q.name for q in resources.queues})
+    env.update({b.env_var: _bucket_name(b) for b in resources.buckets})
+    return env
+
+
+def _access_policy(resources: Resources) -> Template:
+    table_arns = [{"Fn::GetAtt": [t.logical_id, "Arn"]} for t in resources.tables]
+    queue_arns = [{"Fn::GetAtt": [q.logical_id, "Arn"]} for q in resources.queues]
+    bucket_arns = [{"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::${{{b.logical_id}}}/*"} for b in resources.buckets]
+    return {"Type": "AWS::IAM::Policy", "Properties": {
+        "PolicyName": "RacePlatformDataAccess",
+        "Roles": [{"Ref": "DefaultRole"}],
+        "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                           "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DescribeTable",
+                                           "dynamodb:TransactWriteItems", "dynamodb:BatchWriteItem"],
+             "Resource": table_arns},
+            {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:SendMessageBatch", "sqs:ReceiveMessage",
+                                           "sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes",
+                                           "sqs:ChangeMessageVisibility"],
+             "Resource": queue_arns},
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+             "Resource": bucket_arns},
+            {"Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": [{"Fn::GetAtt": [b.logical_id, "Arn"]} for b in resources.buckets]},
+            {"Effect": "Allow", "Action": ["ssm:GetParameter"],
+             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/race/*"}},
+        ]},
+    }}
+
+
+def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) -> Template:
+    """What `chalice package --merge-template` adds to Chalice's SAM template `sam`."""
+    merged_resources: dict[str, Template] = dict(resources_template(resources)["Resources"])
+    merged_resources["RacePlatformDataAccess"] = _access_policy(resources)
+    variables = {
+        **environment(resources),
+        "DATABASE_URL": {"Ref": "DatabaseUrl"},
+        "JWT_SECRET_PARAMETER": {"Ref": "JwtSecretParameter"},
+        "WS_MANAGEMENT_URL": {"Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}"
+                                         f".${{AWS::URLSuffix}}/{stage}"},
+        "POWERTOOLS_SERVICE_NAME": "race-platform",
+        "POWERTOOLS_METRICS_NAMESPACE": "RacePlatform",
+    }
+    for logical_id, resource in sam.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        patch: Template = {"Properties": {"Environment": {"Variables": variables}}}
+        events = resource.get("Properties", {}).get("Events", {})
+        sqs_events = {name: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+                      for name, event in events.items() if event.get("Type") == "SQS"}
+        if sqs_events:
+            patch["Properties"]["Events"] = sqs_events
+        merged_resources[logical_id] = patch
+    return {
+        "Parameters": {
+            "DatabaseUrl": {"Type": "String", "NoEcho": True,
+                            "Description": "PostgreSQL URL (through RDS Proxy), e.g. postgresql://user:pw@proxy/race"},
+            "JwtSecretParameter": {"Type": "String", "Default": f"/race/{stage}/jwt-secret",
+                                   "Description": "SSM SecureString holding JWT_SECRET (read once per cold start)"},
+        },
+        "Resources": merged_resources,
+    }
