@@ -60,6 +60,7 @@ def aws_endpoint(directory: Path, stack: ExitStack) -> str:
         return os.environ["AWS_ENDPOINT_URL"]
     from infra.local.emulator import DEFAULT_PORT, Emulator
 
+    (directory / "logs").mkdir(parents=True, exist_ok=True)
     emulator = Emulator(port=int(os.environ.get("EMULATOR_PORT", DEFAULT_PORT)),
                         log_path=directory / "logs" / "emulator.log")
     url = emulator.start()
