@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install backup restore rotate-jwt-secret package deploy
+.PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install backup restore rotate-jwt-secret package deploy logs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,3 +73,6 @@ deploy: package ## migrate the target database first (DATABASE_URL), then deploy
 	aws cloudformation deploy --template-file dist/$(or $(STAGE),prod)/packaged.yaml \
 		--stack-name race-platform-$(or $(STAGE),prod) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
 		--parameter-overrides DatabaseUrl=$$DATABASE_URL
+
+logs: $(STAMP) ## follow the local stack's logs in a readable form (Ctrl-C stops)
+	$(PY) -m infra.local logs

@@ -104,10 +104,14 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, publ
             request_id = request.context.get("requestId")
             started = time.perf_counter()
             token = _caller.set(None)
+            log = logger()
+            log.thread_safe_append_keys(correlation_id=request_id)
             try:
                 settings()  # the cold start fails here, loudly, when the environment is incomplete
                 if not public:
-                    _caller.set(_authenticate(request))
+                    current = _authenticate(request)
+                    _caller.set(current)
+                    log.thread_safe_append_keys(account_id=current.account_id)
                 result = view(**kwargs)
                 if isinstance(result, Response):
                     return result
@@ -128,6 +132,7 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, publ
                 return error_response(_Internal(), request_id)
             finally:
                 _caller.reset(token)
+                log.thread_safe_remove_keys(["account_id", "correlation_id"])
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 if elapsed_ms > 1000:
                     logger().warning("slow request", extra={"path": path, "duration_ms": round(elapsed_ms)})

@@ -216,3 +216,12 @@ def rotate_jwt_secret(*args: str) -> int:
 
 
 COMMANDS["rotate-jwt-secret"] = rotate_jwt_secret
+
+
+def logs(*args: str) -> int:
+    from infra.local.logs import follow
+
+    return follow(state.state_dir() / "logs" / "stack.log", from_start="--all" in args)
+
+
+COMMANDS["logs"] = logs

@@ -132,8 +132,15 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
 
 def dev() -> int:
     """`make dev`: everything in the foreground until Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     directory = state.state_dir()
+    if sys.stdout.isatty():
+        # Foreground runs also keep their log for `make logs` (./setup.sh redirects to it already).
+        from infra.local.logs import Tee
+
+        log_file = open(directory / "logs" / "stack.log", "a")  # noqa: SIM115 - lives as long as the process
+        sys.stdout = Tee(sys.stdout, log_file)
+        sys.stderr = Tee(sys.stderr, log_file)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -152,7 +159,13 @@ def dev() -> int:
         print("\nRace Platform is up:", flush=True)
         for name, url in urls.items():
             print(f"  {name:<5} {url}", flush=True)
-        print(f"  demo login: {DEMO_EMAIL} / {password_hint}", flush=True)
+        login = f"  demo login: {DEMO_EMAIL} / {password_hint}\n"
+        if sys.__stdout__ is not None and sys.__stdout__.isatty():
+            # The password goes to the terminal only: the log file never holds a credential.
+            sys.__stdout__.write(login)
+            sys.__stdout__.flush()
+        else:
+            print(f"  demo login: {DEMO_EMAIL} (password: SEED_PASSWORD, default in README.md)", flush=True)
         print("  Ctrl-C stops everything.\n", flush=True)
         stop.wait()
         print("stopping...", flush=True)

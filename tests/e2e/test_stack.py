@@ -36,12 +36,35 @@ def test_setup_smoke_teardown(tmp_path: Path) -> None:
             "API_URL": f"http://127.0.0.1:{ports['API_PORT']}", "WS_URL": f"ws://127.0.0.1:{ports['WS_PORT']}"})
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert smoke.stdout.count("PASS ") == 6
+        _no_secrets_in_the_log(ports["API_PORT"], tmp_path / "state" / "logs" / "stack.log")
     finally:
         down = run("./teardown.sh", "--wipe")
     assert down.returncode == 0, down.stdout + down.stderr
     assert not is_listening("127.0.0.1", ports["API_PORT"])
     assert not is_listening("127.0.0.1", ports["EMULATOR_PORT"])
     assert not (tmp_path / "state").exists()
+
+
+def _no_secrets_in_the_log(api_port: int, log: Path) -> None:
+    """Exercise credentials (login, a bad login, an API key), then grep the whole log for them."""
+    import re
+
+    import requests
+
+    api = f"http://127.0.0.1:{api_port}"
+    token = requests.post(f"{api}/auth/login", json={"email": "jamie@apexracing.io", "password": "sebring12h"},
+                          timeout=30).json()["token"]
+    requests.post(f"{api}/auth/login", json={"email": "jamie@apexracing.io", "password": "wrong-Password-1"},
+                  timeout=30)
+    key = requests.post(f"{api}/api-keys", json={"name": "e2e"}, headers={"Authorization": f"Bearer {token}"},
+                        timeout=30).json()["key"]
+    assert requests.get(f"{api}/laps?limit=5", headers={"X-API-Key": key}, timeout=30).status_code == 200
+    text = log.read_text()
+    assert "GET /laps" in text  # the log is really being written
+    for secret in ("sebring12h", "wrong-Password-1", token, key, token.split(".")[2]):
+        assert secret not in text
+    assert not re.search(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ", text), "a JWT leaked into the log"
+    assert "whsec_" not in text and "race_" + key[5:] not in text
 
 
 def test_smoke_fails_loudly_when_nothing_runs() -> None:
