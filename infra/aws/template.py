@@ -114,6 +114,7 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
         "JWT_SECRET_PARAMETER": {"Ref": "JwtSecretParameter"},
         "WS_MANAGEMENT_URL": {"Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}"
                                          f".${{AWS::URLSuffix}}/{stage}"},
+        "DB_POOL_MAX": "2",  # a container serves one request at a time; RDS Proxy multiplexes
         "POWERTOOLS_SERVICE_NAME": "race-platform",
         "POWERTOOLS_METRICS_NAMESPACE": "RacePlatform",
     }
