@@ -120,8 +120,11 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     scheduler.start_in_thread()
     stack.callback(scheduler.stop)
     urls = {"api": f"http://{HOST}:{ports.api}", "ws": f"ws://{HOST}:{ports.ws}"}
-    for name, folder, port in (("web", "web", ports.web), ("docs", "docs", ports.docs)):
-        path = state.ROOT / folder
+    from infra.local.docs_site import build
+
+    docs_site = directory / "docs-site"
+    build(docs_site)
+    for name, path, port in (("web", state.ROOT / "web", ports.web), ("docs", docs_site, ports.docs)):
         if path.is_dir():
             server = static.start_in_thread(path, HOST, port)
             stack.callback(server.server_close)
