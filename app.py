@@ -12,6 +12,7 @@ from chalicelib.api import (
     health,
     issues,
     laps,
+    openapi,
     run_sheets,
     sessions,
     setups,
@@ -23,7 +24,7 @@ app = Chalice(app_name="race-platform")
 app.api.binary_types = ["application/octet-stream", "application/gzip"]
 
 for blueprint in (health, auth, api_keys, events, sessions, cars, drivers, run_sheets, laps, setups, issues,
-                  board_cards):
+                  board_cards, openapi):
     app.register_blueprint(blueprint.bp)
 
 app.register_middleware(uniform_errors, "http")

@@ -14,14 +14,17 @@ bp = Blueprint(__name__)
 
 @route(bp, "/api-keys", methods=("POST",), status=201)
 def create_key() -> Any:
+    """Create an API key; its race_ secret is in this answer only"""
     return api_keys.create(caller(), json_body(bp))
 
 
 @route(bp, "/api-keys")
 def list_keys() -> Any:
+    """List API keys (name, prefix, role, last use; never the secret)"""
     return api_keys.list_keys(caller(), query_params(bp))
 
 
 @route(bp, "/api-keys/{id}", methods=("DELETE",))
 def revoke_key(id: str) -> None:
+    """Revoke an API key: the next request with it gets 401"""
     api_keys.revoke(caller(), id)

@@ -15,6 +15,7 @@ bp = Blueprint(__name__)
 
 @route(bp, "/auth/login", methods=("POST",), public=True)
 def login() -> Any:
+    """Sign in with email and password; answers a JWT"""
     body = Body(json_body(bp), allowed={"email", "password"})
     source_ip = bp.current_request.context.get("identity", {}).get("sourceIp") or "unknown"
     return auth.login(body.payload.get("email"), body.payload.get("password"), source_ip)
@@ -22,4 +23,5 @@ def login() -> Any:
 
 @route(bp, "/auth/me")
 def me() -> Any:
+    """Who is calling: user or API key, role and account"""
     return auth.describe(caller())

@@ -17,9 +17,11 @@ register_writes(bp, "/events", "events")
 
 @route(bp, "/events/{id}/strategy")
 def get_strategy(id: str) -> Any:
+    """Planned stints next to the stints the laps show (race session, or ?sessionId=)"""
     return strategy.get(caller(), id, query_params(bp))
 
 
 @route(bp, "/events/{id}/strategy", methods=("PUT",))
 def put_strategy(id: str) -> Any:
+    """Replace the event's planned stints"""
     return strategy.replace_plan(caller(), id, json_body(bp))

@@ -13,6 +13,7 @@ bp = Blueprint(__name__)
 
 @route(bp, "/health", public=True)
 def health() -> Any:
+    """Liveness; ?deep=1 checks PostgreSQL, DynamoDB, SQS and S3 and names the one down"""
     params = query_params(bp)
     if params.get("deep") not in ("1", "true"):
         return {"status": "ok"}

@@ -137,6 +137,8 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, publ
                 if elapsed_ms > 1000:
                     logger().warning("slow request", extra={"path": path, "duration_ms": round(elapsed_ms)})
 
+        wrapper.race_public = public  # type: ignore[attr-defined]  # read by the OpenAPI generator
+        wrapper.race_status = status  # type: ignore[attr-defined]
         bp.route(path, methods=list(methods), cors=CORS, content_types=list(content_types))(wrapper)
         return view
 
@@ -158,10 +160,18 @@ def register_reads(bp: Blueprint, path: str, resource: Any) -> None:
     def list_resource() -> Any:
         return reads.list_page(caller(), resource, query_params(bp))
 
+    label = resource.name.replace("_", " ")
+    list_resource.__doc__ = f"List {label}s of your account (filters, cursor pagination)"
+    list_resource.race_resource = resource  # type: ignore[attr-defined]
+    list_resource.race_list = True  # type: ignore[attr-defined]
+
 
     @route(bp, path + "/{id}")
     def get_resource(id: str) -> Any:
         return reads.get_one(caller(), resource, id)
+
+    get_resource.__doc__ = f"One {label} by id"
+    get_resource.race_resource = resource  # type: ignore[attr-defined]
 
 
 _CHALICE_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -191,6 +201,14 @@ def register_writes(bp: Blueprint, path: str, name: str) -> None:
     def update_resource(id: str) -> Any:
         return race_data.update(caller(), name, id, json_body(bp))
 
+    editable = race_data.EDITABLES[name]
+    label = editable.entity.replace("_", " ")
+    create_resource.__doc__ = f"Create a {label} (records {editable.entity}.create)"
+    update_resource.__doc__ = f"Change the fields sent of a {label} (records {editable.entity}.update)"
+    for view in (create_resource, update_resource):
+        view.race_resource = editable.resource  # type: ignore[attr-defined]
+        view.race_body = editable  # type: ignore[attr-defined]
+
     @route(bp, path + "/{id}", methods=("DELETE",))
     def delete_resource(id: str) -> Any:
         params = query_params(bp)
@@ -198,3 +216,5 @@ def register_writes(bp: Blueprint, path: str, name: str) -> None:
         if cascade not in ("true", "false") or set(params) - {"cascade"}:
             raise Invalid("the only query parameter is cascade=true|false", field="cascade")
         return race_data.delete(caller(), name, id, cascade == "true")
+
+    delete_resource.__doc__ = f"Delete a {label}; 409 while children exist unless cascade=true"
