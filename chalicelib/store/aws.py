@@ -44,4 +44,9 @@ def translated_errors(service: str) -> Iterator[None]:
         yield
     except (BotoConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
         name = SERVICE_NAMES.get(service, service)
-        raise DependencyDown(name, f"{name} is unavailable; try again shortly") from exc
+        detail = f"{exc} {getattr(exc, 'kwargs', {}).get('error', '')}"
+        if "Name or service not known" in detail or "getaddrinfo" in detail or "nodename nor servname" in detail:
+            message = f"{name} endpoint does not resolve (DNS): check the network/VPC DNS (AWS_ENDPOINT_URL locally)"
+        else:
+            message = f"{name} is unavailable; try again shortly"
+        raise DependencyDown(name, message) from exc

@@ -63,7 +63,31 @@ def translated_errors() -> Iterator[None]:
             psycopg.errors.StringDataRightTruncation) as exc:
         raise Invalid(f"value out of range ({getattr(exc.diag, 'constraint_name', None) or 'check'})") from exc
     except (psycopg.OperationalError, PoolTimeout) as exc:
-        raise DependencyDown("PostgreSQL", "PostgreSQL is unavailable; try again shortly") from exc
+        raise DependencyDown("PostgreSQL", _unavailable_message(exc)) from exc
+
+
+def _unavailable_message(exc: Exception) -> str:
+    """What an operator should do, from the driver's connection error.
+
+    The pool only says it timed out; one direct connection attempt (on this failure path only)
+    recovers the real reason, e.g. a DNS failure.
+    """
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    detail = str(exc)
+    if isinstance(exc, PoolTimeout):
+        try:
+            psycopg.connect(settings().database_url, connect_timeout=2).close()
+        except psycopg.OperationalError as direct:
+            detail = str(direct)
+    if "could not translate host name" in detail or "Name or service not known" in detail or \
+            "nodename nor servname" in detail or "failed to resolve host" in detail:
+        return ("PostgreSQL host name does not resolve (DNS): check the host in DATABASE_URL and the "
+                "function's network/DNS")
+    if "password authentication failed" in detail:
+        return "PostgreSQL refused the credentials in DATABASE_URL"
+    return "PostgreSQL is unavailable; try again shortly"
 
 
 @contextmanager
