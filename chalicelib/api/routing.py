@@ -69,9 +69,19 @@ def json_body(bp: Blueprint) -> Any:
     if not raw.strip():
         raise Invalid("request body is empty; send a JSON object", field="body")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise Invalid("request body is not valid JSON", field="body") from exc
+        raise Invalid(f"request body is not valid JSON ({_reason(exc)})", field="body") from exc
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(":")[0][:100]
 
 
 def query_params(bp: Blueprint) -> dict[str, str]:

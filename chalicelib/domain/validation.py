@@ -10,6 +10,22 @@ from typing import Any, NoReturn
 from chalicelib.errors import Invalid
 
 _MISSING = object()
+MAX_NESTING = 16
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and objects nest inside `value` (iterative: no recursion limit to hit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def parse_time(value: Any, field: str) -> dt.datetime:
@@ -135,4 +151,6 @@ class Body:
             self.fail(f"{self.prefix}{name} must be a JSON object", name)
         if len(value) > max_keys:
             self.fail(f"{self.prefix}{name} has more than {max_keys} keys", name)
+        if nesting_depth(value) > MAX_NESTING:
+            self.fail(f"{self.prefix}{name} is nested more than {MAX_NESTING} levels deep", name)
         return value
