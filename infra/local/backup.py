@@ -27,7 +27,8 @@ def _tool(name: str) -> str:
         return str(bin_dir / name)
     found = shutil.which(name)
     if not found:
-        raise SystemExit(f"{name} was not found: install the PostgreSQL client tools (apt-get install postgresql-client)")
+        raise SystemExit(f"{name} was not found: install the PostgreSQL client tools "
+                         "(apt-get install postgresql-client)")
     return found
 
 
