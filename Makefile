@@ -37,6 +37,9 @@ lint: $(STAMP) ## ruff + mypy
 fmt: $(STAMP) ## apply ruff's fixes
 	$(VENV)/bin/ruff check --fix .
 
+bench: $(STAMP) ## benchmarks vs floors measured in the same run; rewrites docs/benchmarks.md (ONLY=name)
+	$(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)
+
 smoke: ## the 6-path smoke test against API_URL / WS_URL (default: the local stack)
 	./tools/smoke-test.sh
 

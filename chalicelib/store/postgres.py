@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,19 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 
 
-@functools.cache
+_POOL_LOCK = threading.Lock()
+
+
 def pool() -> ConnectionPool:
     """The container's connection pool; connections are checked before use so a restarted
     PostgreSQL is picked up without restarting the function."""
+    # A lock, not just a cache: threaded local gateways would otherwise race to build several pools.
+    with _POOL_LOCK:
+        return _make_pool()
+
+
+@functools.cache
+def _make_pool() -> ConnectionPool:
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
 
@@ -39,9 +49,10 @@ def pool() -> ConnectionPool:
 
 def close_pool() -> None:
     """Close and forget the pool (tests and shutdown); the next call to `pool()` makes a new one."""
-    if pool.cache_info().currsize:
-        pool().close()
-        pool.cache_clear()
+    with _POOL_LOCK:
+        if _make_pool.cache_info().currsize:
+            _make_pool().close()
+            _make_pool.cache_clear()
 
 
 @contextmanager

@@ -1,0 +1,1 @@
+"""Benchmarks: each bench_<name>.py prints BENCH lines; `python -m bench.run` runs them all."""

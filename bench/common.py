@@ -1,0 +1,312 @@
+"""Shared benchmark helpers: a private local stack, JWT minting, BENCH line output and percentiles."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+JWT_SECRET = "bench-secret-" + "b" * 40
+PASSWORD = "sebring12h"
+JAMIE = "jamie@apexracing.io"
+DUMMY_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@dataclass(frozen=True)
+class Stack:
+    api_url: str
+    ws_url: str
+    database_url: str
+    aws_endpoint_url: str
+    jwt_secret: str
+
+    def env(self) -> dict[str, str]:
+        """The environment a child process needs to run the app against this stack."""
+        return {
+            **DUMMY_AWS,
+            "STAGE": "local",
+            "JWT_SECRET": self.jwt_secret,
+            "DATABASE_URL": self.database_url,
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "PYTHONPATH": str(REPO),
+        }
+
+
+def reset_caches() -> None:
+    """Forget the app's per-process caches so it reads the environment afresh."""
+    from chalicelib.config import settings
+    from chalicelib.realtime import push
+    from chalicelib.store import aws, postgres
+
+    postgres.close_pool()
+    settings.cache_clear()
+    aws.client.cache_clear()
+    push._client.cache_clear()
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block; restore the previous values after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+_env = environment  # earlier names, kept for callers
+_reset_caches = reset_caches
+
+
+@contextmanager
+def backing_services(*, seed: bool = True) -> Iterator[tuple[str, str]]:
+    """A private PostgreSQL (migrated, optionally seeded) and a provisioned moto: (database_url, aws_url)."""
+    from chalicelib.db.migrate import migrate
+    from infra.local.emulator import Emulator
+    from infra.local.ports import free_port
+    from infra.local.postgres import EmbeddedPostgres
+    from infra.local.provision import provision
+
+    tmp = Path(tempfile.mkdtemp(prefix="race-bench-"))
+    cluster = EmbeddedPostgres(tmp / "pg", fast=True)
+    emulator = Emulator(port=free_port(), log_path=tmp / "moto.log")
+    try:
+        with environment(DUMMY_AWS):
+            cluster.start()
+            database_url = cluster.create_database("race_bench")
+            migrate(database_url, log=False)
+            if seed:
+                from chalicelib.db.seed import seed as load_seed
+
+                load_seed(database_url, "local", PASSWORD)
+            aws_url = emulator.start()
+            provision(aws_url)
+            yield database_url, aws_url
+    finally:
+        emulator.stop()
+        cluster.stop()
+        cluster.wipe()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def local_stack(*, seed: bool = True) -> Iterator[Stack]:
+    """The whole platform on 127.0.0.1 in this process (gateways as threads); stopped and wiped on exit."""
+    from infra.local import http_gateway
+    from infra.local.ports import free_port
+    from infra.local.ws_gateway import WsGateway
+
+    with backing_services(seed=seed) as (database_url, aws_url):
+        management_port = free_port()
+        env = {
+            **DUMMY_AWS,
+            "STAGE": "local",
+            "JWT_SECRET": JWT_SECRET,
+            "DATABASE_URL": database_url,
+            "AWS_ENDPOINT_URL": aws_url,
+            "WS_MANAGEMENT_URL": f"http://127.0.0.1:{management_port}/local",
+        }
+        with environment(env):
+            reset_caches()
+            from app import app
+
+            ws = WsGateway(app, "127.0.0.1", free_port(), management_port=management_port)
+            ws.start_in_thread()
+            try:
+                http = http_gateway.start_in_thread(app, "127.0.0.1", free_port())
+                try:
+                    yield Stack(http.url, ws.url, database_url, aws_url, JWT_SECRET)
+                finally:
+                    http.shutdown()
+                    http.server_close()
+            finally:
+                ws.stop()
+                reset_caches()
+
+
+@dataclass(frozen=True)
+class RemoteStack:
+    stack: Stack
+    pid: int  # the process that serves the gateways (for RSS readings)
+
+
+@contextmanager
+def stack_in_subprocess(*, seed: bool = True) -> Iterator[RemoteStack]:
+    """local_stack() run by a child process (`python -m bench.common serve`), so its RSS is measurable."""
+    args = [sys.executable, "-m", "bench.common", "serve"] + ([] if seed else ["--no-seed"])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(args, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        if not line.startswith("{"):
+            raise RuntimeError(f"the stack process did not start (exit {child.wait(timeout=30)})")
+        yield RemoteStack(Stack(**json.loads(line)), child.pid)
+    finally:
+        if child.stdin:
+            child.stdin.close()  # the child stops its stack when stdin closes
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def token_for(stack: Stack, email: str = JAMIE) -> str:
+    """A one-hour JWT for a seeded (or created) user, minted directly (logins are rate limited)."""
+    import psycopg
+
+    from chalicelib.domain.tokens import issue_jwt
+
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute(
+            "SELECT u.id, m.account_id, m.role FROM users u JOIN memberships m ON m.user_id = u.id "
+            "WHERE lower(u.email) = lower(%s)",
+            (email,),
+        ).fetchone()
+    if row is None:
+        raise LookupError(f"no user {email}")
+    return issue_jwt(stack.jwt_secret, user_id=str(row[0]), account_id=str(row[1]), role=row[2], ttl_s=3600)
+
+
+def account_id_for(stack: Stack, email: str = JAMIE) -> str:
+    import psycopg
+
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute(
+            "SELECT m.account_id FROM users u JOIN memberships m ON m.user_id = u.id WHERE lower(u.email) = lower(%s)",
+            (email,),
+        ).fetchone()
+    if row is None:
+        raise LookupError(f"no user {email}")
+    return str(row[0])
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    seconds: float
+    latencies_s: list[float]
+    failures: int  # non-2xx answers or broken connections
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def http_load(
+    base_url: str,
+    paths: Sequence[str],
+    *,
+    headers: dict[str, str] | None = None,
+    threads: int = 4,
+    seconds: float = 4.0,
+    warmup_s: float = 0.5,
+) -> LoadResult:
+    """GET `paths` (round robin) over one keep-alive connection per thread for `seconds` after a warm-up;
+    counts answered 2xx requests. A light client (http.client) so the server, not us, is measured."""
+    import http.client
+    import threading
+    import time
+    from urllib.parse import urlsplit
+
+    target = urlsplit(base_url)
+    host, port = target.hostname or "127.0.0.1", target.port or 80
+    sent_headers = {"Accept": "application/json", **(headers or {})}
+    start_at = time.monotonic() + warmup_s
+    stop_at = start_at + seconds
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    failures = [0] * threads
+
+    def worker(n: int) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        i = n
+        while True:
+            began = time.monotonic()
+            if began >= stop_at:
+                break
+            try:
+                conn.request("GET", paths[i % len(paths)], headers=sent_headers)
+                response = conn.getresponse()
+                response.read()
+                ok = 200 <= response.status < 300
+                if response.will_close:
+                    conn.close()
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+            i += 1
+            if began >= start_at:
+                if ok:
+                    latencies[n].append(time.monotonic() - began)
+                else:
+                    failures[n] += 1
+        conn.close()
+
+    workers = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    flat = [x for per in latencies for x in per]
+    return LoadResult(len(flat), seconds, flat, sum(failures))
+
+
+def fmt(value: float) -> str:
+    """2-3 significant digits for small values, whole numbers from 100 up."""
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 100:
+        return str(round(value))
+    digits = 3 - math.floor(math.log10(abs(value))) - 1
+    return f"{round(value, digits):.{max(digits, 0)}f}"
+
+
+def emit(name: str, ours: float, floor: float, unit: str, note: str = "") -> str:
+    """Print and return `BENCH <name> ours=<v><unit> floor=<v><unit> ratio=<ours/floor>[ # note]`."""
+    ratio = ours / floor if floor else float("inf")
+    line = f"BENCH {name} ours={fmt(ours)}{unit} floor={fmt(floor)}{unit} ratio={fmt(ratio)}"
+    if note:
+        line += f" # {note}"
+    print(line, flush=True)
+    return line
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (0-100) with linear interpolation between the closest ranks."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _serve(seed: bool) -> None:
+    with local_stack(seed=seed) as stack:
+        print(json.dumps(asdict(stack)), flush=True)
+        sys.stdin.read()  # until the parent closes our stdin
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    _serve(seed="--no-seed" not in sys.argv)
