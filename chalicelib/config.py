@@ -36,6 +36,8 @@ class Settings:
     ws_management_url: str | None
     jwt_ttl_s: int = 12 * 3600
     db_pool_max: int = 4
+    # POST /auth/signup creates accounts; SIGNUP_ENABLED, default on except in prod.
+    signup_enabled: bool = True
 
     @property
     def is_local(self) -> bool:
@@ -96,7 +98,17 @@ def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] =
         ws_management_url=env.get("WS_MANAGEMENT_URL") or None,
         jwt_ttl_s=int(env.get("JWT_TTL_S", "43200")),
         db_pool_max=int(env.get("DB_POOL_MAX", "4")),
+        signup_enabled=_flag(env, "SIGNUP_ENABLED", default=stage != "prod"),
     )
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    return raw in ("true", "1", "yes")
 
 
 @functools.cache

@@ -25,6 +25,8 @@ def client(service: str) -> Any:
         # Keep-alive pool sized for concurrent room fan-out.
         max_pool_connections=50,
         s3={"addressing_style": "path"} if settings().aws_endpoint_url else None,
+        # Presigned URLs must be SigV4 (S3 refuses SigV2 on new buckets; only V4 signs Content-Length).
+        signature_version="s3v4" if service == "s3" else None,
     )
     return boto3.session.Session().client(
         service,

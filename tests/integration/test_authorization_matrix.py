@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 import psycopg
 import pytest
+import requests
 
 from tests.integration.conftest import JWT_SECRET, Api, Stack, new_account, token_for
 
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.integration
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 CALLERS = ("owner", "admin", "engineer", "viewer", "key:viewer", "other", "expired", "none")
 # Routes that take credentials in their body: public by nature, tested on their own.
-EXEMPT = {("POST", "/auth/login"), ("POST", "/auth/signup"), ("POST", "/auth/accept-invite")}
+EXEMPT = {("POST", "/auth/login"), ("POST", "/auth/signup"), ("POST", "/auth/accept-invite"),
+          ("POST", "/auth/password")}
 _counter = itertools.count()
 
 
@@ -81,6 +83,15 @@ class World:
             return self.ok(self.owner.post("/board-cards", {"title": "b"}))
         if kind == "api-keys":
             return self.ok(self.owner.post("/api-keys", {"name": "k"}))
+        if kind == "members":  # a pending invite: its id is a member id
+            return self.ok(self.owner.post("/members", {"email": f"m{n}-{uuid.uuid4().hex[:6]}@matrix.test",
+                                                        "role": "viewer"}))
+        if kind == "attachments":  # uploaded through its presigned URL
+            sheet = self.make("run-sheets")
+            made = self.ok(self.owner.post(f"/run-sheets/{sheet['id']}/attachments",
+                                           {"fileName": "m.csv", "contentType": "text/csv", "sizeBytes": 3}))
+            assert requests.put(made["uploadUrl"], data=b"a,b", headers=made["uploadHeaders"], timeout=10).ok
+            return made
         raise AssertionError(f"no factory for {kind}: add one to World.make")
 
 
@@ -104,6 +115,11 @@ BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
     ("PATCH", "/issues/{id}"): lambda w: {"title": "Matrix 2"},
     ("POST", "/board-cards"): lambda w: {"title": "Matrix"},
     ("PATCH", "/board-cards/{id}"): lambda w: {"title": "Matrix 2"},
+    ("POST", "/members"): lambda w: {"email": f"new-{uuid.uuid4().hex[:8]}@matrix.test", "role": "viewer"},
+    ("PATCH", "/members/{userId}"): lambda w: {"role": "engineer"},
+    ("POST", "/run-sheets/{id}/attachments"): lambda w: {"fileName": "m.csv", "contentType": "text/csv",
+                                                         "sizeBytes": 3},
+    ("POST", "/attachments/{id}/complete"): lambda w: None,
 }
 
 
@@ -155,9 +171,9 @@ def test_matrix_row(world: World, method: str, path: str, expected: dict[str, in
     failures = []
     for caller in CALLERS:
         concrete = path
-        match = re.match(r"^/([a-z-]+)/\{id\}", path)
+        match = re.match(r"^/([a-z-]+)/\{(id|userId)\}", path)
         if match:
-            concrete = path.replace("{id}", world.make(match.group(1))["id"])
+            concrete = path.replace(f"{{{match.group(2)}}}", world.make(match.group(1))["id"])
         body_of = BODIES.get((method, path))
         if method in ("POST", "PUT", "PATCH") and body_of is None:
             raise AssertionError(f"add a body for {method} {path} to BODIES")

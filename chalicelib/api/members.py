@@ -1,0 +1,62 @@
+"""/members and the account routes of /auth: sign-up, invitations, roles, password changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api.routing import caller, json_body, query_params, route
+from chalicelib.domain import members
+
+bp = Blueprint(__name__)
+
+
+def _source_ip() -> str:
+    return str(bp.current_request.context.get("identity", {}).get("sourceIp") or "unknown")
+
+
+@route(bp, "/auth/signup", methods=("POST",), public=True, status=201)
+def signup() -> Any:
+    """Create an account with you as its owner; answers a JWT like /auth/login (403 when switched off)"""
+    return members.signup(json_body(bp), _source_ip())
+
+
+@route(bp, "/auth/accept-invite", methods=("POST",), public=True)
+def accept_invite() -> Any:
+    """Join an account with a one-time invite token; answers a JWT like /auth/login"""
+    return members.accept_invite(json_body(bp))
+
+
+@route(bp, "/auth/password", methods=("POST",))
+def change_password() -> None:
+    """Change your own password (JWTs issued before stay valid until they expire)"""
+    members.change_password(caller(), json_body(bp))
+
+
+@route(bp, "/members")
+def list_members() -> Any:
+    """List the account's members and pending invites"""
+    return members.list_members(caller(), query_params(bp))
+
+
+list_members.race_resource = members.MEMBERS  # type: ignore[attr-defined]  # for /openapi.json
+list_members.race_list = True  # type: ignore[attr-defined]
+
+
+@route(bp, "/members", methods=("POST",), status=201)
+def add_member() -> Any:
+    """Add a member by email (admin+): an existing user joins at once, anyone else gets an invite token"""
+    return members.add_member(caller(), json_body(bp))
+
+
+@route(bp, "/members/{userId}", methods=("PATCH",))
+def change_role(userId: str) -> Any:
+    """Change a member's (or pending invite's) role (admin+; owners only by an owner)"""
+    return members.change_role(caller(), userId, json_body(bp))
+
+
+@route(bp, "/members/{userId}", methods=("DELETE",))
+def remove_member(userId: str) -> None:
+    """Remove a member (their next request gets 401) or revoke an invite; never the last owner"""
+    members.remove_member(caller(), userId)

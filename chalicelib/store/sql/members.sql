@@ -1,0 +1,77 @@
+-- name: lock_account_members
+-- Member changes of one account run one at a time, so "the last owner" is counted exactly.
+SELECT id FROM accounts WHERE id = %(account_id)s FOR UPDATE;
+
+-- name: user_for_membership
+-- A user by email (any account), with how many accounts they belong to.
+SELECT u.id, u.email, u.name, u.password_hash,
+       (SELECT count(*) FROM memberships m WHERE m.user_id = u.id) AS memberships
+FROM users u
+WHERE lower(u.email) = lower(%(email)s);
+
+-- name: insert_signup_account
+INSERT INTO accounts (id, name, slug) VALUES (%(id)s, %(name)s, %(slug)s)
+RETURNING id, name;
+
+-- name: insert_user
+INSERT INTO users (id, email, name, password_hash) VALUES (%(id)s, %(email)s, %(name)s, %(password_hash)s)
+RETURNING id;
+
+-- name: reclaim_user
+-- A user who belongs to no account any more signs up or accepts an invite afresh.
+UPDATE users SET name = %(name)s, password_hash = %(password_hash)s, updated_at = now()
+WHERE id = %(id)s
+  AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id);
+
+-- name: insert_membership
+INSERT INTO memberships (account_id, user_id, role) VALUES (%(account_id)s, %(user_id)s, %(role)s)
+ON CONFLICT (account_id, user_id) DO NOTHING;
+
+-- name: account_member
+SELECT id, user_id, email, name, role, status, joined_at, expires_at, created_at
+FROM account_members
+WHERE account_id = %(account_id)s AND id = %(id)s;
+
+-- name: count_owners
+SELECT count(*) AS owners FROM memberships WHERE account_id = %(account_id)s AND role = 'owner';
+
+-- name: update_membership_role
+UPDATE memberships SET role = %(role)s WHERE account_id = %(account_id)s AND user_id = %(user_id)s;
+
+-- name: delete_membership
+DELETE FROM memberships WHERE account_id = %(account_id)s AND user_id = %(user_id)s;
+
+-- name: invite_by_email
+SELECT id, role FROM member_invites WHERE account_id = %(account_id)s AND lower(email) = lower(%(email)s);
+
+-- name: upsert_invite
+-- Inviting the same email again replaces the token (the old link stops working) and the role.
+INSERT INTO member_invites (account_id, email, role, token_hash, invited_by, expires_at)
+VALUES (%(account_id)s, %(email)s, %(role)s, %(token_hash)s, %(invited_by)s, now() + make_interval(secs => %(ttl_s)s))
+ON CONFLICT (account_id, lower(email)) DO UPDATE
+SET role = EXCLUDED.role, token_hash = EXCLUDED.token_hash, invited_by = EXCLUDED.invited_by,
+    expires_at = EXCLUDED.expires_at, updated_at = now()
+RETURNING id, (xmax = 0) AS inserted;
+
+-- name: update_invite_role
+UPDATE member_invites SET role = %(role)s, updated_at = now() WHERE account_id = %(account_id)s AND id = %(id)s;
+
+-- name: delete_invite
+DELETE FROM member_invites WHERE account_id = %(account_id)s AND id = %(id)s;
+
+-- name: delete_invite_for_email
+DELETE FROM member_invites WHERE account_id = %(account_id)s AND lower(email) = lower(%(email)s);
+
+-- name: invite_by_token_hash
+-- Locked, so two accepts of one token cannot both succeed.
+SELECT i.id, i.account_id, i.email, i.role, i.expires_at <= now() AS expired, a.name AS account_name
+FROM member_invites i
+JOIN accounts a ON a.id = i.account_id
+WHERE i.token_hash = %(token_hash)s
+FOR UPDATE OF i;
+
+-- name: user_password
+SELECT id, password_hash FROM users WHERE id = %(id)s;
+
+-- name: set_user_password
+UPDATE users SET password_hash = %(password_hash)s, updated_at = now() WHERE id = %(id)s;
