@@ -16,9 +16,10 @@ bp = Blueprint(__name__)
 @route(bp, "/auth/login", methods=("POST",), public=True)
 def login() -> Any:
     """Sign in with email and password; answers a JWT"""
-    body = Body(json_body(bp), allowed={"email", "password"})
+    body = Body(json_body(bp), allowed={"email", "password", "accountId"})
     source_ip = bp.current_request.context.get("identity", {}).get("sourceIp") or "unknown"
-    return auth.login(body.payload.get("email"), body.payload.get("password"), source_ip)
+    payload = body.payload
+    return auth.login(payload.get("email"), payload.get("password"), source_ip, payload.get("accountId"))
 
 
 @route(bp, "/auth/me")

@@ -12,7 +12,7 @@ from chalicelib.domain.records import encode
 from chalicelib.errors import DependencyDown, Invalid, RateLimited, Unauthorized
 from chalicelib.observability import logger
 from chalicelib.store import kv
-from chalicelib.store.postgres import execute, fetch_one, transaction
+from chalicelib.store.postgres import execute, fetch_all, fetch_one, transaction
 
 # Fixed windows: a person mistyping gets 10 tries in 5 minutes; one address 50 (a paddock NAT).
 LOGIN_LIMITS = (("email", 10, 300), ("ip", 50, 300))
@@ -33,14 +33,23 @@ def _check_login_rate(email: str, source_ip: str) -> None:
             raise RateLimited(f"too many sign-in attempts; try again in {retry_after_s} s", retry_after_s)
 
 
-def login(email: Any, password: Any, source_ip: str) -> dict[str, Any]:
+def login(email: Any, password: Any, source_ip: str, account_id: Any = None) -> dict[str, Any]:
+    """A JWT for one of the user's accounts: `account_id` picks it, else the oldest membership."""
     if not isinstance(email, str) or "@" not in email or len(email) > 320:
         raise Invalid("email must be an email address", field="email")
     if not isinstance(password, str) or not password or len(password) > MAX_PASSWORD_CHARS:
         raise Invalid("password is required", field="password")
     _check_login_rate(email, source_ip)
+    if account_id is not None:
+        from chalicelib.domain.listing import parse_uuid
+
+        account_id = parse_uuid(account_id, "accountId")
     with transaction() as conn:
-        user = fetch_one(conn, "user_by_email", {"email": email})
+        if account_id:
+            user = fetch_one(conn, "user_by_email_in_account", {"email": email, "account_id": account_id})
+        else:
+            user = fetch_one(conn, "user_by_email", {"email": email})
+        accounts = fetch_all(conn, "accounts_of_user", {"user_id": user["id"]}) if user else []
     if not passwords.verify_password(user["password_hash"] if user else None, password) or user is None:
         raise Unauthorized("wrong email or password")
     token = tokens.issue_jwt(
@@ -61,6 +70,8 @@ def login(email: Any, password: Any, source_ip: str) -> dict[str, Any]:
             "accountId": str(user["account_id"]),
             "accountName": user["account_name"],
         },
+        # Members of several teams sign in again with accountId to switch.
+        "accounts": [{"id": str(a["id"]), "name": a["name"], "role": a["role"]} for a in accounts],
     }
 
 

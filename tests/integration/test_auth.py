@@ -156,3 +156,22 @@ def test_expired_api_key_is_refused(jamie: Api, stack: Stack) -> None:
     with psycopg.connect(stack.database_url) as conn:
         conn.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = %s", (key["id"],))
     assert Api(stack.api_url, api_key=key["key"]).get("/events").status_code == 401
+
+
+def test_member_of_two_accounts_picks_one_with_account_id(stack: Stack) -> None:
+    import psycopg
+
+    email, first = new_account("owner")
+    _, second = new_account("owner")
+    with psycopg.connect(stack.database_url) as conn:
+        conn.execute("INSERT INTO memberships (account_id, user_id, role) "
+                     "SELECT %s, id, 'viewer' FROM users WHERE email = %s", (second, email))
+    api = Api(stack.api_url)
+    default = api.post("/auth/login", {"email": email, "password": PASSWORD}).json()
+    assert default["user"]["accountId"] == first
+    assert {a["id"] for a in default["accounts"]} == {first, second}
+    switched = api.post("/auth/login", {"email": email, "password": PASSWORD, "accountId": second}).json()
+    assert switched["user"]["accountId"] == second and switched["user"]["role"] == "viewer"
+    _, stranger = new_account("owner")
+    refused = api.post("/auth/login", {"email": email, "password": PASSWORD, "accountId": stranger})
+    assert refused.status_code == 401

@@ -35,3 +35,16 @@ RETURNING id, name, prefix, role, created_at, last_used_at, expires_at;
 
 -- name: delete_api_key
 DELETE FROM api_keys WHERE id = %(id)s AND account_id = %(account_id)s;
+
+-- name: user_by_email_in_account
+SELECT u.id, u.email, u.name, u.password_hash, m.account_id, m.role, a.name AS account_name
+FROM users u
+JOIN memberships m ON m.user_id = u.id AND m.account_id = %(account_id)s
+JOIN accounts a ON a.id = m.account_id
+WHERE lower(u.email) = lower(%(email)s);
+
+-- name: accounts_of_user
+SELECT a.id, a.name, m.role
+FROM memberships m JOIN accounts a ON a.id = m.account_id
+WHERE m.user_id = %(user_id)s
+ORDER BY m.created_at, a.id;
