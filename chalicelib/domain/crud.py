@@ -38,6 +38,7 @@ class Child:
     table: str
     column: str
     detach: bool = False
+    collect: str | None = None  # a column of deleted rows to hand back (e.g. S3 keys to remove after commit)
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,11 @@ def update(caller: Caller, editable: Editable, row_id: str, payload: Any) -> dic
     return data
 
 
-def delete(caller: Caller, editable: Editable, row_id: str, cascade: bool, tree: Tree) -> dict[str, Any]:
+def delete(caller: Caller, editable: Editable, row_id: str, cascade: bool, tree: Tree,
+           after_commit: Callable[[dict[str, list[Any]]], None] | None = None) -> dict[str, Any]:
+    """Delete a row (and with `cascade` everything under it); `after_commit` gets the collected values."""
     caller.require(editable.role)
+    collected: dict[str, list[Any]] = {}
     row_id = listing.parse_uuid(row_id, "id")
     with changes.write(caller) as (conn, recorder):
         current = writes.lock(conn, editable.resource, caller.account_id, row_id)
@@ -139,10 +143,12 @@ def delete(caller: Caller, editable: Editable, row_id: str, cascade: bool, tree:
             listed = ", ".join(f"{n} {label}" for label, n in blocking.items())
             raise Conflict(f"{editable.entity.replace('_', ' ')} still has {listed}; "
                            "delete them first or send ?cascade=true to delete them too")
-        removed = _delete_tree(conn, tree, editable.resource.table, [row_id], caller.account_id)
+        removed = _delete_tree(conn, tree, editable.resource.table, [row_id], caller.account_id, collected)
         data = {"id": row_id, "deleted": {k: v for k, v in removed.items() if v}}
         recorder.record(editable.entity, "delete", {**editable.resource.to_wire(current), **data},
                         session_id=_session_of(editable, conn, current))
+    if after_commit and collected:
+        after_commit(collected)
     return data
 
 
@@ -156,27 +162,33 @@ def _blocking_children(conn: Any, tree: Tree, table: str, row_id: str, account_i
     return found
 
 
-def _delete_tree(conn: Any, tree: Tree, table: str, ids: list[str], account_id: str) -> dict[str, int]:
+def _delete_tree(conn: Any, tree: Tree, table: str, ids: list[str], account_id: str,
+                 collected: dict[str, list[Any]]) -> dict[str, int]:
     """Delete rows and, depth first, everything that points at them; returns counts per table."""
     removed: dict[str, int] = {}
     for child in tree.get(table, ()):
         if child.detach:
             writes.detach_where(conn, child.table, child.column, ids, account_id)
             continue
-        child_ids = [str(r["id"]) for r in _ids_where(conn, child.table, child.column, ids, account_id)]
+        rows = _ids_where(conn, child.table, child.column, ids, account_id, child.collect)
+        if child.collect:
+            collected.setdefault(child.table, []).extend(r[child.collect] for r in rows)
+        child_ids = [str(r["id"]) for r in rows]
         if child_ids:
-            for name, n in _delete_tree(conn, tree, child.table, child_ids, account_id).items():
+            for name, n in _delete_tree(conn, tree, child.table, child_ids, account_id, collected).items():
                 removed[name] = removed.get(name, 0) + n
     deleted = writes.delete_where(conn, table, "id", ids, account_id)
     removed[table] = removed.get(table, 0) + len(deleted)
     return removed
 
 
-def _ids_where(conn: Any, table: str, column: str, ids: list[str], account_id: str) -> list[Row]:
+def _ids_where(conn: Any, table: str, column: str, ids: list[str], account_id: str,
+              also: str | None = None) -> list[Row]:
     from psycopg import sql
 
-    query = sql.SQL("SELECT id FROM {t} WHERE {c} = ANY(%s) AND account_id = %s").format(
-        t=sql.Identifier(table), c=sql.Identifier(column)
+    columns = [sql.Identifier("id")] + ([sql.Identifier(also)] if also else [])
+    query = sql.SQL("SELECT {cols} FROM {t} WHERE {c} = ANY(%s) AND account_id = %s").format(
+        cols=sql.SQL(", ").join(columns), t=sql.Identifier(table), c=sql.Identifier(column)
     )
     return list(conn.execute(query, [ids, account_id]).fetchall())
 

@@ -221,8 +221,21 @@ TREE: crud.Tree = {
              Child("issues", "car_issues", "car_id"), Child("planned stints", "planned_stints", "car_id")),
     "drivers": (Child("laps", "laps", "driver_id", detach=True),
                 Child("planned stints", "planned_stints", "driver_id", detach=True)),
-    "run_sheets": (Child("laps", "laps", "run_sheet_id"), Child("setups", "setups", "run_sheet_id", detach=True)),
+    "run_sheets": (Child("laps", "laps", "run_sheet_id"), Child("setups", "setups", "run_sheet_id", detach=True),
+                   Child("attachments", "run_sheet_attachments", "run_sheet_id", collect="s3_key")),
 }
+
+
+def _remove_objects(collected: dict[str, list[Any]]) -> None:
+    """After a cascade commits: delete the attachments' S3 objects (a failure leaves an orphan, logged)."""
+    from chalicelib.observability import logger
+    from chalicelib.store import attachment_objects
+
+    for key in collected.get("run_sheet_attachments", []):
+        try:
+            attachment_objects.delete(key)
+        except Exception:
+            logger().warning("attachment object not deleted", extra={"s3_key": key})
 
 
 def create(caller: Caller, name: str, payload: Any) -> dict[str, Any]:
@@ -234,4 +247,4 @@ def update(caller: Caller, name: str, row_id: str, payload: Any) -> dict[str, An
 
 
 def delete(caller: Caller, name: str, row_id: str, cascade: bool) -> dict[str, Any]:
-    return crud.delete(caller, EDITABLES[name], row_id, cascade, TREE)
+    return crud.delete(caller, EDITABLES[name], row_id, cascade, TREE, after_commit=_remove_objects)

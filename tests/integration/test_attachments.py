@@ -177,8 +177,13 @@ def test_viewers_list_but_do_not_upload_or_delete(stack: Stack) -> None:
     assert viewer.delete(f"/attachments/{created['id']}").status_code == 403
 
 
-def test_deleting_the_run_sheet_takes_its_attachment_rows(stack: Stack) -> None:
+def test_deleting_the_run_sheet_needs_cascade_and_then_removes_rows_and_objects(stack: Stack) -> None:
     api, sheet = _team(stack)
     created = _upload(api, sheet["id"], b"a,b\n", "text/csv", "laps.csv")
-    assert api.delete(f"/run-sheets/{sheet['id']}").status_code == 200
+    blocked = api.delete(f"/run-sheets/{sheet['id']}")
+    assert blocked.status_code == 409 and "attachments" in blocked.json()["error"]["message"]
+    done = api.delete(f"/run-sheets/{sheet['id']}?cascade=true")
+    assert done.status_code == 200 and done.json()["deleted"]["run_sheet_attachments"] == 1
     assert api.delete(f"/attachments/{created['id']}").status_code == 404
+    with pytest.raises(ClientError):
+        _s3(stack).head_object(Bucket=_bucket(), Key=created["s3Key"])
