@@ -41,6 +41,11 @@ class Bucket:
     logical_id: str
     env_var: str
     name: str
+    # Browsers upload and download through presigned URLs: the bucket needs a CORS rule.
+    browser_access: bool = False
+
+    CORS_RULES = ({"AllowedMethods": ["GET", "PUT", "HEAD"], "AllowedOrigins": ["*"],
+                   "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000},)
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,9 @@ WEBHOOK_QUEUE = Queue("WebhookDeliveriesQueue", "RACE_WEBHOOK_QUEUE", "race-webh
 TIMING_IMPORT_QUEUE = Queue(
     "TimingImportsQueue", "RACE_TIMING_IMPORT_QUEUE", "race-timing-imports", visibility_timeout_s=300
 )
-ATTACHMENTS_BUCKET = Bucket("AttachmentsBucket", "RACE_ATTACHMENTS_BUCKET", "race-attachments")
+ATTACHMENTS_BUCKET = Bucket("AttachmentsBucket", "RACE_ATTACHMENTS_BUCKET", "race-attachments", browser_access=True)
 PLUGINS_BUCKET = Bucket("PluginsBucket", "RACE_PLUGINS_BUCKET", "race-plugins")
-UPLOADS_BUCKET = Bucket("UploadsBucket", "RACE_UPLOADS_BUCKET", "race-uploads")
+UPLOADS_BUCKET = Bucket("UploadsBucket", "RACE_UPLOADS_BUCKET", "race-uploads", browser_access=True)
 BACKUPS_BUCKET = Bucket("BackupsBucket", "RACE_BACKUPS_BUCKET", "race-backups")
 
 RESOURCES = Resources(

@@ -47,7 +47,13 @@ def _queues(queue: Queue) -> dict[str, Template]:
 
 
 def _bucket(bucket: Bucket) -> Template:
+    # CloudFormation spells the S3 API's CORS fields differently (ExposedHeaders, MaxAge).
+    rules = [{"AllowedMethods": r["AllowedMethods"], "AllowedOrigins": r["AllowedOrigins"],
+              "AllowedHeaders": r["AllowedHeaders"], "ExposedHeaders": r["ExposeHeaders"], "MaxAge": r["MaxAgeSeconds"]}
+             for r in Bucket.CORS_RULES]
+    cors = {"CorsConfiguration": {"CorsRules": rules}} if bucket.browser_access else {}
     return {"Type": "AWS::S3::Bucket", "Properties": {
+        **cors,
         "BucketName": _bucket_name(bucket),
         "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
                                            "IgnorePublicAcls": True, "RestrictPublicBuckets": True},

@@ -180,11 +180,11 @@ class _Reconcile:
         name = bucket.name
         try:
             s3.head_bucket(Bucket=name)
-            return name
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
                 raise
-        if self.report(f"S3 bucket {name}: missing"):
+            if not self.report(f"S3 bucket {name}: missing"):
+                return name  # checking only: nothing more to compare on a bucket that is not there
             where = {} if self.region == "us-east-1" else {
                 "CreateBucketConfiguration": {"LocationConstraint": self.region}
             }
@@ -193,7 +193,25 @@ class _Reconcile:
                 log.info("created S3 bucket %s", name)
             except s3.exceptions.BucketAlreadyOwnedByYou:
                 pass
+        self.bucket_cors(bucket, name)
         return name
+
+    def bucket_cors(self, bucket: Bucket, name: str) -> None:
+        """Buckets browsers upload to answer CORS preflights (presigned PUT from the web client)."""
+        from botocore.exceptions import ClientError
+
+        if not bucket.browser_access:
+            return
+        s3 = self.client("s3")
+        try:
+            rules = s3.get_bucket_cors(Bucket=name)["CORSRules"]
+        except ClientError:
+            rules = []
+        wanted = [dict(rule) for rule in Bucket.CORS_RULES]
+        if [{k: r.get(k) for k in wanted[0]} for r in rules] != wanted and self.report(
+                f"S3 bucket {name}: CORS rule missing or different"):
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": wanted})
+            log.info("set CORS on S3 bucket %s", name)
 
     # ----- plumbing
 

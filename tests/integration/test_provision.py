@@ -169,3 +169,16 @@ def test_scoped_names_are_valid_resource_names() -> None:
     assert len(names) == len(RESOURCES.tables) + len(RESOURCES.queues) + len(RESOURCES.buckets)
     with pytest.raises(ValueError):
         scoped_names("Not_Valid")
+
+
+def test_browser_buckets_answer_cors_for_presigned_uploads(emulator_url: str) -> None:
+    import boto3
+
+    from chalicelib.resources import RESOURCES
+
+    provision(emulator_url)
+    s3 = boto3.client("s3", endpoint_url=emulator_url, region_name="us-east-1")
+    for bucket in RESOURCES.buckets:
+        if bucket.browser_access:
+            rules = s3.get_bucket_cors(Bucket=bucket.name)["CORSRules"]
+            assert "PUT" in rules[0]["AllowedMethods"]
