@@ -1,0 +1,1 @@
+"""Official timing: Al Kamel lap exports parsed and imported as a session's laps."""
