@@ -92,11 +92,30 @@ class World:
                                            {"fileName": "m.csv", "contentType": "text/csv", "sizeBytes": 3}))
             assert requests.put(made["uploadUrl"], data=b"a,b", headers=made["uploadHeaders"], timeout=10).ok
             return made
+        if kind == "timing-imports":
+            session = self.make("sessions")
+            answer = self.owner.post(f"/sessions/{session['id']}/timing-imports", data=TIMING_CSV.read_bytes(),
+                                     headers={"Content-Type": "text/csv"})
+            assert answer.status_code == 202, answer.text
+            return {"id": answer.json()["id"], "sessionId": session["id"]}
         raise AssertionError(f"no factory for {kind}: add one to World.make")
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A body sent as it is (not JSON)."""
+
+    data: bytes
+    content_type: str
+
+
+TIMING_CSV = Path(__file__).resolve().parents[1] / "fixtures" / "timing" / "barber_style_lf.CSV"
 
 
 # Bodies per route (ids from fresh rows of the team's account).
 BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
+    ("POST", "/sessions/{id}/timing-imports"): lambda w: Raw(TIMING_CSV.read_bytes(), "text/csv"),
+    ("POST", "/sessions/{id}/timing-imports/upload-url"): lambda w: {},
     ("POST", "/api-keys"): lambda w: {"name": "matrix", "role": "viewer"},
     ("POST", "/events"): lambda w: {"name": "Matrix event"},
     ("PATCH", "/events/{id}"): lambda w: {"name": "Renamed"},
@@ -171,14 +190,21 @@ def test_matrix_row(world: World, method: str, path: str, expected: dict[str, in
     failures = []
     for caller in CALLERS:
         concrete = path
-        match = re.match(r"^/([a-z-]+)/\{(id|userId)\}", path)
+        if "{importId}" in path:
+            made = world.make("timing-imports")
+            concrete = path.replace("{id}", made["sessionId"]).replace("{importId}", made["id"])
+        match = re.match(r"^/([a-z-]+)/\{(id|userId)\}", concrete)
         if match:
-            concrete = path.replace(f"{{{match.group(2)}}}", world.make(match.group(1))["id"])
+            concrete = concrete.replace(f"{{{match.group(2)}}}", world.make(match.group(1))["id"])
         body_of = BODIES.get((method, path))
         if method in ("POST", "PUT", "PATCH") and body_of is None:
             raise AssertionError(f"add a body for {method} {path} to BODIES")
         body = body_of(world) if body_of else None
-        answer = world.apis[caller].call(method, concrete, body)
+        if isinstance(body, Raw):
+            answer = world.apis[caller].call(method, concrete, data=body.data,
+                                             headers={"Content-Type": body.content_type})
+        else:
+            answer = world.apis[caller].call(method, concrete, body)
         if answer.status_code != expected[caller]:
             failures.append(f"{caller}: expected {expected[caller]}, got {answer.status_code} {answer.text[:120]}")
     assert not failures, f"{method} {path}\n" + "\n".join(failures)
