@@ -1,0 +1,177 @@
+"""The client's own logic, run as ES modules in Chromium: lap-time formats, the pill's state
+machine, the outbox's order and idempotency keys, and in-order application of room messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, web_url: str) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{web_url}/index.html#/login")
+    page.wait_for_selector("form.login-form")
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def run(page: Any, body: str) -> Any:
+    """Evaluate an async function body with the client's modules imported as `m`."""
+    return page.evaluate(f"""async () => {{
+        const m = {{
+          ...(await import('/js/format.js')), ...(await import('/js/status.js')),
+          ...(await import('/js/outbox.js')), ...(await import('/js/realtime.js')),
+          ...(await import('/js/laps.js')), ...(await import('/js/api.js')), ...(await import('/js/config.js')),
+        }};
+        {body}
+    }}""")
+
+
+def test_lap_times_format_and_parse(page: Any) -> None:
+    assert run(page, """return [m.lapTime(120432), m.lapTime(59100), m.lapTime(null), m.gap(412), m.gap(-30),
+        m.parseLapTime('2:00.432'), m.parseLapTime('59.1'), m.parseLapTime('1:44,05'), m.parseLapTime('104050'),
+        m.parseLapTime('')];""") == ["2:00.432", "59.100", "", "+0.412", "-0.030", 120432, 59100, 104050, 104050, None]
+    assert "not a time" in run(page, "try { m.parseLapTime('fast'); } catch (e) { return e.message; }")
+
+
+def test_best_lap_ignores_invalid_in_and_out_laps(page: Any) -> None:
+    result = run(page, """
+        const laps = [
+          {id: 'a', lapNumber: 1, lapTimeMs: 99000, isOutLap: true, sectorTimesMs: [1, 1, 1]},
+          {id: 'b', lapNumber: 2, lapTimeMs: 100500, sectorTimesMs: [30000, 40000, 30500]},
+          {id: 'c', lapNumber: 3, lapTimeMs: 100100, isValid: false, sectorTimesMs: [29000, 40000, 31100]},
+          {id: 'd', lapNumber: 4, lapTimeMs: 100700, sectorTimesMs: [30100, 39800, 30800]},
+        ];
+        const sectors = m.bestSectors(laps);
+        return [m.bestLap(laps).id, sectors.map((s) => s.lapNumber), m.theoreticalBest(sectors)];""")
+    assert result == ["b", [2, 4, 2], 100300]
+
+
+def test_best_lap_follows_the_officials_and_never_lap_1_and_stints_are_inferred(page: Any) -> None:
+    result = run(page, """
+        const laps = [
+          {id: 'a', lapNumber: 1, lapTimeMs: 99000},                                  // from the grid
+          {id: 'b', lapNumber: 2, lapTimeMs: 100500, isInLap: true},
+          {id: 'c', lapNumber: 3, lapTimeMs: 100400, isOutLap: true},
+          {id: 'd', lapNumber: 4, lapTimeMs: 100100},
+          {id: 'e', lapNumber: 5, lapTimeMs: 100300, custom: { officialBest: true }},
+        ];
+        const before = m.bestLap(laps).id;
+        laps[4].isValid = false;                                                      // the team overrules
+        return [before, m.bestLap(laps).id, m.stints(laps).map((s) => [s.stint, s.from, s.to])];""")
+    assert result == ["e", "d", [[1, 1, 2], [2, 3, 5]]]
+
+
+def test_the_pill_follows_the_runbook(page: Any) -> None:
+    states = run(page, """
+        let up = true;
+        let now = 1_000_000;
+        const api = { get: async (path) => {
+          if (!up) throw new m.ApiError('network error: Failed to fetch', { method: 'GET', path, network: true });
+          return { status: 'ok' };
+        } };
+        const config = { maxFailures: 5, staleAfterMs: 30000, pollIntervalMs: 1e9, retryIntervalMs: 1e9,
+                         meIntervalMs: 1e9, pollTimeoutMs: 1000 };
+        const status = new m.SyncStatus(api, config, { now: () => now });
+        let recovered = 0;
+        status.on('recovered', () => recovered++);
+        const seen = [status.state];
+        await status.poll(); seen.push(status.state);
+        status.wsWanted = true; status.update(); seen.push(status.state);         // WS not open yet
+        status.wsChanged(true); seen.push(status.state);
+        up = false;
+        for (let i = 0; i < 5; i++) { await status.poll(); seen.push(status.state); }
+        const error = status.lastError.message;
+        up = true; await status.poll(); seen.push(status.state);
+        now += 31000; status.update(); seen.push(status.state);                  // last poll too old
+        return { seen, error, recovered };""")
+    assert states["seen"] == ["connecting", "online", "reconnecting", "online", "reconnecting", "reconnecting",
+                              "reconnecting", "reconnecting", "offline", "online", "reconnecting"]
+    assert states["error"] == "GET /health: network error: Failed to fetch"
+    assert states["recovered"] == 1
+
+
+def test_outbox_sends_in_order_with_idempotency_keys_and_survives_failures(page: Any) -> None:
+    result = run(page, """
+        const store = new Map();
+        const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+        let up = false;
+        const sent = [];
+        const api = { request: async (method, path, { body, headers }) => {
+          if (!up) throw new m.ApiError('refused', { network: true });
+          if (body.bad) throw new m.ApiError('lapTimeMs must be positive', { status: 400 });
+          sent.push([method, path, body.n, headers['Idempotency-Key']]);
+          return { ok: true };
+        } };
+        const outbox = new m.Outbox(api, 'test', { storage });
+        const events = [];
+        outbox.subscribe((e) => events.push(e.type));
+        for (const n of [1, 2, 3]) outbox.enqueue({ method: 'PATCH', path: '/x', body: { n } });
+        outbox.enqueue({ method: 'POST', path: '/y', body: { bad: true } });
+        await outbox.flush();
+        const persisted = JSON.parse(store.get('test')).map((i) => i.body.n ?? 'bad');
+        const reloaded = new m.Outbox(api, 'test', { storage }).size;
+        up = true;
+        await outbox.flush();
+        const rejected = events.filter((t) => t === 'rejected').length;
+        return { persisted, reloaded, sent, left: outbox.size, rejected };""")
+    assert result["persisted"] == [1, 2, 3, "bad"]
+    assert result["reloaded"] == 4  # localStorage keeps the queue across reloads
+    assert [row[2] for row in result["sent"]] == [1, 2, 3]
+    keys = [row[3] for row in result["sent"]]
+    assert len(set(keys)) == 3 and all(len(k) == 36 for k in keys)
+    assert result["left"] == 0 and result["rejected"] == 1
+
+
+def test_room_messages_apply_in_seq_order_and_a_gap_ends_in_a_resync(page: Any) -> None:
+    result = run(page, """
+        const status = { wsChanged() {}, wsSeen() {}, wsWanted: false };
+        const rt = new m.Realtime({ wsUrl: 'ws://127.0.0.1:9' }, { getToken: () => null, status, gapTimeoutMs: 50 });
+        const applied = [];
+        let resyncs = 0;
+        rt.on('change', (msg) => applied.push(msg.seq));
+        rt.on('resync', () => resyncs++);
+        rt.join('s1');
+        const msg = (seq) => ({ type: 'lap.create', sessionId: 's1', seq, data: { id: String(seq) } });
+        rt.receive(msg(6));                                                  // before joined: buffered
+        rt.receive({ type: 'joined', sessionId: 's1', seq: 5, members: [{ name: 'A', role: 'owner' }] });
+        rt.receive(msg(8)); rt.receive(msg(7)); rt.receive(msg(7)); rt.receive(msg(9));
+        rt.receive({ type: 'lap.create', sessionId: 'other', seq: 10, data: {} });  // another room
+        const inOrder = [...applied];
+        rt.receive(msg(12));                                                 // 10 and 11 never come
+        await new Promise((r) => setTimeout(r, 120));
+        rt.receive(msg(13));
+        return { inOrder, applied, resyncs, members: rt.members.length };""")
+    assert result["inOrder"] == [6, 7, 8, 9]
+    assert result["resyncs"] == 1
+    assert result["applied"] == [6, 7, 8, 9, 13]
+    assert result["members"] == 1
+
+
+def test_config_honours_overrides_only_when_allowed(page: Any) -> None:
+    result = run(page, """
+        const loc = (href) => new URL(href);
+        const local = { apiUrl: 'http://127.0.0.1:8000', wsUrl: 'ws://127.0.0.1:8001', allowUrlOverride: true };
+        const deployed = { apiUrl: 'https://api.race.example', wsUrl: 'wss://ws.race.example' };
+        return [
+          m.resolveConfig(local, loc('http://127.0.0.1:6166/?api=http://127.0.0.1:9999&pollMs=500')),
+          m.resolveConfig(deployed, loc('https://app.race.example/?api=https://evil.example')),
+          m.resolveConfig(local, loc('http://10.0.0.5:6166/')),
+          m.resolveConfig(null, loc('https://pitwall.example/')),
+          m.resolveConfig(local, loc('https://pitwall.example/?api=http://127.0.0.1:9999')),
+        ].map((c) => [c.apiUrl, c.wsUrl, c.pollIntervalMs]);""")
+    assert result == [
+        ["http://127.0.0.1:9999", "ws://127.0.0.1:8001", 500],
+        ["https://api.race.example", "wss://ws.race.example", 10000],
+        ["http://10.0.0.5:8000", "ws://10.0.0.5:8001", 10000],
+        ["https://pitwall.example:8000", "wss://pitwall.example:8001", 10000],
+        ["http://127.0.0.1:9999", "wss://pitwall.example:8001", 10000],
+    ]

@@ -1,0 +1,199 @@
+// The session room over WebSocket: join, presence, and changes from other team members applied
+// strictly in `seq` order (a gap asks the server to resume; if it cannot, the view refetches).
+
+export class Realtime {
+  constructor(config, { getToken, status, gapTimeoutMs = 1500 }) {
+    this.config = config;
+    this.getToken = getToken;
+    this.status = status;
+    this.gapTimeoutMs = gapTimeoutMs;
+    this.ws = null;
+    this.sessionId = null;
+    this.lastSeq = null; // highest seq applied for the joined session
+    this.buffer = new Map(); // seq -> message waiting for the ones before it
+    this.members = [];
+    this.handlers = { change: new Set(), presence: new Set(), resync: new Set(), joined: new Set() };
+    this.retryMs = 500;
+    this.reconnectTimer = null;
+    this.pingTimer = null;
+    this.gapTimer = null;
+    this.stopped = true;
+  }
+
+  on(kind, fn) {
+    this.handlers[kind].add(fn);
+    return () => this.handlers[kind].delete(fn);
+  }
+
+  emit(kind, payload) {
+    for (const fn of this.handlers[kind]) {
+      try { fn(payload); } catch (exc) { console.error(exc); } // eslint-disable-line no-console
+    }
+  }
+
+  start() {
+    this.stopped = false;
+    this.status.wsWanted = true;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.pingTimer);
+    if (this.ws) this.ws.close(1000, "signed out");
+    this.ws = null;
+  }
+
+  connect() {
+    clearTimeout(this.reconnectTimer);
+    const token = this.getToken();
+    if (!token || this.stopped) return;
+    if (this.ws && (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)) return;
+    let ws;
+    try {
+      ws = new WebSocket(`${this.config.wsUrl}/?token=${encodeURIComponent(token)}`);
+    } catch (exc) {
+      this.status.wsChanged(false, `WebSocket ${this.config.wsUrl}: ${exc.message}`);
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      if (this.ws !== ws) return;
+      this.retryMs = 500;
+      this.status.wsChanged(true);
+      clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => this.send({ action: "ping", t: Date.now() }), this.config.wsPingMs);
+      if (this.sessionId) this.send({ action: "join", sessionId: this.sessionId });
+    });
+    ws.addEventListener("message", (event) => {
+      if (this.ws !== ws) return;
+      this.status.wsSeen();
+      let message;
+      try { message = JSON.parse(event.data); } catch { return; }
+      this.receive(message);
+    });
+    ws.addEventListener("close", (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      clearInterval(this.pingTimer);
+      if (this.stopped) return;
+      const reason = event.code === 1006 ? "connection lost or refused" : `closed (code ${event.code})`;
+      this.members = []; // unknown until we are back in the room
+      this.emit("presence", this.members);
+      this.status.wsChanged(false, `WebSocket ${this.config.wsUrl}: ${reason}`);
+      this.scheduleReconnect();
+    });
+  }
+
+  scheduleReconnect() {
+    if (this.stopped) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, 8000);
+  }
+
+  reconnectNow() {
+    this.retryMs = 500;
+    this.connect();
+  }
+
+  send(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(message));
+      return true;
+    }
+    return false;
+  }
+
+  join(sessionId) {
+    if (this.sessionId === sessionId) return;
+    if (this.sessionId) this.send({ action: "leave", sessionId: this.sessionId });
+    this.sessionId = sessionId;
+    this.lastSeq = null;
+    this.buffer.clear();
+    this.members = [];
+    this.emit("presence", this.members);
+    if (sessionId) this.send({ action: "join", sessionId });
+  }
+
+  leave() {
+    this.join(null);
+  }
+
+  receive(message) {
+    const type = message.type;
+    if (type === "pong") return;
+    if (type === "joined") {
+      if (message.sessionId !== this.sessionId) return;
+      this.members = message.members || [];
+      this.emit("presence", this.members);
+      const first = this.lastSeq === null;
+      if (first) {
+        this.lastSeq = message.seq || 0;
+        for (const seq of [...this.buffer.keys()]) if (seq <= this.lastSeq) this.buffer.delete(seq);
+        this.drain();
+      } else if ((message.seq || 0) > this.lastSeq) {
+        this.requestResume(); // we were away: ask for what we missed
+      }
+      this.emit("joined", { first, seq: message.seq });
+      return;
+    }
+    if (type === "presence") {
+      if (message.sessionId && message.sessionId !== this.sessionId) return;
+      this.members = message.members || this.members;
+      this.emit("presence", this.members);
+      return;
+    }
+    if (type === "resync") {
+      this.resync();
+      return;
+    }
+    if (type === "error") {
+      if (this.gapTimer) this.resync(); // the server cannot resume: refetch instead
+      return;
+    }
+    if (typeof message.seq === "number" && message.sessionId === this.sessionId) {
+      if (this.lastSeq !== null && message.seq <= this.lastSeq) return; // already applied
+      this.buffer.set(message.seq, message);
+      if (this.lastSeq !== null) this.drain();
+    }
+  }
+
+  drain() {
+    while (this.buffer.has(this.lastSeq + 1)) {
+      const next = this.buffer.get(this.lastSeq + 1);
+      this.buffer.delete(this.lastSeq + 1);
+      this.lastSeq += 1;
+      this.emit("change", next);
+    }
+    if (this.buffer.size) this.requestResume();
+    else this.clearGap();
+  }
+
+  requestResume() {
+    if (this.gapTimer) return;
+    this.send({ action: "resume", sessionId: this.sessionId, sinceSeq: this.lastSeq });
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      if (this.buffer.size || this.pendingResume) this.resync();
+    }, this.gapTimeoutMs);
+    this.pendingResume = true;
+  }
+
+  clearGap() {
+    this.pendingResume = false;
+    clearTimeout(this.gapTimer);
+    this.gapTimer = null;
+  }
+
+  // Give up on the missing messages: the view refetches; we continue after the newest seq seen.
+  resync() {
+    this.clearGap();
+    const seen = [...this.buffer.keys()];
+    if (seen.length) this.lastSeq = Math.max(this.lastSeq || 0, ...seen);
+    this.buffer.clear();
+    this.emit("resync", { sessionId: this.sessionId });
+  }
+}
