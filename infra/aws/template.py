@@ -114,6 +114,19 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
     """What `chalice package --merge-template` adds to Chalice's SAM template `sam`."""
     merged_resources: dict[str, Template] = dict(resources_template(resources)["Resources"])
     merged_resources["RacePlatformDataAccess"] = _access_policy(resources)
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        # API Gateway's own errors (unknown route, throttling) must carry CORS headers and our error
+        # shape, or a browser sees them as a network failure.
+        merged_resources[f"GatewayResponse{kind.title().replace('_', '')}"] = {
+            "Type": "AWS::ApiGateway::GatewayResponse",
+            "Properties": {
+                "RestApiId": {"Ref": "RestAPI"},
+                "ResponseType": kind,
+                "ResponseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
+                "ResponseTemplates": {"application/json": '{"error": {"code": "gateway", '
+                                                          '"message": $context.error.messageString}}'},
+            },
+        }
     variables = {
         **environment(resources),
         "DATABASE_URL": {"Ref": "DatabaseUrl"},

@@ -11,6 +11,33 @@ from infra.local.ports import is_listening, wait_listening
 
 DEFAULT_PORT = 4566
 
+# moto serves each request on its own thread without locking its DynamoDB backend, so two concurrent
+# conditional writes (or ADDs) to one item can both succeed; AWS guarantees they cannot. Serialising
+# DynamoDB requests restores that (room seq numbers, the fan-out turn, rate-limit counters rely on it).
+_MOTO_SERVER = """
+import threading
+from moto import server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+lock = threading.Lock()
+dispatch = DomainDispatcherApplication.__call__
+def one_dynamodb_request_at_a_time(self, environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+        with lock:
+            return dispatch(self, environ, start_response)
+    if environ.get("REQUEST_METHOD") == "OPTIONS" and environ.get("HTTP_ORIGIN"):
+        # S3 answers a browser's preflight from the bucket's CORS rule (provisioned as any origin);
+        # moto refuses it, which would break presigned uploads from the web client.
+        start_response("200 OK", [
+            ("Access-Control-Allow-Origin", environ["HTTP_ORIGIN"]),
+            ("Access-Control-Allow-Methods", "GET, PUT, HEAD"),
+            ("Access-Control-Allow-Headers", environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "*")),
+            ("Access-Control-Max-Age", "3000"), ("Content-Length", "0")])
+        return [b""]
+    return dispatch(self, environ, start_response)
+DomainDispatcherApplication.__call__ = one_dynamodb_request_at_a_time
+server.main()
+"""
+
 
 class Emulator:
     """moto server on host:port, started as a child process so it never competes for our GIL."""
@@ -33,7 +60,7 @@ class Emulator:
             )
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-c", _MOTO_SERVER, "-H", self.host, "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},

@@ -473,7 +473,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._respond(200, headers, b"")
 
     def _reject(self, reject: _Reject) -> None:
-        headers = [*reject.headers, ("Content-Type", "application/json")]
+        # As the deployed API's DEFAULT_4XX/5XX gateway responses do: browsers can read these errors.
+        headers = [*reject.headers, ("Content-Type", "application/json"), ("Access-Control-Allow-Origin", "*")]
         self._respond(reject.status, headers, error_body(reject.code, reject.message))
 
     def _respond(self, status: int, headers: Headers, body: bytes, request_id: str | None = None) -> None:
