@@ -1,0 +1,223 @@
+"""A bounded load test of a realistic race-session mix against the local stack, and the HTTP part of
+the same mix against `chalice local` (the peer; it cannot serve WebSockets).
+
+Mix (LOAD_SECONDS, default 60 s, loopback only):
+- 4 engineers, each POSTing one lap at a time to its own run sheet of one session;
+- 4 viewers listing laps (`GET /laps?runSheetId=...&limit=100`) and events;
+- a room of 50 members joined to the session, each expected to receive every `lap.create`;
+- a webhook subscription on `lap.create` delivered to a receiver on 127.0.0.1 by the SQS worker.
+Figures: requests/s of the mix (ratio to chalice local on the HTTP part), p50/p99 per route, errors,
+pushes lost, webhooks delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import multiprocessing
+import os
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.common import emit, fmt, local_stack, percentile, token_for
+
+TARGETS = {"load_mix_rps": "errors = 0, lost = 0"}
+SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
+ENGINEERS, VIEWERS, MEMBERS = 4, 4, 50
+
+
+def _worker(kind: str, base_url: str, token: str, sheet_id: str, seconds: float, queue: Any) -> None:
+    """One client process: an engineer (POST /laps) or a viewer (GET lists); reports latencies per route."""
+    target = urlsplit(base_url)
+    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    lap, stop_at, i = 0, time.monotonic() + seconds, 0
+    while time.monotonic() < stop_at:
+        if kind == "engineer":
+            lap += 1
+            route = "POST /laps"
+            body = json.dumps({"runSheetId": sheet_id, "lapNumber": lap, "lapTimeMs": 120_000 + lap,
+                               "sectorTimesMs": [33_000, 46_000, 41_000 + lap]})
+            request = ("POST", "/laps", body)
+        else:
+            route = "GET /laps" if i % 2 == 0 else "GET /events"
+            path = f"/laps?runSheetId={sheet_id}&limit=100" if i % 2 == 0 else "/events"
+            request = ("GET", path, None)
+        i += 1
+        began = time.monotonic()
+        try:
+            conn.request(request[0], request[1], body=request[2], headers=headers)
+            answer = conn.getresponse()
+            answer.read()
+            ok = 200 <= answer.status < 300
+        except (OSError, http.client.HTTPException):
+            ok = False
+            conn.close()
+        latencies[route].append(time.monotonic() - began)
+        if not ok:
+            errors[route] += 1
+    queue.put((dict(latencies), dict(errors), lap if kind == "engineer" else 0))
+
+
+def _members(ws_url: str, token: str, session_id: str, ready: Any, stop: Any, queue: Any) -> None:
+    """MEMBERS WebSocket clients in one room, counting the lap.create pushes each receives."""
+    from websockets.asyncio.client import connect
+
+    async def member(counts: list[int], n: int) -> None:
+        async with connect(f"{ws_url}/?token={token}", max_size=2**22) as ws:
+            await ws.send(json.dumps({"action": "join", "sessionId": session_id}))
+            while json.loads(await ws.recv()).get("type") != "joined":
+                pass
+            counts[n] = 0
+            while not stop.is_set():
+                try:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                except TimeoutError:
+                    continue
+                if message.get("type") == "lap.create":
+                    counts[n] += 1
+
+    async def main() -> None:
+        counts = [-1] * MEMBERS
+        tasks = [asyncio.create_task(member(counts, n)) for n in range(MEMBERS)]
+        while min(counts) < 0:
+            await asyncio.sleep(0.05)
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2)  # the last pushes are still on their way
+        await asyncio.gather(*tasks, return_exceptions=True)
+        queue.put(counts)
+
+    asyncio.run(main())
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    delivered: set[str] = set()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _Receiver.delivered.add(self.headers.get("webhook-id", ""))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _setup(api_url: str, token: str) -> tuple[str, list[str]]:
+    import requests
+
+    h = {"Authorization": f"Bearer {token}"}
+    event = requests.post(f"{api_url}/events", json={"name": "Load test"}, headers=h, timeout=30).json()
+    session = requests.post(f"{api_url}/sessions", json={"eventId": event["id"], "name": "Race", "type": "race"},
+                            headers=h, timeout=30).json()
+    sheets = []
+    for n in range(ENGINEERS):
+        car = requests.post(f"{api_url}/cars", json={"eventId": event["id"], "number": f"{60 + n}"},
+                            headers=h, timeout=30).json()
+        sheets.append(requests.post(f"{api_url}/run-sheets", json={"sessionId": session["id"], "carId": car["id"]},
+                                    headers=h, timeout=30).json()["id"])
+    return session["id"], sheets
+
+
+def _run_mix(api_url: str, token: str, sheets: list[str], seconds: float) -> tuple[dict[str, list[float]],
+                                                                                  dict[str, int], int]:
+    queue: Any = multiprocessing.Queue()
+    processes = [multiprocessing.Process(target=_worker, args=("engineer", api_url, token, sheets[n], seconds, queue))
+                 for n in range(ENGINEERS)]
+    processes += [multiprocessing.Process(target=_worker, args=("viewer", api_url, token, sheets[n], seconds, queue))
+                  for n in range(VIEWERS)]
+    for p in processes:
+        p.start()
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    laps = 0
+    for _ in processes:
+        lat, err, n = queue.get(timeout=seconds + 120)
+        for route, values in lat.items():
+            latencies[route] += values
+        for route, count in err.items():
+            errors[route] += count
+        laps += n
+    for p in processes:
+        p.join()
+    return latencies, errors, laps
+
+
+def main() -> None:
+    import boto3
+    import requests
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    with local_stack() as stack:
+        from app import app
+        from infra.local.scheduler import Scheduler
+        from infra.local.sqs_poller import SqsPoller
+
+        poller = SqsPoller(app, boto3.client("sqs", endpoint_url=stack.aws_endpoint_url))
+        poller.start_in_thread()
+        scheduler = Scheduler(app)
+        scheduler.start_in_thread()
+        token = token_for(stack)
+        hook = requests.post(f"{stack.api_url}/webhooks", headers={"Authorization": f"Bearer {token}"}, timeout=30,
+                             json={"url": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+                                   "entityTypes": ["lap"], "operations": ["create"]})
+        hook_ok = hook.status_code == 201
+        session_id, sheets = _setup(stack.api_url, token)
+        ready, stop, room_queue = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
+        room = multiprocessing.Process(target=_members, args=(stack.ws_url, token, session_id, ready, stop, room_queue))
+        room.start()
+        ready.wait(60)
+        started = time.monotonic()
+        latencies, errors, laps = _run_mix(stack.api_url, token, sheets, SECONDS)
+        elapsed = time.monotonic() - started
+        stop.set()
+        counts = room_queue.get(timeout=60)
+        room.join()
+        deadline = time.monotonic() + 60
+        while hook_ok and len(_Receiver.delivered) < laps and time.monotonic() < deadline:
+            time.sleep(0.5)
+        poller.stop()
+        scheduler.stop()
+    receiver.shutdown()
+    total = sum(len(v) for v in latencies.values())
+    lost = sum(max(0, laps - c) for c in counts)
+    per_route = "; ".join(f"{r} n={len(v)} p50={fmt(percentile(v, 50) * 1000)}ms p99={fmt(percentile(v, 99) * 1000)}ms"
+                          for r, v in sorted(latencies.items()))
+    print(f"load: {per_route}")
+    print(f"load: errors={dict(errors)} laps={laps} room pushes lost={lost} (of {laps * MEMBERS}) "
+          f"webhooks delivered={len(_Receiver.delivered)}/{laps if hook_ok else 'no subscription'}")
+    peer = _peer_rate()
+    emit("load_mix_rps", total / elapsed, peer or float("nan"), "req/s",
+         f"floor = chalice local on the HTTP part of the mix; errors={sum(errors.values())} lost={lost} "
+         f"webhooks={len(_Receiver.delivered)}/{laps}; {per_route}")
+
+
+def _peer_rate() -> float | None:
+    """The HTTP part of the mix (no room, no webhooks) against `chalice local` for a third of the time."""
+    from bench.bench_gateway import chalice_local
+
+    seconds = max(10.0, SECONDS / 3)
+    with local_stack() as stack:
+        process, url = chalice_local(stack)  # type: ignore[arg-type]
+        try:
+            token = token_for(stack)
+            _, sheets = _setup(stack.api_url, token)
+            latencies, _, _ = _run_mix(url, token, sheets, seconds)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return sum(len(v) for v in latencies.values()) / seconds
+
+
+if __name__ == "__main__":
+    main()
