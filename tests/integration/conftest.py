@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,23 @@ def reset_caches() -> None:
     settings.cache_clear()
     aws.client.cache_clear()
     push._client.cache_clear()
+
+
+@contextmanager
+def cold_start_with(**values: str) -> Iterator[None]:
+    """Run the block as if the functions had cold-started with these environment variables changed."""
+    original = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    reset_caches()
+    try:
+        yield
+    finally:
+        for name, value in original.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_caches()
 
 
 @pytest.fixture(scope="session")

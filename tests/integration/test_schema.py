@@ -83,9 +83,7 @@ def test_seed_refuses_prod(postgres: Any) -> None:
 
 def test_missing_relation_answers_503_telling_to_migrate(stack: Any, postgres: Any) -> None:
     """An unmigrated database gives the runbook's signature and what to do, never a bare 500."""
-    import os
-
-    from tests.integration.conftest import Api, reset_caches, token_for
+    from tests.integration.conftest import Api, cold_start_with, token_for
 
     token = token_for("jamie@apexracing.io")
     empty = postgres.create_database("race_unmigrated")
@@ -97,14 +95,8 @@ def test_missing_relation_answers_503_telling_to_migrate(stack: Any, postgres: A
         )
         conn.execute("INSERT INTO users (id, email, name) VALUES (%s, 'j@x.io', 'J')", (jwt_user(token),))
         conn.execute("INSERT INTO memberships VALUES (%s, %s, 'owner')", (jwt_account(token), jwt_user(token)))
-    original = os.environ["DATABASE_URL"]
-    os.environ["DATABASE_URL"] = empty
-    reset_caches()
-    try:
+    with cold_start_with(DATABASE_URL=empty):
         answer = Api(stack.api_url, token).get("/events")
-    finally:
-        os.environ["DATABASE_URL"] = original
-        reset_caches()
     assert answer.status_code == 503
     message = answer.json()["error"]["message"]
     assert 'relation "events" does not exist' in message and "make migrate" in message
