@@ -2,8 +2,10 @@
 
 from chalice import Chalice
 
+from chalicelib import webhooks
 from chalicelib.api import (
     api_keys,
+    attachments,
     auth,
     board_cards,
     cars,
@@ -12,20 +14,27 @@ from chalicelib.api import (
     health,
     issues,
     laps,
+    members,
     openapi,
+    plugins,
     run_sheets,
     sessions,
     setups,
+    timing_imports,
 )
 from chalicelib.api.routing import uniform_errors
 from chalicelib.realtime import handlers as realtime
+from chalicelib.timing import worker as timing_worker
 
-app = Chalice(app_name="race-platform")
+# Powertools owns the "race-platform" logger (JSON lines); Chalice must not attach its own handler.
+app = Chalice(app_name="race-platform", configure_logs=False)
 app.api.binary_types = ["application/octet-stream", "application/gzip"]
 
 for blueprint in (health, auth, api_keys, events, sessions, cars, drivers, run_sheets, laps, setups, issues,
-                  board_cards, openapi):
+                  board_cards, timing_imports, members, attachments, plugins, openapi):
     app.register_blueprint(blueprint.bp)
 
 app.register_middleware(uniform_errors, "http")
 realtime.register(app)
+timing_worker.register(app)
+webhooks.register(app)

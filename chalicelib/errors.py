@@ -79,6 +79,21 @@ class Misconfigured(PlatformError):
     code = "misconfigured"
 
 
+class PluginFailed(PlatformError):
+    """A plugin ran and failed (threw, timed out, hit a limit): the request was fine, the plugin was not.
+
+    `reason` makes the code: plugin_error, plugin_timeout, plugin_memory_limit, plugin_output_too_large,
+    plugin_capability_refused.
+    """
+
+    code = "plugin_error"
+
+    def __init__(self, message: str, reason: str = "error") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.code = f"plugin_{reason}"
+
+
 # The one table from error to HTTP status.
 HTTP_STATUS: dict[type[PlatformError], int] = {
     Invalid: 400,
@@ -87,6 +102,7 @@ HTTP_STATUS: dict[type[PlatformError], int] = {
     NotFound: 404,
     Conflict: 409,
     TooLarge: 413,
+    PluginFailed: 422,
     RateLimited: 429,
     Misconfigured: 500,
     DependencyDown: 503,

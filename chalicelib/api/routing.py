@@ -60,12 +60,12 @@ def error_response(error: PlatformError, request_id: str | None = None) -> Respo
     return Response(body=json.dumps(error_body(error)), status_code=http_status(error), headers=headers)
 
 
-def json_body(bp: Blueprint) -> Any:
-    """The request's JSON body; 400 when it is not JSON, 413 when it is too large."""
+def json_body(bp: Blueprint, max_bytes: int = MAX_JSON_BODY_BYTES) -> Any:
+    """The request's JSON body; 400 when it is not JSON, 413 when it is larger than `max_bytes`."""
     request = bp.current_request
     raw = request.raw_body or b""
-    if len(raw) > MAX_JSON_BODY_BYTES:
-        raise TooLarge(f"request body is over {MAX_JSON_BODY_BYTES // 1024} KB")
+    if len(raw) > max_bytes:
+        raise TooLarge(f"request body is over {max_bytes // 1024} KB")
     if not raw.strip():
         raise Invalid("request body is empty; send a JSON object", field="body")
     try:
@@ -122,6 +122,11 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, publ
                     current = _authenticate(request)
                     _caller.set(current)
                     log.thread_safe_append_keys(account_id=current.account_id)
+                key = request.headers.get("idempotency-key") if "POST" in methods and not public else None
+                if key is not None:  # every POST honours Idempotency-Key: chalicelib/api/idempotent.py
+                    from chalicelib.api import idempotent
+
+                    return idempotent.answer(bp, path, key, kwargs, lambda: view(**kwargs), status)
                 result = view(**kwargs)
                 if isinstance(result, Response):
                     return result

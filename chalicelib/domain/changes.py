@@ -46,6 +46,8 @@ class Recorder:
     conn: psycopg.Connection[dict[str, Any]]
     caller: Caller
     events: list[DomainEvent] = field(default_factory=list)
+    deliveries: list[Any] = field(default_factory=list)  # webhook queue messages to send after commit
+    webhook_subscriptions: dict[str, Any] = field(default_factory=dict)  # read once per transaction
 
     def record(self, entity: str, op: str, data: dict[str, Any], *, session_id: str | None = None) -> DomainEvent:
         from psycopg.types.json import Jsonb
@@ -62,7 +64,41 @@ class Recorder:
         event = DomainEvent(row["id"], self.caller.account_id, f"{entity}.{op}", entity, op, entity_id,
                             session_id, data, actor, row["created_at"])
         self.events.append(event)
+        from chalicelib.webhooks import outbox
+
+        self.deliveries += outbox.enqueue_for(self.conn, event, self.webhook_subscriptions)  # same transaction
         return event
+
+    def record_many(self, entity: str, op: str, changes: list[tuple[dict[str, Any], str | None]], *,
+                    push: bool = True) -> list[DomainEvent]:
+        """`record` for many (data, session id) changes in two statements: the events, then their webhook
+        deliveries. push=False stores them as published: webhooks get each, session rooms do not."""
+        import json
+
+        from psycopg.types.json import Jsonb
+
+        from chalicelib.store.postgres import fetch_all
+        from chalicelib.webhooks import outbox
+
+        if op not in OPS:
+            raise ValueError(f"op must be one of {OPS}")
+        if not changes:
+            return []
+        actor = {"userId": self.caller.user_id} if self.caller.user_id else {"apiKeyId": self.caller.api_key_id}
+        rows = fetch_all(self.conn, "insert_domain_events", {
+            "account_id": self.caller.account_id, "type": f"{entity}.{op}", "entity": entity, "op": op,
+            "actor": Jsonb(actor), "published": not push, "session_ids": [session for _, session in changes],
+            "entity_ids": [d.get("id") if isinstance(d.get("id"), str) else None for d, _ in changes],
+            "data": json.dumps([data for data, _ in changes], separators=(",", ":")),
+        })
+        rows.sort(key=lambda row: row["id"])  # ids are drawn in input order
+        events = [DomainEvent(row["id"], self.caller.account_id, f"{entity}.{op}", entity, op,
+                              data.get("id") if isinstance(data.get("id"), str) else None, session, data, actor,
+                              row["created_at"]) for row, (data, session) in zip(rows, changes, strict=True)]
+        if push:
+            self.events.extend(events)
+        self.deliveries += outbox.enqueue_for(self.conn, events)  # same transaction: the outbox
+        return events
 
 
 @contextmanager
@@ -73,10 +109,15 @@ def write(caller: Caller) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], 
         yield conn, recorder
     if recorder.events:
         publish(recorder.events)
+    if recorder.deliveries:
+        from chalicelib.webhooks import outbox
+
+        outbox.dispatch(recorder.deliveries)
 
 
-def publish(events: list[DomainEvent]) -> None:
-    """Push committed events to their session rooms and mark them published."""
+def publish(events: list[DomainEvent], conn: psycopg.Connection[dict[str, Any]] | None = None) -> bool:
+    """Push committed events to their session rooms and mark them published (on `conn` when given:
+    the sweep's, which holds the rows' locks); False when publishing failed."""
     from chalicelib.observability import logger
     from chalicelib.realtime import broadcast
 
@@ -85,8 +126,12 @@ def publish(events: list[DomainEvent]) -> None:
     except Exception:
         # The write is committed; the sweep publishes whatever this missed.
         logger().exception("publishing domain events failed", extra={"events": [e.id for e in events]})
-        return
+        return False
     from chalicelib.store.postgres import execute
 
-    with transaction() as conn:
+    if conn is not None:
         execute(conn, "mark_published", {"ids": [e.id for e in events]})
+        return True
+    with transaction() as own:
+        execute(own, "mark_published", {"ids": [e.id for e in events]})
+    return True

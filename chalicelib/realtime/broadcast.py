@@ -1,23 +1,226 @@
-"""Publishing committed domain events to session rooms: `{"type","sessionId","seq","data"}` per member."""
+"""Publishing committed domain events to session rooms: numbered, logged, fanned out in seq order.
+
+What a member of a room is promised:
+- Every committed write that belongs to the session becomes one message
+  `{"type":"<entity>.<op>","sessionId","seq","data"}`; `seq` counts 1, 2, 3... per room, never
+  repeating and never skipping, however many processes publish at once: a number is taken by
+  conditionally writing its log entry (connections.append_messages), and each domain event is
+  logged once, however often it is published (a retry, the sweep).
+- The server sends a room's messages in seq order: only the holder of the room's turn (a lease in
+  DynamoDB) fans out, it sends messages strictly one after another per connection, and a publisher
+  that finds the turn taken leaves its (already logged) message to the holder, who looks again
+  after giving the turn up. `joined`/`resumed` replies are sent inside a turn too, so a member
+  never receives a push older than its `joined.seq`, nor one that skips ahead of a replay.
+- Published means logged: a sender that dies mid fan-out leaves `sentSeq` behind; the next
+  publish, join or resume in the room (or the minute sweep) takes over once its lease ends and
+  sends the rest, so a connection may get a message twice in that case (clients drop seq <= last).
+- A message over 32 KB goes out as a pointer: `data = {"id", "truncated": true, "href"}`.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.realtime import push
 from chalicelib.store import connections
+from chalicelib.store.connections import LoggedMessage
 
 if TYPE_CHECKING:
     from chalicelib.domain.changes import DomainEvent
 
+# A sender's turn; renewed after each page, taken over by others once it runs out (sender died).
+LEASE_MS = 15_000
+# How long a join/resume waits for the turn before answering outside it (a stuck holder).
+TURN_WAIT_S = 3.0
+TURN_POLL_S = 0.01
+TURN_POLL_MAX_S = 0.1
+PAGE_MESSAGES = 100
+# Resume replays at most this many messages, and only while they are logged (MESSAGE_TTL_S).
+WINDOW_MESSAGES = 500
+WINDOW_S = connections.MESSAGE_TTL_S
+
+# Where a client fetches an entity whose message was too large to push.
+ENTITY_PATHS = {
+    "event": "/events/{id}",
+    "session": "/sessions/{id}",
+    "car": "/cars/{id}",
+    "driver": "/drivers/{id}",
+    "run_sheet": "/run-sheets/{id}",
+    "lap": "/laps/{id}",
+    "setup": "/setups/{id}",
+    "issue": "/issues/{id}",
+    "board_card": "/board-cards/{id}",
+    "attachment": "/attachments/{id}",
+    "timing_import": "/sessions/{sessionId}/timing-imports/{id}",
+    "strategy": "/events/{eventId}/strategy",
+}
+
+
+def href(event: DomainEvent) -> str:
+    template = ENTITY_PATHS.get(event.entity, "/" + event.entity.replace("_", "-") + "s/{id}")
+    data = event.data if isinstance(event.data, dict) else {}
+    return template.format(id=event.entity_id or data.get("id") or "", sessionId=event.session_id or "",
+                           eventId=data.get("eventId") or event.entity_id or "")
+
+
+def render(event: DomainEvent, seq: int) -> str:
+    """The frame members receive for `event` as message `seq`, or its pointer when over 32 KB."""
+    body = _json({"type": event.type, "sessionId": event.session_id, "seq": seq, "data": event.data})
+    if len(body.encode()) <= push.MAX_FRAME_BYTES:
+        return body
+    pointer = {"id": event.entity_id or event.data.get("id"), "truncated": True, "href": href(event)}
+    return _json({"type": event.type, "sessionId": event.session_id, "seq": seq, "data": pointer})
+
+
+def _json(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
+
 
 def publish(events: list[DomainEvent]) -> None:
-    """Send each event that belongs to a session to that session's room, in order."""
+    """Log each event that belongs to a session in its room (numbered), then fan the room out.
+
+    Raises if an event could not be logged (it stays unpublished; the sweep retries; an event
+    already logged is never logged twice).
+    """
+    rooms: dict[str, list[DomainEvent]] = {}
     for event in events:
-        if not event.session_id:
-            continue
-        seq = connections.next_seq(event.session_id)
-        message = {"type": event.type, "sessionId": event.session_id, "seq": seq, "data": event.data}
-        for member in connections.members(event.session_id):
-            if not push.send(member["connectionId"], message):
-                connections.forget_connection(member["connectionId"])
+        if event.session_id:
+            rooms.setdefault(event.session_id, []).append(event)
+    for session_id, room_events in rooms.items():
+        # A page at a time, so members of a busy room hear the first changes while the rest are logged.
+        for start in range(0, len(room_events), PAGE_MESSAGES):
+            page = room_events[start:start + PAGE_MESSAGES]
+            connections.append_messages(session_id, [(event.id, partial(render, event)) for event in page])
+            deliver(session_id)
+
+
+def deliver(session_id: str, endpoint_url: str | None = None) -> None:
+    """Send what the room has logged but not sent yet, unless another sender holds the turn
+    (it looks again after its turn, so nothing logged before that is left behind)."""
+    while True:
+        holder = uuid.uuid4().hex
+        sent_seq = connections.take_turn(session_id, holder, LEASE_MS)
+        if sent_seq is None:
+            return
+        try:
+            _drain(session_id, holder, sent_seq, endpoint_url)
+        finally:
+            connections.end_turn(session_id, holder)
+        if not pending(session_id):
+            return
+
+
+def pending(session_id: str) -> bool:
+    """Whether the room has logged messages that no sender has sent (and nobody is sending)."""
+    state = connections.room_state(session_id)
+    return state.seq > state.sent_seq and (
+        state.holder is None or state.lease_until_ms < time.time() * 1000
+    )
+
+
+@contextmanager
+def turn(session_id: str, endpoint_url: str | None = None) -> Iterator[int]:
+    """Hold the room's turn while answering a join/resume: what the block sends reaches its
+    connection before any later push of the room. Yields the room's `sentSeq`; on exit, sends
+    what was logged meanwhile. If the turn stays taken for TURN_WAIT_S the block runs anyway."""
+    holder = uuid.uuid4().hex
+    deadline = time.monotonic() + TURN_WAIT_S
+    sent_seq = connections.take_turn(session_id, holder, LEASE_MS)
+    pause_s = TURN_POLL_S
+    while sent_seq is None and time.monotonic() < deadline:
+        time.sleep(random.uniform(pause_s / 2, pause_s))
+        pause_s = min(pause_s * 2, TURN_POLL_MAX_S)
+        sent_seq = connections.take_turn(session_id, holder, LEASE_MS)
+    if sent_seq is None:
+        from chalicelib.observability import logger
+
+        logger().warning("room turn not free; answering outside it", extra={"session_id": session_id})
+        yield connections.room_state(session_id).sent_seq
+        deliver(session_id, endpoint_url)
+        return
+    try:
+        yield sent_seq
+        _drain(session_id, holder, sent_seq, endpoint_url)
+    finally:
+        connections.end_turn(session_id, holder)
+    if pending(session_id):
+        deliver(session_id, endpoint_url)
+
+
+def _drain(session_id: str, holder: str, sent_seq: int, endpoint_url: str | None) -> None:
+    """While holding the turn: send logged messages after `sent_seq`, a page at a time."""
+    while True:
+        last = connections.last_seq(session_id)
+        if last <= sent_seq:
+            return
+        page = connections.logged_messages(session_id, sent_seq + 1, last, PAGE_MESSAGES)
+        # Absent entries (expired: the room was not sent to for WINDOW_S) are skipped.
+        upto = page[-1].seq if len(page) == PAGE_MESSAGES else last
+        if page:
+            outcome = push.fan_out(connections.member_ids(session_id), [m.body.encode() for m in page],
+                                   endpoint_url)
+            forget(outcome.gone, session_id)
+        if not connections.advance_turn(session_id, holder, upto, LEASE_MS):
+            from chalicelib.observability import logger
+
+            logger().warning("room turn lost mid fan-out", extra={"session_id": session_id, "seq": upto})
+            return
+        sent_seq = upto
+
+
+def forget(connection_ids: set[str], session_id: str) -> None:
+    """Remove connections that API Gateway says are gone (410) from this room and every other."""
+    for connection_id in connection_ids:
+        connections.leave_room(session_id, connection_id)
+        connections.forget_connection(connection_id)
+
+
+def catch_up(session_id: str, since_seq: int, sent_seq: int) -> list[LoggedMessage] | str:
+    """The messages after `since_seq` up to `sent_seq`, or why they cannot be replayed:
+    "unknown_seq" (the client is ahead of the room) or "beyond_window" (too many or too old)."""
+    missed = sent_seq - since_seq
+    if missed < 0:
+        return "unknown_seq"
+    if missed > WINDOW_MESSAGES:
+        return "beyond_window"
+    messages = connections.logged_messages(session_id, since_seq + 1, sent_seq, missed)
+    if len(messages) != missed:
+        return "beyond_window"
+    return messages
+
+
+def resume_frames(session_id: str, since_seq: int, sent_seq: int, members: list[dict[str, Any]]) -> list[bytes]:
+    """The answer to a resume: `resumed` frames carrying the missed messages in order, each under
+    32 KB of messages (`fromSeq`..`toSeq` of its own; the last has `final: true` and the members),
+    or one `resync` frame (refetch; pushes continue after `seq`)."""
+    missed = catch_up(session_id, since_seq, sent_seq)
+    if isinstance(missed, str):
+        return [push.encode({"type": "resync", "sessionId": session_id, "seq": sent_seq, "reason": missed,
+                             "members": members})]
+    pages: list[list[LoggedMessage]] = [[]]
+    size = 0
+    for message in missed:
+        body_bytes = len(message.body.encode())
+        if pages[-1] and size + body_bytes > push.MAX_FRAME_BYTES:
+            pages.append([])
+            size = 0
+        pages[-1].append(message)
+        size += body_bytes + 1
+    frames = []
+    first = since_seq + 1
+    for number, page in enumerate(pages, 1):
+        last = page[-1].seq if page else since_seq
+        frame: dict[str, Any] = {"type": "resumed", "sessionId": session_id, "fromSeq": first, "toSeq": last,
+                                 "final": number == len(pages), "messages": [json.loads(m.body) for m in page]}
+        if frame["final"]:
+            frame["members"] = members
+        frames.append(push.encode(frame))
+        first = last + 1
+    return frames

@@ -1,4 +1,4 @@
-"""The WebSocket API's $connect, $default and $disconnect handlers, registered on the app."""
+"""The WebSocket API's $connect, $default and $disconnect handlers and the minute room sweep, registered on the app."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ def _endpoint(event: WebsocketEvent) -> str:
 
 
 def register(app: Chalice) -> None:
+    from chalicelib.realtime import sweep
+
     app.experimental_feature_flags.update(["WEBSOCKETS"])
+    sweep.register(app)
 
     @app.on_ws_connect()
     def ws_connect(event: WebsocketEvent) -> Response:

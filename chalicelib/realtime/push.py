@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.config import settings
 from chalicelib.observability import logger
 
-# API Gateway refuses frames over 32 KB from the management API... and clients choke on them.
+# API Gateway splits WebSocket messages into 32 KB frames, and a room message over it is replaced
+# by a pointer (broadcast.py) so clients never reassemble or choke on a huge push.
 MAX_FRAME_BYTES = 32 * 1024
+# Concurrent POSTs per fan-out; the management client keeps as many keep-alive connections.
+FANOUT_WORKERS = 48
+
+SENT, GONE, FAILED = "sent", "gone", "failed"
 
 
 @functools.cache
@@ -22,8 +30,15 @@ def _client(endpoint_url: str) -> Any:
         "apigatewaymanagementapi",
         endpoint_url=endpoint_url,
         region_name=settings().aws_region,
-        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}, max_pool_connections=50),
+        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1},
+                      max_pool_connections=FANOUT_WORKERS + 2),
     )
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    # Lives as long as the container; idle threads cost nothing while Lambda is frozen.
+    return ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="room-fanout")
 
 
 def management_url(domain_name: str | None = None, stage: str | None = None) -> str:
@@ -36,14 +51,61 @@ def management_url(domain_name: str | None = None, stage: str | None = None) -> 
     return f"https://{domain_name}/{stage}"
 
 
-def send(connection_id: str, message: dict[str, Any], endpoint_url: str | None = None) -> bool:
-    """Post one JSON message; False when the connection is gone (410), True when delivered."""
-    data = json.dumps(message, separators=(",", ":")).encode()
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def post(connection_id: str, data: bytes, endpoint_url: str | None = None) -> str:
+    """POST one frame: SENT, GONE (410: the connection no longer exists) or FAILED (anything else)."""
     try:
         _client(endpoint_url or management_url()).post_to_connection(ConnectionId=connection_id, Data=data)
     except Exception as exc:
         if type(exc).__name__ == "GoneException":
-            return False
+            return GONE
         logger().warning("push failed", extra={"connection_id": connection_id, "error": type(exc).__name__})
-        return False
-    return True
+        return FAILED
+    return SENT
+
+
+def send(connection_id: str, message: dict[str, Any], endpoint_url: str | None = None) -> bool:
+    """Post one JSON message; True when delivered."""
+    return post(connection_id, encode(message), endpoint_url) == SENT
+
+
+@dataclass
+class FanOut:
+    """What happened to one fan-out: connections that are gone (410) and those that failed otherwise."""
+
+    gone: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+
+
+def fan_out(connection_ids: Iterable[str], frames: Sequence[bytes], endpoint_url: str | None = None) -> FanOut:
+    """Send `frames`, in order, to every connection; connections are served concurrently.
+
+    Each connection gets the frames one after another, so it never sees them out of order. A frame
+    that fails (not 410) is retried once; if it fails again the connection is skipped for the rest
+    of `frames` (its next message shows it a gap, and it resumes).
+    """
+    ids = list(dict.fromkeys(connection_ids))
+    result = FanOut()
+    if not ids or not frames:
+        return result
+    url = endpoint_url or management_url()
+
+    def deliver(connection_id: str) -> str:
+        for frame in frames:
+            outcome = post(connection_id, frame, url)
+            if outcome == FAILED:
+                outcome = post(connection_id, frame, url)
+            if outcome != SENT:
+                return outcome
+        return SENT
+
+    outcomes = [deliver(ids[0])] if len(ids) == 1 else list(_pool().map(deliver, ids))
+    for connection_id, outcome in zip(ids, outcomes, strict=True):
+        if outcome == GONE:
+            result.gone.add(connection_id)
+        elif outcome == FAILED:
+            result.failed.add(connection_id)
+    return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -10,11 +11,12 @@ from chalicelib.domain.caller import Caller
 from chalicelib.domain.listing import parse_uuid
 from chalicelib.domain.records import SESSIONS
 from chalicelib.errors import Invalid, NotFound, PlatformError
-from chalicelib.realtime import push
+from chalicelib.realtime import broadcast, push
 from chalicelib.store import connections, records
 from chalicelib.store.postgres import fetch_one, transaction
 
 MAX_MESSAGE_BYTES = 32 * 1024
+PRESENCE_LIST_MAX = 50
 
 
 def connect(connection_id: str, token: str | None) -> Caller:
@@ -52,7 +54,10 @@ class Room:
         try:
             self._dispatch(raw)
         except PlatformError as exc:
-            self.reply({"type": "error", "code": exc.code, "message": exc.message})
+            error: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
+            if isinstance(exc, Invalid) and exc.field:
+                error["field"] = exc.field
+            self.reply(error)
 
     def _dispatch(self, raw: str | None) -> None:
         if raw is None or len(raw.encode()) > MAX_MESSAGE_BYTES:
@@ -65,63 +70,115 @@ class Room:
             raise Invalid("message must be a JSON object with an action")
         action = message.get("action")
         if action == "ping":
-            self.reply({"type": "pong", "t": message.get("t")})
+            # The heartbeat: keeps idle connections open and lets clients measure clock skew.
+            self.reply({"type": "pong", "t": message.get("t"), "serverTime": _now_iso()})
             return
         connection = connections.get_connection(self.connection_id)
         if connection is None:
             raise NotFound("connection is not registered; reconnect")
         if action == "join":
             self.join(connection, message.get("sessionId"))
+        elif action == "resume":
+            self.resume(connection, message.get("sessionId"), message.get("sinceSeq"))
         elif action == "leave":
             self.leave(connection, message.get("sessionId"))
         else:
             raise Invalid("action must be one of join, leave, ping, resume", field="action")
 
     def join(self, connection: dict[str, Any], session_id: Any) -> None:
-        session_id = parse_uuid(session_id, "sessionId")
-        with transaction() as conn:
-            session = records.get_row(conn, SESSIONS, connection["accountId"], session_id)
-        if session is None:
-            # Another account's session is indistinguishable from a missing one.
-            raise NotFound(f"session {session_id} not found")
-        connections.join_room(session_id, connection)
+        """Enter the room; `joined.seq` is the last message sent before this member was in it, so
+        every later one reaches it as a push (the reply is sent inside the room's turn)."""
+        session_id = _session_of_account(connection, session_id)
+        members = connections.members(session_id)  # read before the turn, which is kept short
+        with broadcast.turn(session_id, self.endpoint_url) as sent_seq:
+            members, entered = self._enter(session_id, connection, members)
+            self.reply({"type": "joined", "sessionId": session_id, "seq": sent_seq,
+                        "members": [_public(m) for m in members]})
+        if entered:
+            self._presence(session_id, "join", connection, members)
+
+    def resume(self, connection: dict[str, Any], session_id: Any, since_seq: Any) -> None:
+        """Re-enter the room and replay what was sent after `sinceSeq`, in `resumed` frames
+        (`{"type","sessionId","fromSeq","toSeq","final","messages":[...]}`, members on the final one);
+        beyond the window, `{"type":"resync","sessionId","seq","reason","members"}`: refetch, pushes
+        continue after `seq`. Answered inside the room's turn, so no push overtakes the replay."""
+        if isinstance(since_seq, bool) or not isinstance(since_seq, int) or since_seq < 0:
+            raise Invalid("sinceSeq must be the last seq the client applied (an integer >= 0)", field="sinceSeq")
+        session_id = _session_of_account(connection, session_id)
         members = connections.members(session_id)
-        self.reply({
-            "type": "joined",
-            "sessionId": session_id,
-            "seq": connections.room_seq(session_id),
-            "members": [_public(m) for m in members],
-        })
-        self._presence(session_id, "join", connection, members)
+        with broadcast.turn(session_id, self.endpoint_url) as sent_seq:
+            members, entered = self._enter(session_id, connection, members)
+            frames = broadcast.resume_frames(session_id, since_seq, sent_seq, [_public(m) for m in members])
+            push.fan_out([self.connection_id], frames, self.endpoint_url)
+        if entered:
+            self._presence(session_id, "join", connection, members)
+
+    def _enter(self, session_id: str, connection: dict[str, Any],
+               members: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+        """Join the room (idempotent): the members with this connection, and whether it is new there."""
+        if connections.is_member(session_id, self.connection_id):
+            if any(m["connectionId"] == self.connection_id for m in members):
+                return members, False
+            return connections.members(session_id), False
+        me = connections.join_room(session_id, connection)
+        return [*(m for m in members if m["connectionId"] != self.connection_id), me], True
 
     def leave(self, connection: dict[str, Any], session_id: Any) -> None:
         session_id = parse_uuid(session_id, "sessionId")
         connections.leave_room(session_id, self.connection_id)
         self.reply({"type": "left", "sessionId": session_id})
-        self._presence(session_id, "leave", connection, connections.members(session_id))
+        announce_presence(session_id, "leave", connection, self.endpoint_url)
 
     def _presence(self, session_id: str, change: str, connection: dict[str, Any],
                   members: list[dict[str, Any]]) -> None:
-        announce_presence(session_id, change, connection, members, self.endpoint_url, skip=self.connection_id)
+        announce_presence(session_id, change, connection, self.endpoint_url, members=members)
+
+
+def _session_of_account(connection: dict[str, Any], session_id: Any) -> str:
+    """The session id, if it is a session of the connection's account (else 404, like a missing one)."""
+    session_id = parse_uuid(session_id, "sessionId")
+    with transaction() as conn:
+        session = records.get_row(conn, SESSIONS, connection["accountId"], session_id)
+    if session is None:
+        raise NotFound(f"session {session_id} not found")
+    return session_id
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _public(member: dict[str, Any]) -> dict[str, Any]:
     return {k: member[k] for k in ("connectionId", "userId", "name", "role", "joinedAt")}
 
 
-def announce_presence(session_id: str, change: str, connection: dict[str, Any], members: list[dict[str, Any]],
-                      endpoint_url: str, skip: str | None = None) -> None:
-    message = {
+def announce_presence(session_id: str, change: str, connection: dict[str, Any], endpoint_url: str,
+                      members: list[dict[str, Any]] | None = None) -> None:
+    """Tell the room's other members who came or went (`members`: the room now, if already read).
+
+    The whole member list rides along only in rooms of up to PRESENCE_LIST_MAX: above that, a room
+    filling up (everyone reconnecting after a network blip) would send every member the whole list
+    on every join, O(members^2) bytes; clients apply `change` + `member` to the list `joined` gave.
+    """
+    if members is None:
+        ids = connections.member_ids(session_id)
+        if len(ids) <= PRESENCE_LIST_MAX:
+            members = connections.members(session_id)
+    else:
+        ids = [m["connectionId"] for m in members]
+    message: dict[str, Any] = {
         "type": "presence",
         "sessionId": session_id,
         "change": change,
         "member": {"connectionId": connection["connectionId"], "userId": connection.get("userId"),
                    "name": connection["name"], "role": connection["role"]},
-        "members": [_public(m) for m in members],
+        "count": len(ids),
     }
-    for member in members:
-        if member["connectionId"] != skip and not push.send(member["connectionId"], message, endpoint_url):
-            connections.forget_connection(member["connectionId"])
+    if members is not None and len(members) <= PRESENCE_LIST_MAX:
+        message["members"] = [_public(m) for m in members]
+    # Best effort: a member that is gone (410) is left to its own $disconnect (or the next room
+    # message); forgetting it here too would multiply DynamoDB work when many leave at once.
+    push.fan_out([i for i in ids if i != connection["connectionId"]], [push.encode(message)], endpoint_url)
 
 
 def disconnect(connection_id: str, endpoint_url: str) -> None:
@@ -130,4 +187,4 @@ def disconnect(connection_id: str, endpoint_url: str) -> None:
     if connection is None:
         return
     for session_id in rooms:
-        announce_presence(session_id, "leave", connection, connections.members(session_id), endpoint_url)
+        announce_presence(session_id, "leave", connection, endpoint_url)

@@ -1,12 +1,22 @@
-"""WebSocket connections and session-room membership in the DynamoDB connections table.
+"""WebSocket connections, session-room membership and each room's message log in the DynamoDB connections table.
 
-Items: `conn#<id>/meta` (who is connected), `room#<session>/conn#<id>` (a member of a room) and
-its mirror `conn#<id>/room#<session>` (so a disconnect finds the rooms to leave).
+Items (pk / sk):
+- `conn#<id>` / `meta`: who is connected; `conn#<id>` / `room#<session>`: the rooms it is in.
+- `room#<session>` / `conn#<id>`: a member of the room.
+- `room#<session>` / `seq`: the room's head, the last message number logged (no TTL: numbers never restart).
+- `room#<session>` / `msg#<seq, 12 digits>`: a message as sent, kept `MESSAGE_TTL_S` for resume; writing
+  it (conditionally) is what gives the number out.
+- `room#<session>` / `evt#<domain event id>`: the event's claim, so it is logged once however often
+  it is published.
+- `room#<session>` / `turn`: `sentSeq` (every message up to it has been fanned out) and the lease of
+  the one sender allowed to fan out now (`holder`, `leaseUntilMs`), so pushes go out in seq order.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config import settings
@@ -66,7 +76,8 @@ def get_connection(connection_id: str) -> dict[str, Any] | None:
     }
 
 
-def join_room(session_id: str, connection: dict[str, Any]) -> None:
+def join_room(session_id: str, connection: dict[str, Any]) -> dict[str, Any]:
+    """Add the connection to the room; returns it as a member (like `members()` lists it)."""
     now = int(time.time())
     member = {
         "accountId": _s(connection["accountId"]),
@@ -78,25 +89,30 @@ def join_room(session_id: str, connection: dict[str, Any]) -> None:
     if connection.get("userId"):
         member["userId"] = _s(connection["userId"])
     cid = connection["connectionId"]
+    room_item = {"pk": _s(f"room#{session_id}"), "sk": _s(f"conn#{cid}"), **member}
+    mirror_item = {"pk": _s(f"conn#{cid}"), "sk": _s(f"room#{session_id}"), "expiresAt": member["expiresAt"]}
+    # Mirror first, then membership (and the reverse on leave): a crash in between leaves at most
+    # a mirror, which the disconnect cleans up. Two puts, not a transaction: moto deep-copies the
+    # whole table per transaction item, which makes joins slow once the table has grown.
     with translated_errors("dynamodb"):
-        room_item = {"pk": _s(f"room#{session_id}"), "sk": _s(f"conn#{cid}"), **member}
-        mirror_item = {"pk": _s(f"conn#{cid}"), "sk": _s(f"room#{session_id}"), "expiresAt": member["expiresAt"]}
-        client("dynamodb").transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": _table(), "Item": room_item}},
-                {"Put": {"TableName": _table(), "Item": mirror_item}},
-            ]
-        )
+        client("dynamodb").put_item(TableName=_table(), Item=mirror_item)
+        client("dynamodb").put_item(TableName=_table(), Item=room_item)
+    return {"connectionId": cid, "userId": connection.get("userId"), "name": connection["name"],
+            "role": connection["role"], "joinedAt": now}
 
 
 def leave_room(session_id: str, connection_id: str) -> None:
     with translated_errors("dynamodb"):
-        client("dynamodb").transact_write_items(
-            TransactItems=[
-                {"Delete": {"TableName": _table(), "Key": _key(f"room#{session_id}", f"conn#{connection_id}")}},
-                {"Delete": {"TableName": _table(), "Key": _key(f"conn#{connection_id}", f"room#{session_id}")}},
-            ]
-        )
+        client("dynamodb").delete_item(TableName=_table(), Key=_key(f"room#{session_id}", f"conn#{connection_id}"))
+        client("dynamodb").delete_item(TableName=_table(), Key=_key(f"conn#{connection_id}", f"room#{session_id}"))
+
+
+def is_member(session_id: str, connection_id: str) -> bool:
+    with translated_errors("dynamodb"):
+        item = client("dynamodb").get_item(
+            TableName=_table(), Key=_key(f"room#{session_id}", f"conn#{connection_id}"), ConsistentRead=True
+        ).get("Item")
+    return bool(item) and not is_expired(item)
 
 
 def rooms_of(connection_id: str) -> list[str]:
@@ -114,8 +130,15 @@ def members(session_id: str) -> list[dict[str, Any]]:
             "role": item["role"]["S"],
             "joinedAt": int(item["joinedAt"]["N"]),
         }
-        for item in _query(f"room#{session_id}", "conn#")
+        for item in _query(f"room#{session_id}", "conn#", projection="sk, userId, #name, #role, joinedAt, expiresAt",
+                           names={"#name": "name", "#role": "role"})
     ]
+
+
+def member_ids(session_id: str) -> list[str]:
+    """The connection ids of the room's live members (only the keys are read: fan-out needs no more)."""
+    items = _query(f"room#{session_id}", "conn#", projection="sk, expiresAt")
+    return [item["sk"]["S"].removeprefix("conn#") for item in items]
 
 
 def forget_connection(connection_id: str) -> list[str]:
@@ -128,15 +151,8 @@ def forget_connection(connection_id: str) -> list[str]:
     return rooms
 
 
-def room_seq(session_id: str) -> int:
-    with translated_errors("dynamodb"):
-        item = client("dynamodb").get_item(
-            TableName=_table(), Key={"pk": _s(f"room#{session_id}"), "sk": _s("seq")}, ConsistentRead=True
-        ).get("Item")
-    return int(item["seq"]["N"]) if item else 0
-
-
-def _query(pk: str, sk_prefix: str) -> list[dict[str, Any]]:
+def _query(pk: str, sk_prefix: str, projection: str | None = None,
+           names: dict[str, str] | None = None) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "TableName": _table(),
@@ -144,6 +160,10 @@ def _query(pk: str, sk_prefix: str) -> list[dict[str, Any]]:
         "ExpressionAttributeValues": {":pk": _s(pk), ":prefix": _s(sk_prefix)},
         "ConsistentRead": True,
     }
+    if projection:
+        kwargs["ProjectionExpression"] = projection
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
     with translated_errors("dynamodb"):
         while True:
             answer = client("dynamodb").query(**kwargs)
@@ -153,14 +173,267 @@ def _query(pk: str, sk_prefix: str) -> list[dict[str, Any]]:
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
-def next_seq(session_id: str) -> int:
-    """The room's next message number: an atomic counter, so concurrent writers never share one."""
+# The room log: numbered messages and the fan-out turn
+
+
+MESSAGE_TTL_S = 15 * 60
+EVENT_CLAIM_TTL_S = 24 * 3600
+# A claimed event not logged after this long was claimed by a publisher that died.
+CLAIM_STALE_MS = 60_000
+SEQ_DIGITS = 12
+
+
+class RoomBusy(RuntimeError):
+    """Another publisher is logging the same event right now; it stays unpublished for the sweep."""
+
+
+@dataclass(frozen=True)
+class LoggedMessage:
+    seq: int
+    body: str  # the JSON frame exactly as members receive it
+
+
+@dataclass(frozen=True)
+class RoomState:
+    seq: int  # the room's head: every number up to it is logged (the newest may be a little further)
+    sent_seq: int  # every message up to this one has been fanned out
+    holder: str | None  # who may fan out now
+    lease_until_ms: int
+
+
+def _msg_sk(seq: int) -> str:
+    return f"msg#{seq:0{SEQ_DIGITS}d}"
+
+
+def _condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], str]]]) -> list[LoggedMessage]:
+    """Number and log messages for the room: `entries` are (domain event id, render(seq) -> JSON frame).
+
+    A message takes the first free number after the room's head by a conditional put of its log
+    entry: whoever writes `msg#n` owns n, so a number is never given twice, and since the search
+    starts at the head (which only moves past numbers already written) none is skipped, however
+    many processes append at once. Each domain event is claimed first (`evt#<id>`), so an event
+    logged before (a retried publish, the sweep) is not logged again. Returns the messages logged,
+    in seq order; the head is moved past them at the end.
+    """
+    from botocore.exceptions import ClientError
+
+    state = room_state(session_id)
+    next_seq = max(state.seq, state.sent_seq) + 1
+    logged: list[LoggedMessage] = []
+    head = 0
+    for event_id, render in entries:
+        logged_before = _claim_event(session_id, event_id, next_seq - 1)
+        if logged_before is not None:
+            head = max(head, logged_before)
+            continue
+        while True:
+            body = render(next_seq)
+            try:
+                with translated_errors("dynamodb"):
+                    client("dynamodb").put_item(
+                        TableName=_table(),
+                        Item={"pk": _s(f"room#{session_id}"), "sk": _s(_msg_sk(next_seq)), "body": _s(body),
+                              "eventId": {"N": str(event_id)},
+                              "expiresAt": {"N": str(int(time.time()) + MESSAGE_TTL_S)}},
+                        ConditionExpression="attribute_not_exists(sk)",
+                    )
+            except ClientError as exc:
+                if not _condition_failed(exc):
+                    raise
+                next_seq += 1  # another publisher took this number
+                continue
+            break
+        logged.append(LoggedMessage(next_seq, body))
+        head = max(head, next_seq)
+        next_seq += 1
+    if head:
+        _raise_head(session_id, head)
+    return logged
+
+
+def _claim_event(session_id: str, event_id: int, head: int) -> int | None:
+    """Claim the event for logging (None), or the seq it was logged at before; RoomBusy while
+    another live publisher holds it."""
+    from botocore.exceptions import ClientError
+
+    key = _key(f"room#{session_id}", f"evt#{event_id}")
+    now_ms = int(time.time() * 1000)
+    claim = {**key, "claimedAtMs": {"N": str(now_ms)}, "fromSeq": {"N": str(head)},
+             "expiresAt": {"N": str(now_ms // 1000 + EVENT_CLAIM_TTL_S)}}
+    try:
+        with translated_errors("dynamodb"):
+            client("dynamodb").put_item(TableName=_table(), Item=claim,
+                                        ConditionExpression="attribute_not_exists(sk) OR expiresAt < :now",
+                                        ExpressionAttributeValues={":now": {"N": str(now_ms // 1000)}})
+        return None
+    except ClientError as exc:
+        if not _condition_failed(exc):
+            raise
     with translated_errors("dynamodb"):
-        answer = client("dynamodb").update_item(
-            TableName=_table(),
-            Key=_key(f"room#{session_id}", "seq"),
-            UpdateExpression="ADD seq :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-    return int(answer["Attributes"]["seq"]["N"])
+        existing = client("dynamodb").get_item(TableName=_table(), Key=key, ConsistentRead=True).get("Item", {})
+    found = _find_event(session_id, event_id, int(existing.get("fromSeq", {}).get("N", "0")) + 1)
+    if found is not None:
+        return found
+    claimed_at_ms = existing.get("claimedAtMs", {}).get("N", "0")
+    if int(claimed_at_ms) > now_ms - CLAIM_STALE_MS:
+        raise RoomBusy(f"event {event_id} is being published by another process")
+    try:  # its claimer died before logging it: take over (unless another sweeper just did)
+        with translated_errors("dynamodb"):
+            client("dynamodb").put_item(TableName=_table(), Item=claim, ConditionExpression="claimedAtMs = :then",
+                                        ExpressionAttributeValues={":then": {"N": claimed_at_ms}})
+    except ClientError as exc:
+        if _condition_failed(exc):
+            raise RoomBusy(f"event {event_id} is being published by another process") from exc
+        raise
+    return None
+
+
+def _find_event(session_id: str, event_id: int, first_seq: int) -> int | None:
+    """The seq of the logged message of `event_id` at or after `first_seq`, if any."""
+    kwargs: dict[str, Any] = {
+        "TableName": _table(),
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+        "ExpressionAttributeValues": {":pk": _s(f"room#{session_id}"), ":first": _s(_msg_sk(max(first_seq, 0))),
+                                      ":last": _s(_msg_sk(10 ** SEQ_DIGITS - 1))},
+        "ProjectionExpression": "sk, eventId",
+        "ConsistentRead": True,
+    }
+    with translated_errors("dynamodb"):
+        while True:
+            answer = client("dynamodb").query(**kwargs)
+            for item in answer.get("Items", []):
+                if item.get("eventId", {}).get("N") == str(event_id):
+                    return int(item["sk"]["S"].removeprefix("msg#"))
+            if "LastEvaluatedKey" not in answer:
+                return None
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def _raise_head(session_id: str, seq: int) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        with translated_errors("dynamodb"):
+            client("dynamodb").update_item(
+                TableName=_table(), Key=_key(f"room#{session_id}", "seq"), UpdateExpression="SET seq = :seq",
+                ConditionExpression="attribute_not_exists(seq) OR seq < :seq",
+                ExpressionAttributeValues={":seq": {"N": str(seq)}},
+            )
+    except ClientError as exc:
+        if not _condition_failed(exc):
+            raise  # else: another publisher moved it further already
+
+
+def last_seq(session_id: str) -> int:
+    """The room's head: the last number logged (0 before its first message)."""
+    with translated_errors("dynamodb"):
+        item = client("dynamodb").get_item(
+            TableName=_table(), Key=_key(f"room#{session_id}", "seq"), ConsistentRead=True
+        ).get("Item")
+    return int(item["seq"]["N"]) if item and "seq" in item else 0
+
+
+def room_state(session_id: str) -> RoomState:
+    """The room's head and fan-out turn, read consistently (one round trip)."""
+    pk = f"room#{session_id}"
+    with translated_errors("dynamodb"):
+        answer = client("dynamodb").batch_get_item(RequestItems={
+            _table(): {"Keys": [_key(pk, "seq"), _key(pk, "turn")], "ConsistentRead": True},
+        })
+    items = {item["sk"]["S"]: item for item in answer.get("Responses", {}).get(_table(), [])}
+    seq_item, turn = items.get("seq", {}), items.get("turn", {})
+    return RoomState(
+        seq=int(seq_item.get("seq", {}).get("N", "0")),
+        sent_seq=int(turn.get("sentSeq", {}).get("N", "0")),
+        holder=turn.get("holder", {}).get("S"),
+        lease_until_ms=int(turn.get("leaseUntilMs", {}).get("N", "0")),
+    )
+
+
+def take_turn(session_id: str, holder: str, lease_ms: int) -> int | None:
+    """Become the room's only sender until `lease_ms` from now (or `end_turn`); returns the room's
+    `sentSeq`, or None while another sender's lease runs."""
+    from botocore.exceptions import ClientError
+
+    now_ms = int(time.time() * 1000)
+    try:
+        with translated_errors("dynamodb"):
+            answer = client("dynamodb").update_item(
+                TableName=_table(), Key=_key(f"room#{session_id}", "turn"),
+                UpdateExpression="SET holder = :me, leaseUntilMs = :until",
+                ConditionExpression="attribute_not_exists(holder) OR leaseUntilMs < :now",
+                ExpressionAttributeValues={":me": _s(holder), ":until": {"N": str(now_ms + lease_ms)},
+                                           ":now": {"N": str(now_ms)}},
+                ReturnValues="ALL_NEW",
+            )
+    except ClientError as exc:
+        if _condition_failed(exc):
+            return None
+        raise
+    return int(answer["Attributes"].get("sentSeq", {}).get("N", "0"))
+
+
+def advance_turn(session_id: str, holder: str, sent_seq: int, lease_ms: int) -> bool:
+    """Record that messages up to `sent_seq` went out and extend the lease; False if it was lost."""
+    from botocore.exceptions import ClientError
+
+    until_ms = int(time.time() * 1000) + lease_ms
+    try:
+        with translated_errors("dynamodb"):
+            client("dynamodb").update_item(
+                TableName=_table(), Key=_key(f"room#{session_id}", "turn"),
+                UpdateExpression="SET sentSeq = :sent, leaseUntilMs = :until",
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": _s(holder), ":sent": {"N": str(sent_seq)},
+                                           ":until": {"N": str(until_ms)}},
+            )
+    except ClientError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def end_turn(session_id: str, holder: str) -> None:
+    """Give up the turn (if still ours)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        with translated_errors("dynamodb"):
+            client("dynamodb").update_item(
+                TableName=_table(), Key=_key(f"room#{session_id}", "turn"),
+                UpdateExpression="REMOVE holder, leaseUntilMs", ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": _s(holder)},
+            )
+    except ClientError as exc:
+        if not _condition_failed(exc):
+            raise
+
+
+def logged_messages(session_id: str, first_seq: int, last_seq: int, limit: int) -> list[LoggedMessage]:
+    """Up to `limit` unexpired logged messages with first_seq <= seq <= last_seq, in seq order."""
+    if first_seq > last_seq or limit <= 0:
+        return []
+    found: list[LoggedMessage] = []
+    kwargs: dict[str, Any] = {
+        "TableName": _table(),
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+        "ExpressionAttributeValues": {":pk": _s(f"room#{session_id}"), ":first": _s(_msg_sk(first_seq)),
+                                      ":last": _s(_msg_sk(last_seq))},
+        "ConsistentRead": True,
+        "Limit": limit,
+    }
+    now = time.time()
+    with translated_errors("dynamodb"):
+        while len(found) < limit:
+            answer = client("dynamodb").query(**kwargs)
+            found.extend(LoggedMessage(int(item["sk"]["S"].removeprefix("msg#")), item["body"]["S"])
+                         for item in answer.get("Items", []) if not is_expired(item, now))
+            if "LastEvaluatedKey" not in answer:
+                break
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    return found[:limit]

@@ -25,6 +25,7 @@ CALLERS = ("owner", "admin", "engineer", "viewer", "key:viewer", "other", "expir
 EXEMPT = {("POST", "/auth/login"), ("POST", "/auth/signup"), ("POST", "/auth/accept-invite"),
           ("POST", "/auth/password")}
 _counter = itertools.count()
+_WEBHOOK_OF: dict[str, dict[str, Any]] = {}  # account id -> the webhook its test deliveries belong to
 
 
 def matrix() -> list[tuple[str, str, dict[str, int]]]:
@@ -98,6 +99,17 @@ class World:
                                      headers={"Content-Type": "text/csv"})
             assert answer.status_code == 202, answer.text
             return {"id": answer.json()["id"], "sessionId": session["id"]}
+        if kind == "webhooks":
+            return self.ok(self.owner.post("/webhooks", {"url": "http://127.0.0.1:9/matrix"}))
+        if kind == "webhook-deliveries":  # a failed test delivery (replayable), all under one webhook
+            hook = _WEBHOOK_OF.get(self.account_id) or _WEBHOOK_OF.setdefault(self.account_id, self.make("webhooks"))
+            answer = self.owner.post(f"/webhooks/{hook['id']}/test")
+            assert answer.status_code == 202, answer.text
+            with psycopg.connect(self.stack.database_url) as conn:
+                conn.execute("UPDATE webhook_deliveries SET status = 'failed' WHERE id = %s", (answer.json()["id"],))
+            return answer.json()  # type: ignore[no-any-return]
+        if kind == "plugins":
+            return self.ok(self.owner.post("/plugins", _plugin_body()))
         raise AssertionError(f"no factory for {kind}: add one to World.make")
 
 
@@ -134,12 +146,30 @@ BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
     ("PATCH", "/issues/{id}"): lambda w: {"title": "Matrix 2"},
     ("POST", "/board-cards"): lambda w: {"title": "Matrix"},
     ("PATCH", "/board-cards/{id}"): lambda w: {"title": "Matrix 2"},
+    ("POST", "/laps"): lambda w: {"runSheetId": w.make("run-sheets")["id"], "lapNumber": 1, "lapTimeMs": 100_000},
+    ("PATCH", "/laps/{id}"): lambda w: {"isValid": False},
     ("POST", "/members"): lambda w: {"email": f"new-{uuid.uuid4().hex[:8]}@matrix.test", "role": "viewer"},
     ("PATCH", "/members/{userId}"): lambda w: {"role": "engineer"},
     ("POST", "/run-sheets/{id}/attachments"): lambda w: {"fileName": "m.csv", "contentType": "text/csv",
                                                          "sizeBytes": 3},
     ("POST", "/attachments/{id}/complete"): lambda w: None,
+    ("POST", "/webhooks"): lambda w: {"url": "http://127.0.0.1:9/matrix"},
+    ("PATCH", "/webhooks/{id}"): lambda w: {"description": "matrix"},
+    ("POST", "/webhooks/{id}/rotate-secret"): lambda w: None,
+    ("POST", "/webhooks/{id}/test"): lambda w: None,
+    ("POST", "/webhooks/{id}/deliveries/{deliveryId}/replay"): lambda w: None,
+    ("POST", "/webhooks/{id}/recover"): lambda w: {"since": "2020-01-01T00:00:00Z"},
+    ("POST", "/plugins"): lambda w: _plugin_body(),
+    ("PUT", "/plugins/{id}/grants"): lambda w: {"capabilities": []},
+    ("POST", "/plugins/{id}/invoke/math"): lambda w: {"input": 1},
+    ("POST", "/plugins/{id}/invoke/kpi"): lambda w: {"laps": []},
 }
+
+
+def _plugin_body() -> dict[str, Any]:
+    return {"manifest": {"id": f"matrix-{next(_counter)}", "version": "1.0.0", "name": "Matrix",
+                         "interfaces": ["math", "kpiProcessor"]},
+            "bundle": "var plugin = {math: (x) => x, kpiProcessor: (x) => x.laps.length};"}
 
 
 def _sheet_body(w: World) -> dict[str, Any]:
@@ -193,6 +223,9 @@ def test_matrix_row(world: World, method: str, path: str, expected: dict[str, in
         if "{importId}" in path:
             made = world.make("timing-imports")
             concrete = path.replace("{id}", made["sessionId"]).replace("{importId}", made["id"])
+        if "{deliveryId}" in path:
+            made = world.make("webhook-deliveries")
+            concrete = path.replace("{id}", made["webhookId"]).replace("{deliveryId}", made["id"])
         match = re.match(r"^/([a-z-]+)/\{(id|userId)\}", concrete)
         if match:
             concrete = concrete.replace(f"{{{match.group(2)}}}", world.make(match.group(1))["id"])

@@ -1,0 +1,79 @@
+"""Idempotency-Key on POST: a retried request gets the first answer and never applies twice.
+
+The rules (the store keeps the records, store/idempotency.py):
+- a key is 1 to 255 printable ASCII characters, scoped to the caller's account and the route
+  (the same key on another route, or in another account, is another key);
+- the first request with a key runs; its answer (status and body) is kept for 24 hours and a
+  retry with the same key and the same request (path, query and body) gets that answer again,
+  marked `Idempotent-Replayed: true`, without running;
+- the same key with a different request is a 409 `idempotency_key_reused`; the same key while
+  the first request still runs is a 409 `idempotency_in_progress` (retry after it finishes);
+- only answers are kept: a request that failed (4xx or 5xx) leaves the key free, so its retry
+  runs again (and gets the same 4xx if the input was bad);
+- if the idempotency store (DynamoDB) is down the request is refused with 503 rather than run
+  without the guarantee the client asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+
+from chalicelib.domain.caller import Caller
+from chalicelib.errors import Conflict, Invalid
+from chalicelib.store import idempotency as store
+from chalicelib.store.idempotency import Stored
+
+HEADER = "Idempotency-Key"
+EXPIRES_AFTER_S = 24 * 3600
+MAX_KEY_CHARS = 255
+_KEY = re.compile(r"^[\x20-\x7e]+$")
+
+__all__ = ["EXPIRES_AFTER_S", "HEADER", "InProgress", "KeyReused", "Stored", "fingerprint", "once"]
+
+
+class KeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+class InProgress(Conflict):
+    code = "idempotency_in_progress"
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not 1 <= len(key) <= MAX_KEY_CHARS or not _KEY.match(key):
+        raise Invalid(f"{HEADER} must be 1 to {MAX_KEY_CHARS} printable ASCII characters (a UUID is a good key)",
+                      field=HEADER)
+    return key
+
+
+def fingerprint(method: str, path: str, path_params: Mapping[str, str], query: Mapping[str, str],
+                body: bytes) -> str:
+    """What makes two requests "the same request": route, path parameters, query and body bytes."""
+    head = json.dumps([method, path, sorted(path_params.items()), sorted(query.items())], separators=(",", ":"))
+    digest = hashlib.sha256(head.encode())
+    digest.update(b"\n")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def once(caller: Caller, route: str, key: str, request_fingerprint: str, run: Callable[[], Stored], *,
+         remaining_ms: Callable[[], int]) -> Stored:
+    """`run` once for (account, route, key); a retry gets the stored answer (`replayed`)."""
+    key = check_key(key)
+    try:
+        answer = store.once(caller.account_id, route, key, request_fingerprint, run,
+                            expires_after_s=EXPIRES_AFTER_S, remaining_ms=remaining_ms)
+    except store.KeyInProgress as exc:
+        raise InProgress(f"a request with this {HEADER} is still in progress; retry once it has finished") from exc
+    except store.KeyReused as exc:
+        raise KeyReused(f"this {HEADER} was already used for a different request (path, query or body); "
+                        "use a new key for a new request") from exc
+    if answer.too_large:
+        body = json.dumps({"message": "this request was already applied; its answer was too large to keep, "
+                                      "read the result with GET", HEADER.lower(): key})
+        return Stored(answer.status, body, "application/json", replayed=True)
+    return answer

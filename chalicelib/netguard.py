@@ -1,0 +1,183 @@
+"""Outbound HTTP to user-chosen URLs without SSRF: vet the URL, resolve it, refuse internal
+addresses, then connect to the vetted address itself (so DNS cannot change between check and use).
+
+Used by plugin `fetch` and by webhook deliveries. Outside STAGE=local only https is allowed and
+every non-public address (loopback, private, link-local, multicast, reserved, shared, unspecified)
+is refused; cloud metadata addresses are refused in every stage.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Instance metadata services (AWS IMDS v4/v6, also GCP/Azure/OpenStack on the v4 address).
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+MAX_URL_LENGTH = 2048
+
+
+class Refused(Exception):
+    """The destination is not allowed; the message says why, in words safe to show the user."""
+
+
+class Unreachable(Exception):
+    """The destination was allowed but could not be reached (DNS, connect, timeout, TLS)."""
+
+
+class ResponseTooLarge(Exception):
+    """The response body is larger than the caller's cap."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A vetted URL: where to connect (`address`) and what to ask for."""
+
+    url: str
+    scheme: str
+    host: str  # as written in the URL (lowercase), used for Host, SNI and certificate checks
+    port: int
+    target: str  # path + query
+    address: IPAddress
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    elapsed_ms: float = 0.0
+    truncated: bool = field(default=False)
+
+
+Resolver = Callable[[str, int], list[str]]
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the host resolves to (A and AAAA)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise Unreachable(f"{host} does not resolve") from exc
+    return [str(info[4][0]) for info in infos]
+
+
+def address_problem(address: IPAddress, *, local: bool) -> str | None:
+    """Why `address` may not be contacted, or None when it may."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in ipaddress.ip_network("64:ff9b::/96"):  # NAT64
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return address_problem(embedded, local=local)
+    if address in METADATA_ADDRESSES:
+        return f"{address} is a cloud metadata address"
+    if local:
+        return None
+    if address.is_loopback:
+        return f"{address} is a loopback address"
+    if address.is_link_local:
+        return f"{address} is a link-local address"
+    if address.is_multicast:
+        return f"{address} is a multicast address"
+    if address.is_unspecified:
+        return f"{address} is the unspecified address"
+    if address.is_private:
+        return f"{address} is a private address"
+    if address.is_reserved or not address.is_global:
+        return f"{address} is a reserved (non-public) address"
+    return None
+
+
+def check_url(url: str, *, local: bool, resolver: Resolver = system_resolver) -> Destination:
+    """Vet `url` and resolve it; Refused when any address it resolves to is not allowed."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise Refused(f"the URL must be a string of 1 to {MAX_URL_LENGTH} characters")
+    if any(c in url for c in "\r\n\t\x00 "):
+        raise Refused("the URL must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise Refused(f"the URL is malformed ({exc})") from exc
+    scheme = parts.scheme.lower()
+    allowed_schemes = ("http", "https") if local else ("https",)
+    if scheme not in allowed_schemes:
+        raise Refused(f"only {' and '.join(allowed_schemes)} URLs are allowed")
+    if parts.username is not None or parts.password is not None:
+        raise Refused("credentials in the URL are not allowed")
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host:
+        raise Refused("the URL has no host")
+    port = port or (443 if scheme == "https" else 80)
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    candidates = [literal] if literal is not None else [ipaddress.ip_address(a.split("%")[0])
+                                                        for a in resolver(host, port)]
+    if not candidates:
+        raise Unreachable(f"{host} does not resolve")
+    for address in candidates:
+        problem = address_problem(address, local=local)
+        if problem:
+            raise Refused(f"{host} is not allowed: {problem}")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Destination(url, scheme, host, port, target, candidates[0])
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    local: bool,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    timeout_s: float = 5.0,
+    max_response_bytes: int = 1024 * 1024,
+    resolver: Resolver = system_resolver,
+) -> Response:
+    """One HTTP request to a vetted destination; redirects are returned, never followed.
+
+    The check runs now (at call time), and the connection goes to the address that was checked.
+    """
+    import time
+
+    import urllib3
+
+    destination = check_url(url, local=local, resolver=resolver)
+    started = time.perf_counter()
+    send_headers = {k: v for k, v in (headers or {}).items() if k.lower() not in ("host", "content-length")}
+    default_port = 443 if destination.scheme == "https" else 80
+    name = f"[{destination.host}]" if ":" in destination.host else destination.host
+    send_headers["Host"] = name if destination.port == default_port else f"{name}:{destination.port}"
+    timeout = urllib3.Timeout(connect=min(timeout_s, 3.0), read=timeout_s)
+    pool: Any
+    if destination.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            str(destination.address), destination.port, timeout=timeout, retries=False,
+            server_hostname=destination.host, assert_hostname=destination.host, maxsize=1,
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(str(destination.address), destination.port, timeout=timeout,
+                                          retries=False, maxsize=1)
+    try:
+        answer = pool.urlopen(method, destination.target, body=body, headers=send_headers, redirect=False,
+                              preload_content=False, assert_same_host=False)
+        try:
+            data = answer.read(max_response_bytes + 1, decode_content=True)
+            if len(data) > max_response_bytes:
+                raise ResponseTooLarge(f"the response is larger than {max_response_bytes} bytes")
+            return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, data,
+                            (time.perf_counter() - started) * 1000)
+        finally:
+            answer.release_conn()
+    except urllib3.exceptions.HTTPError as exc:
+        raise Unreachable(f"{destination.host} could not be reached ({type(exc).__name__})") from exc
+    finally:
+        pool.close()

@@ -1,0 +1,1 @@
+"""User-uploaded JavaScript plugins: manifests, the V8 sandbox, its compile cache and host capabilities."""

@@ -1,0 +1,74 @@
+"""PostgreSQL side of laps: the run sheets and drivers a batch refers to, the batch itself (COPY),
+and what run-sheet statistics read."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.errors import Conflict
+from chalicelib.store.postgres import fetch_all, fetch_one
+
+if TYPE_CHECKING:
+    import psycopg
+
+Row = dict[str, Any]
+
+COPIED_COLUMNS = ("id", "account_id", "run_sheet_id", "session_id", "car_id", "lap_number", "lap_time_ms",
+                  "sector_times_ms", "is_in_lap", "is_out_lap", "is_valid", "pit_time_ms", "flag", "driver_id",
+                  "driver_number", "stint", "fuel_l", "tyre_set", "recorded_at", "custom", "source", "created_at",
+                  "updated_at")
+_SECTORS = COPIED_COLUMNS.index("sector_times_ms")
+_CUSTOM = COPIED_COLUMNS.index("custom")
+# PostgreSQL's detail of a unique violation on laps (run_sheet_id, lap_number).
+_TAKEN = re.compile(r"\(run_sheet_id, lap_number\)=\(([0-9a-f-]{36}), (\d+)\)")
+
+
+def run_sheets(conn: psycopg.Connection[Row], account_id: str, ids: Sequence[str]) -> dict[str, Row]:
+    """The caller's run sheets among `ids` (by id, with session and car ids as text), each with the
+    transaction's `now`."""
+    rows = fetch_all(conn, "lap_run_sheets", {"ids": list(ids), "account_id": account_id})
+    return {str(row["id"]): {**row, "session_id": str(row["session_id"]), "car_id": str(row["car_id"])}
+            for row in rows}
+
+
+def driver_numbers(conn: psycopg.Connection[Row], account_id: str, ids: Sequence[str]) -> dict[str, str | None]:
+    """The caller's drivers among `ids`: id -> their number."""
+    rows = fetch_all(conn, "lap_driver_numbers", {"ids": list(ids), "account_id": account_id})
+    return {str(row["id"]): row["number"] for row in rows}
+
+
+def insert_laps(conn: psycopg.Connection[Row], rows: Sequence[Row]) -> None:
+    """COPY new laps into `laps` (rows hold every COPIED_COLUMNS key).
+
+    Rows go in (run sheet, lap number) order, so two batches writing the same run sheet take their
+    unique-index locks in the same order: the later one waits, then 409s, and never deadlocks.
+    A lap number already stored (or committed meanwhile) is a Conflict naming it.
+    """
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    ordered = sorted(rows, key=lambda row: (row["run_sheet_id"], row["lap_number"]))
+    try:
+        with conn.cursor().copy(f"COPY laps ({', '.join(COPIED_COLUMNS)}) FROM STDIN") as copy:
+            for row in ordered:
+                values = [row[c] for c in COPIED_COLUMNS]
+                values[_SECTORS] = "{" + ",".join(map(str, values[_SECTORS])) + "}"  # validated ints, as text
+                values[_CUSTOM] = Jsonb(values[_CUSTOM])
+                copy.write_row(values)
+    except psycopg.errors.UniqueViolation as exc:
+        found = _TAKEN.search(getattr(exc.diag, "message_detail", None) or "")
+        if found is None:
+            raise Conflict("one of these laps already exists") from exc
+        raise Conflict(f"lap {found.group(2)} of run sheet {found.group(1)} already exists") from exc
+    except psycopg.errors.DeadlockDetected as exc:  # belt and braces: the order above prevents it
+        raise Conflict("another write to the same laps ran at the same time; retry") from exc
+
+
+def stats_run_sheet(conn: psycopg.Connection[Row], account_id: str, run_sheet_id: str) -> Row | None:
+    return fetch_one(conn, "lap_stats_run_sheet", {"run_sheet_id": run_sheet_id, "account_id": account_id})
+
+
+def stats_laps(conn: psycopg.Connection[Row], account_id: str, run_sheet_id: str) -> list[Row]:
+    return fetch_all(conn, "lap_stats_laps", {"run_sheet_id": run_sheet_id, "account_id": account_id})

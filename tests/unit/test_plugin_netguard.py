@@ -1,0 +1,119 @@
+"""netguard: SSRF rules for outgoing requests to user-chosen URLs (plugin fetch, webhooks)."""
+
+from __future__ import annotations
+
+import http.server
+import ipaddress
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib import netguard
+
+pytestmark = pytest.mark.unit
+
+
+def resolving_to(*addresses: str) -> netguard.Resolver:
+    return lambda host, port: list(addresses)
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "127.8.9.10", "::1", "10.0.0.5", "172.16.3.4", "192.168.1.1", "fd12:3456::1", "fe80::1",
+    "169.254.10.10", "224.0.0.1", "ff02::1", "0.0.0.0", "::", "100.64.0.1", "240.0.0.1", "192.0.2.7",
+    "::ffff:127.0.0.1", "::ffff:10.1.2.3", "64:ff9b::a00:1", "2002:a00:1::1",
+])
+def test_internal_addresses_are_refused_outside_local(address: str) -> None:
+    assert netguard.address_problem(ipaddress.ip_address(address), local=False) is not None
+    with pytest.raises(netguard.Refused):
+        netguard.check_url("https://api.example.com/x", local=False, resolver=resolving_to(address))
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "::ffff:169.254.169.254"])
+def test_cloud_metadata_is_refused_in_every_stage(address: str) -> None:
+    for local in (True, False):
+        problem = netguard.address_problem(ipaddress.ip_address(address), local=local)
+        assert problem is not None and "metadata" in problem
+
+
+def test_public_addresses_pass_and_the_vetted_address_is_kept() -> None:
+    destination = netguard.check_url("https://API.example.com:8443/v1/track?at=sebring", local=False,
+                                     resolver=resolving_to("93.184.216.34", "2606:2800:220:1::1"))
+    assert (destination.host, destination.port, destination.target) == ("api.example.com", 8443,
+                                                                         "/v1/track?at=sebring")
+    assert str(destination.address) == "93.184.216.34"
+
+
+def test_one_bad_address_among_good_ones_refuses_the_host() -> None:
+    with pytest.raises(netguard.Refused, match="private"):
+        netguard.check_url("https://mixed.example.com", local=False, resolver=resolving_to("93.184.216.34", "10.0.0.1"))
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://api.example.com/", "only https"),
+    ("ftp://api.example.com/", "only https"),
+    ("file:///etc/passwd", "only https"),
+    ("https://user:pw@api.example.com/", "credentials"),
+    ("https:///nohost", "no host"),
+    ("https://api.example.com/a b", "spaces"),
+    ("https://api.example.com:99999/", "malformed"),
+    ("", "1 to"),
+])
+def test_url_rules_outside_local(url: str, words: str) -> None:
+    with pytest.raises(netguard.Refused, match=words):
+        netguard.check_url(url, local=False, resolver=resolving_to("93.184.216.34"))
+
+
+def test_local_stage_allows_http_and_loopback() -> None:
+    destination = netguard.check_url("http://127.0.0.1:9000/x", local=True)
+    assert destination.scheme == "http" and str(destination.address) == "127.0.0.1"
+    with pytest.raises(netguard.Refused):
+        netguard.check_url("http://127.0.0.1:9000/x", local=False)
+
+
+@pytest.fixture()
+def server() -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/")
+                self.end_headers()
+                return
+            body = (b"x" * 5000) if self.path == "/big" else f"host={self.headers['Host']}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_request_connects_to_the_vetted_address_with_the_original_host(server: str) -> None:
+    port = server.split(":")[1]
+    answer = netguard.request("GET", f"http://timing.example:{port}/", local=True,
+                              resolver=resolving_to("127.0.0.1"))
+    assert answer.status == 200 and answer.body == f"host=timing.example:{port}".encode()
+
+
+def test_request_limits_redirects_and_refusals(server: str) -> None:
+    with pytest.raises(netguard.ResponseTooLarge):
+        netguard.request("GET", f"http://{server}/big", local=True, max_response_bytes=1000)
+    redirect = netguard.request("GET", f"http://{server}/redirect", local=True)
+    assert redirect.status == 302 and redirect.headers["location"] == "http://169.254.169.254/"  # not followed
+    with pytest.raises(netguard.Refused):
+        netguard.request("GET", f"http://{server}/", local=False)
+    with pytest.raises(netguard.Unreachable):
+        netguard.request("GET", "http://127.0.0.1:9/", local=True, timeout_s=1)
+    with pytest.raises(netguard.Unreachable):
+        netguard.check_url("https://does-not-exist.invalid/", local=False)
