@@ -43,6 +43,24 @@ def _title(text: str, fallback: str) -> str:
     return found.group(1).strip() if found else fallback
 
 
+def api_reference() -> str:
+    """docs/api-reference as Markdown, generated from the app's own OpenAPI document."""
+    from app import app
+    from chalicelib.api.openapi import document
+
+    spec = document(app.routes)
+    lines = ["# API reference", "",
+             "Generated from `GET /openapi.json` when the docs are built. Every route answers errors in the "
+             "shape described in [the API guide](api.md).", "",
+             "| Method | Path | What | Auth |", "|---|---|---|---|"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            auth = "public" if operation.get("security") == [] else "JWT or API key"
+            summary = operation["summary"].replace("|", "\\|")
+            lines.append(f"| {method.upper()} | `{path}` | {summary} | {auth} |")
+    return "\n".join(lines) + "\n"
+
+
 def build(out: Path, docs: Path = DOCS) -> list[Path]:
     """Render every docs/*.md into `out`; links to x.md become x.html. Returns the pages written."""
     import markdown
@@ -51,7 +69,10 @@ def build(out: Path, docs: Path = DOCS) -> list[Path]:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / "style.css").write_text(_STYLE)
-    sources = sorted(docs.glob("*.md"), key=lambda p: (p.stem != "index", p.stem))
+    generated = out / "_generated"
+    generated.mkdir()
+    (generated / "api-reference.md").write_text(api_reference())
+    sources = sorted([*docs.glob("*.md"), generated / "api-reference.md"], key=lambda p: (p.stem != "index", p.stem))
     titles = {p.stem: _title(p.read_text(), p.stem) for p in sources}
     written = []
     for source in sources:
@@ -64,4 +85,5 @@ def build(out: Path, docs: Path = DOCS) -> list[Path]:
         page = out / f"{source.stem}.html"
         page.write_text(_PAGE.format(title=html.escape(titles[source.stem]), nav=nav, body=body))
         written.append(page)
+    shutil.rmtree(generated)
     return written

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.unit
 
 def test_every_page_builds_and_internal_links_resolve(tmp_path: Path) -> None:
     pages = build(tmp_path)
-    assert {p.stem for p in pages} == {p.stem for p in DOCS.glob("*.md")}
+    assert {p.stem for p in pages} == {p.stem for p in DOCS.glob("*.md")} | {"api-reference"}
+    assert "/laps" in (tmp_path / "api-reference.html").read_text()
     for page in pages:
         text = page.read_text()
         assert "<table" in text or "<p>" in text
