@@ -140,7 +140,9 @@ class SqsPoller:
         *,
         wait_time_s: int = 1,
         queue_url_for: Callable[[str], str] | None = None,
+        only: set[str] | None = None,
     ) -> None:
+        """`only`: the queue names to poll (default every SQS event source of the app)."""
         self._app = app
         self._sqs = sqs_client
         self._wait_time_s = wait_time_s
@@ -156,6 +158,7 @@ class SqsPoller:
             )
             for source in app.event_sources
             if isinstance(source, SQSEventConfig)
+            and (only is None or (source.queue or (source.queue_arn or "").rsplit(":", 1)[-1]) in only)
         ]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -79,7 +79,10 @@ def poller() -> SqsPoller:
     from app import app
 
     sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
-    return SqsPoller(app, sqs, wait_time_s=0)
+    from chalicelib.resources import TIMING_IMPORT_QUEUE
+
+    # Only the timing queue: webhook deliveries other tests left behind must not compete for the worker.
+    return SqsPoller(app, sqs, wait_time_s=0, only={TIMING_IMPORT_QUEUE.name})
 
 
 def run_worker(api: Api, path: str, import_id: str) -> dict[str, Any]:

@@ -96,7 +96,9 @@ def receiver() -> Iterator[Receiver]:
 def worker(stack: Stack, sqs: Any, queue_url: str) -> SqsPoller:
     from app import app
 
-    return SqsPoller(app, sqs, wait_time_s=0)
+    from chalicelib.resources import WEBHOOK_QUEUE
+
+    return SqsPoller(app, sqs, wait_time_s=0, only={WEBHOOK_QUEUE.name})
 
 
 class Team:
