@@ -97,6 +97,16 @@ def run_worker(api: Api, path: str, import_id: str) -> dict[str, Any]:
         worker.poll_once()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _drained_timing_queue(stack: Any) -> None:
+    """Imports other test modules queued (the permissions matrix makes dozens) would keep this module's
+    worker busy past its deadlines: start from an empty queue."""
+    from chalicelib.resources import TIMING_IMPORT_QUEUE
+
+    sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=TIMING_IMPORT_QUEUE.name)["QueueUrl"])
+
+
 @pytest.fixture()
 def weekend(stack: Stack) -> Weekend:
     return Weekend(stack)

@@ -7,6 +7,7 @@ moments; everything else is the production path.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -65,6 +66,8 @@ def queue_url(sqs: Any) -> Iterator[str]:
     from chalicelib.config import settings
 
     url = sqs.get_queue_url(QueueName=settings().webhook_queue)["QueueUrl"]
+    with contextlib.suppress(sqs.exceptions.PurgeQueueInProgress):
+        sqs.purge_queue(QueueUrl=url)  # what earlier modules left behind is not ours to wait for
     before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S)})
     yield url
@@ -95,7 +98,6 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def worker(stack: Stack, sqs: Any, queue_url: str) -> SqsPoller:
     from app import app
-
     from chalicelib.resources import WEBHOOK_QUEUE
 
     return SqsPoller(app, sqs, wait_time_s=0, only={WEBHOOK_QUEUE.name})
