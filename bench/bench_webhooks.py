@@ -6,6 +6,9 @@ against a raw loop of the same signed POSTs to the same receiver with a pooled H
   POLLERS local event source mappings (Lambda runs concurrent workers the same way); the clock stops
   when the receiver has acknowledged the 1,000th. Floor: one loop signing and POSTing 1,000 bodies of
   the same size over a urllib3 PoolManager.
+- webhook_bulk_deliveries_per_s: the same 1,000 deliveries from BULK_WRITES lap batches (a timing
+  feed posting BULK_LAPS laps per request, one subscription to lap events): what a bulk writer gets,
+  where the per-write costs (HTTP, transaction, one SQS send) are shared by a hundred deliveries.
 - webhook_worker_per_s: the worker alone (claim + concurrent signed POSTs + record, batches of 10,
   one worker) on 1,000 outbox rows, no queue: what our code costs next to the same raw loop.
 - webhook_e2e_vs_sqs_floor: the end-to-end rate against the queue alone: the same 1,000 messages
@@ -24,18 +27,22 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
-from bench.common import account_id_for, emit, local_stack, token_for
+from bench.common import account_id_for, cpu_seconds, cpu_split, emit, local_stack, token_for
 
-TARGETS = {"webhook_deliveries_per_s": ">= 0.5x"}
+TARGETS = {"webhook_deliveries_per_s": ">= 0.5x", "webhook_bulk_deliveries_per_s": ">= 0.5x"}
 DELIVERIES = 1000
 SUBSCRIPTIONS = int(os.environ.get("BENCH_WEBHOOK_SUBSCRIPTIONS", "5"))
 WRITES = DELIVERIES // SUBSCRIPTIONS
 WRITERS = int(os.environ.get("BENCH_WEBHOOK_WRITERS", "4"))
 POLLERS = int(os.environ.get("BENCH_WEBHOOK_POLLERS", "4"))
 BATCH = 10
+BULK_LAPS = 100
+BULK_WRITES = DELIVERIES // BULK_LAPS
 
 # The receiver: a separate process, counts POSTs, answers 200; GET /count says how many so far.
 RECEIVER = r"""
@@ -121,9 +128,10 @@ def raw_loop_rate(receiver: ReceiverProcess, body: str) -> float:
     return DELIVERIES / elapsed
 
 
-def end_to_end_rate(stack: Any, token: str, receiver: ReceiverProcess) -> float:
+@contextmanager
+def _pollers(stack: Any) -> Iterator[None]:
+    """POLLERS event source mappings running the app's SQS handler, as Lambda runs concurrent workers."""
     import boto3
-    import requests
 
     from app import app
     from infra.local.sqs_poller import SqsPoller
@@ -132,6 +140,16 @@ def end_to_end_rate(stack: Any, token: str, receiver: ReceiverProcess) -> float:
                          wait_time_s=1) for _ in range(POLLERS)]
     for poller in pollers:
         poller.start_in_thread()
+    try:
+        yield
+    finally:
+        for poller in pollers:
+            poller.stop()
+
+
+def end_to_end_rate(stack: Any, token: str, receiver: ReceiverProcess) -> float:
+    import requests
+
     sessions = threading.local()
 
     def write(n: int) -> None:
@@ -141,20 +159,54 @@ def end_to_end_rate(stack: Any, token: str, receiver: ReceiverProcess) -> float:
         answer = sessions.http.post(f"{stack.api_url}/board-cards", json={"title": f"card {n}"}, timeout=30)
         assert answer.status_code == 201, answer.text
 
-    try:
+    with _pollers(stack):
         write(-1)  # warm-up: connections, pools, prepared statements (not measured)
         receiver.wait_for(SUBSCRIPTIONS)
         before = receiver.count()
+        cpu = cpu_seconds()
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=WRITERS) as writers:
             list(writers.map(write, range(WRITES)))
         writes_done = time.perf_counter()
         finished = receiver.wait_for(before + DELIVERIES)
-    finally:
-        for poller in pollers:
-            poller.stop()
     print(f"# end to end: writes took {writes_done - started:.2f} s, the last delivery was acknowledged "
-          f"{finished - writes_done:.2f} s after the last write", flush=True)
+          f"{finished - writes_done:.2f} s after the last write; {cpu_split(cpu, finished - started)}", flush=True)
+    return DELIVERIES / (finished - started)
+
+
+def bulk_rate(stack: Any, token: str, receiver: ReceiverProcess) -> float:
+    """BULK_WRITES lap batches of BULK_LAPS laps, one subscription to lap.create: 1,000 deliveries."""
+    import requests
+
+    from bench.bench_lap_ingest import lap
+
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {token}"
+
+    def post(path: str, body: Any) -> Any:
+        answer = http.post(f"{stack.api_url}{path}", json=body, timeout=60)
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    event = post("/events", {"name": "Webhook bulk bench"})
+    session = post("/sessions", {"eventId": event["id"], "name": "Race", "type": "race"})
+    car = post("/cars", {"eventId": event["id"], "number": "7"})
+    sheet = post("/run-sheets", {"sessionId": session["id"], "carId": car["id"]})
+    post("/webhooks", {"url": receiver.url, "entityTypes": ["lap"], "operations": ["create"],
+                       "description": "bench bulk"})
+    batches = [{"laps": [lap(sheet["id"], w * BULK_LAPS + n + 1) for n in range(BULK_LAPS)]}
+               for w in range(BULK_WRITES)]
+    with _pollers(stack):
+        before = receiver.count()
+        cpu = cpu_seconds()
+        started = time.perf_counter()
+        for batch in batches:
+            post("/laps", batch)
+        writes_done = time.perf_counter()
+        finished = receiver.wait_for(before + DELIVERIES)
+    print(f"# bulk: {BULK_WRITES} lap batches took {writes_done - started:.2f} s, the last delivery was "
+          f"acknowledged {finished - writes_done:.2f} s after the last write; {cpu_split(cpu, finished - started)}",
+          flush=True)
     return DELIVERIES / (finished - started)
 
 
@@ -223,6 +275,8 @@ def main() -> None:
             ours = end_to_end_rate(stack, token, receiver)
             _check_succeeded(stack.database_url, SUBSCRIPTIONS * (WRITES + 1))
             body = _sample_body(stack.database_url)
+            bulk = bulk_rate(stack, token, receiver)
+            _check_succeeded(stack.database_url, SUBSCRIPTIONS * (WRITES + 1) + DELIVERIES)
             worker_alone = worker_rate(stack, receiver)
             sqs_floor = sqs_floor_rate(stack)
             raw = raw_loop_rate(receiver, body)
@@ -231,6 +285,9 @@ def main() -> None:
         emit("webhook_deliveries_per_s", ours, raw, "/s",
              f"higher is better; {setup}; floor: 1 loop of signed POSTs; 2-core machine shared with moto and "
              f"PostgreSQL")
+        emit("webhook_bulk_deliveries_per_s", bulk, raw, "/s",
+             f"higher is better; {BULK_WRITES} POST /laps of {BULK_LAPS} laps, 1 subscription to lap.create, "
+             f"{POLLERS} concurrent workers; floor: 1 loop of signed POSTs")
         emit("webhook_worker_per_s", worker_alone, raw, "/s",
              "higher is better; the worker alone on outbox rows: claim + 10 concurrent POSTs + record per batch")
         emit("webhook_e2e_vs_sqs_floor", ours, sqs_floor, "/s",

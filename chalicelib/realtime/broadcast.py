@@ -160,12 +160,13 @@ def _drain(session_id: str, holder: str, sent_seq: int, endpoint_url: str | None
         last = connections.last_seq(session_id)
         if last <= sent_seq:
             return
-        page = connections.logged_messages(session_id, sent_seq + 1, last, PAGE_MESSAGES)
+        members = connections.member_ids(session_id)
+        # An empty room has nobody to send to: its log is kept for resumes, the turn moves on.
+        page = connections.logged_messages(session_id, sent_seq + 1, last, PAGE_MESSAGES) if members else []
         # Absent entries (expired: the room was not sent to for WINDOW_S) are skipped.
         upto = page[-1].seq if len(page) == PAGE_MESSAGES else last
         if page:
-            outcome = push.fan_out(connections.member_ids(session_id), [m.body.encode() for m in page],
-                                   endpoint_url)
+            outcome = push.fan_out(members, [m.body.encode() for m in page], endpoint_url)
             forget(outcome.gone, session_id)
         if not connections.advance_turn(session_id, holder, upto, LEASE_MS):
             from chalicelib.observability import logger

@@ -4,10 +4,11 @@ Items (pk / sk):
 - `conn#<id>` / `meta`: who is connected; `conn#<id>` / `room#<session>`: the rooms it is in.
 - `room#<session>` / `conn#<id>`: a member of the room.
 - `room#<session>` / `seq`: the room's head, the last message number logged (no TTL: numbers never restart).
-- `room#<session>` / `msg#<seq, 12 digits>`: a message as sent, kept `MESSAGE_TTL_S` for resume; writing
+- `log#<session>` / `msg#<seq, 12 digits>`: a message as sent, kept `MESSAGE_TTL_S` for resume; writing
   it (conditionally) is what gives the number out.
-- `room#<session>` / `evt#<domain event id>`: the event's claim, so it is logged once however often
-  it is published.
+- `log#<session>` / `evt#<domain event id>`: the event's claim, so it is logged once however often
+  it is published. (The log has a partition of its own so that reading a room's members never
+  wades through its messages.)
 - `room#<session>` / `turn`: `sentSeq` (every message up to it has been fanned out) and the lease of
   the one sender allowed to fan out now (`holder`, `leaseUntilMs`), so pushes go out in seq order.
 """
@@ -37,6 +38,11 @@ def _s(value: str) -> dict[str, str]:
 
 def _key(pk: str, sk: str) -> dict[str, dict[str, str]]:
     return {"pk": _s(pk), "sk": _s(sk)}
+
+
+def _log(session_id: str) -> str:
+    """The partition of a room's message log and event claims."""
+    return f"log#{session_id}"
 
 
 def save_connection(connection_id: str, account_id: str, role: str, user_id: str | None,
@@ -181,6 +187,8 @@ EVENT_CLAIM_TTL_S = 24 * 3600
 # A claimed event not logged after this long was claimed by a publisher that died.
 CLAIM_STALE_MS = 60_000
 SEQ_DIGITS = 12
+# Events logged per TransactWriteItems (two items each; DynamoDB allows 100 per transaction).
+TRANSACT_EVENTS = 50
 
 
 class RoomBusy(RuntimeError):
@@ -225,7 +233,17 @@ def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], st
     next_seq = max(state.seq, state.sent_seq) + 1
     logged: list[LoggedMessage] = []
     head = 0
-    for event_id, render in entries:
+    pending = list(entries)
+    while pending:
+        chunk = pending[:TRANSACT_EVENTS]
+        written = _append_at_once(session_id, chunk, next_seq)
+        if written is None:  # a condition failed (a number taken, an event logged before): one by one
+            break
+        pending = pending[TRANSACT_EVENTS:]
+        logged.extend(written)
+        head = next_seq + len(chunk) - 1
+        next_seq = head + 1
+    for event_id, render in pending:
         logged_before = _claim_event(session_id, event_id, next_seq - 1)
         if logged_before is not None:
             head = max(head, logged_before)
@@ -236,7 +254,7 @@ def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], st
                 with translated_errors("dynamodb"):
                     client("dynamodb").put_item(
                         TableName=_table(),
-                        Item={"pk": _s(f"room#{session_id}"), "sk": _s(_msg_sk(next_seq)), "body": _s(body),
+                        Item={"pk": _s(_log(session_id)), "sk": _s(_msg_sk(next_seq)), "body": _s(body),
                               "eventId": {"N": str(event_id)},
                               "expiresAt": {"N": str(int(time.time()) + MESSAGE_TTL_S)}},
                         ConditionExpression="attribute_not_exists(sk)",
@@ -255,12 +273,50 @@ def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], st
     return logged
 
 
+def _append_at_once(session_id: str, chunk: list[tuple[int, Callable[[int], str]]],
+                    first_seq: int) -> list[LoggedMessage] | None:
+    """The common case in one round trip: claim each event and write its message at the next numbers,
+    all or nothing (TransactWriteItems). None when any condition failed: then nothing was written."""
+    from botocore.exceptions import ClientError
+
+    now_s = int(time.time())
+    table, pk = _table(), _s(_log(session_id))
+    actions: list[dict[str, Any]] = []
+    logged: list[LoggedMessage] = []
+    for offset, (event_id, render) in enumerate(chunk):
+        seq = first_seq + offset
+        body = render(seq)
+        logged.append(LoggedMessage(seq, body))
+        actions.append({"Put": {
+            "TableName": table,
+            "Item": {"pk": pk, "sk": _s(f"evt#{event_id}"), "claimedAtMs": {"N": str(now_s * 1000)},
+                     "fromSeq": {"N": str(first_seq - 1)}, "expiresAt": {"N": str(now_s + EVENT_CLAIM_TTL_S)}},
+            "ConditionExpression": "attribute_not_exists(sk) OR expiresAt < :now",
+            "ExpressionAttributeValues": {":now": {"N": str(now_s)}},
+        }})
+        actions.append({"Put": {
+            "TableName": table,
+            "Item": {"pk": pk, "sk": _s(_msg_sk(seq)), "body": _s(body), "eventId": {"N": str(event_id)},
+                     "expiresAt": {"N": str(now_s + MESSAGE_TTL_S)}},
+            "ConditionExpression": "attribute_not_exists(sk)",
+        }})
+    try:
+        with translated_errors("dynamodb"):
+            client("dynamodb").transact_write_items(TransactItems=actions)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("TransactionCanceledException",
+                                                          "ConditionalCheckFailedException"):
+            return None
+        raise
+    return logged
+
+
 def _claim_event(session_id: str, event_id: int, head: int) -> int | None:
     """Claim the event for logging (None), or the seq it was logged at before; RoomBusy while
     another live publisher holds it."""
     from botocore.exceptions import ClientError
 
-    key = _key(f"room#{session_id}", f"evt#{event_id}")
+    key = _key(_log(session_id), f"evt#{event_id}")
     now_ms = int(time.time() * 1000)
     claim = {**key, "claimedAtMs": {"N": str(now_ms)}, "fromSeq": {"N": str(head)},
              "expiresAt": {"N": str(now_ms // 1000 + EVENT_CLAIM_TTL_S)}}
@@ -297,7 +353,7 @@ def _find_event(session_id: str, event_id: int, first_seq: int) -> int | None:
     kwargs: dict[str, Any] = {
         "TableName": _table(),
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
-        "ExpressionAttributeValues": {":pk": _s(f"room#{session_id}"), ":first": _s(_msg_sk(max(first_seq, 0))),
+        "ExpressionAttributeValues": {":pk": _s(_log(session_id)), ":first": _s(_msg_sk(max(first_seq, 0))),
                                       ":last": _s(_msg_sk(10 ** SEQ_DIGITS - 1))},
         "ProjectionExpression": "sk, eventId",
         "ConsistentRead": True,
@@ -422,7 +478,7 @@ def logged_messages(session_id: str, first_seq: int, last_seq: int, limit: int) 
     kwargs: dict[str, Any] = {
         "TableName": _table(),
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
-        "ExpressionAttributeValues": {":pk": _s(f"room#{session_id}"), ":first": _s(_msg_sk(first_seq)),
+        "ExpressionAttributeValues": {":pk": _s(_log(session_id)), ":first": _s(_msg_sk(first_seq)),
                                       ":last": _s(_msg_sk(last_seq))},
         "ConsistentRead": True,
         "Limit": limit,

@@ -10,12 +10,16 @@ from pathlib import Path
 from infra.local.ports import is_listening, wait_listening
 
 DEFAULT_PORT = 4566
+REPO = Path(__file__).resolve().parents[2]
 
 # moto serves each request on its own thread without locking its DynamoDB backend, so two concurrent
 # conditional writes (or ADDs) to one item can both succeed; AWS guarantees they cannot. Serialising
 # DynamoDB requests restores that (room seq numbers, the fan-out turn, rate-limit counters rely on it).
+# Speed fixes that keep AWS semantics (infra/local/moto_patches.py) are applied first.
 _MOTO_SERVER = """
 import threading
+from infra.local import moto_patches
+moto_patches.apply()
 from moto import server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 lock = threading.Lock()
@@ -63,7 +67,8 @@ class Emulator:
             [sys.executable, "-c", _MOTO_SERVER, "-H", self.host, "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
+            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
         )
         wait_listening(self.host, self.port, timeout_s, what="moto server")
         return self.endpoint_url

@@ -258,7 +258,7 @@ def test_resume_past_expired_messages_answers_resync(stack: Stack, team: Team) -
     # The first message's time in the log is up (the emulator never deletes expired items).
     client("dynamodb").update_item(
         TableName=settings().connections_table,
-        Key={"pk": {"S": f"room#{sid}"}, "sk": {"S": f"msg#{start + 1:012d}"}},
+        Key={"pk": {"S": f"log#{sid}"}, "sk": {"S": f"msg#{start + 1:012d}"}},
         UpdateExpression="SET expiresAt = :past", ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
     )
     with Member(stack, team.owner.token or "") as a:

@@ -1,0 +1,106 @@
+"""Fixes to moto's speed (never its semantics) where the local stack would otherwise measure moto, not us.
+
+Applied only inside the emulator's own process (infra/local/emulator.py); each patch keeps what the
+AWS service promises and removes a cost that grows with the data held, which AWS does not have:
+
+- SQS: every message is asked whether it is visible or delayed through a datetime round trip, for
+  the whole queue on every send and receive (a queue holding 1,000 messages took 45 ms a send).
+  The same comparisons on `time.time()` make a send ~3 ms whatever the queue holds.
+- moto lists its own package directory (~180 stat calls) twice to route every request: once is enough.
+- DynamoDB TransactWriteItems deep-copies the table once per action so it can roll back (a 100-action
+  transaction on a table of a few thousand items took ~850 ms). Checking every condition first and
+  writing only when all hold gives the same all-or-nothing outcome without any copy (the emulator
+  runs one DynamoDB request at a time, so nothing changes between the check and the writes).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def apply() -> None:
+    _sqs_visibility_without_datetimes()
+    _route_without_listing_the_package()
+    _transactions_without_table_copies()
+
+
+def _sqs_visibility_without_datetimes() -> None:
+    from moto.sqs import models
+
+    models.Message.visible = property(lambda message: time.time() * 1000 > message.visible_at)  # type: ignore[assignment,method-assign]
+    models.Message.delayed = property(lambda message: time.time() * 1000 < message.delayed_until)  # type: ignore[assignment,method-assign]
+
+
+def _route_without_listing_the_package() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+def _transactions_without_table_copies() -> None:
+    from moto.dynamodb import models
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto's TransactWriteItems in two passes: every condition, then (only if all hold) every write."""
+    from moto.dynamodb import models
+
+    if len(transact_items) > 100:
+        raise models.TooManyTransactionsException()
+    targets: set[tuple[str, str]] = set()
+    planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+    for item in transact_items:
+        if len(item) > 1:
+            raise models.TransactWriteSingleOpException
+        op_type, op = next(iter(item.items()))
+        original: dict[str, Any] | None = None
+        try:
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            if op_type == "Put":
+                table = self.get_table(table_name)
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            target = (str(table_name), str(dict(sorted(key.items()))))
+            if target in targets:
+                raise models.MultipleTransactionsException()
+            targets.add(target)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                current = self.get_item(table_name, key)
+                check = models.get_filter_expression(condition, op.get("ExpressionAttributeNames"),
+                                                     op.get("ExpressionAttributeValues"))
+                if not check.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original = current.to_json()["Attributes"]
+                    raise models.ConditionalCheckFailed(item=original)
+            planned.append((op_type, op, key))
+            errors.append((None, None, None))
+        except (models.MultipleTransactionsException, models.MockValidationException):
+            raise
+        except models.ConditionalCheckFailed as exc:
+            errors.append(("ConditionalCheckFailed", str(exc.message), original))
+        except Exception as exc:
+            errors.append((type(exc).__name__, str(exc), original))
+    if any(code is not None for code, _, _ in errors):
+        raise models.TransactionCanceledException(errors)
+    for op_type, op, key in planned:
+        names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        if op_type == "Put":
+            self.put_item(op["TableName"], op["Item"], expression_attribute_names=names,
+                          expression_attribute_values=values)
+        elif op_type == "Delete":
+            self.delete_item(op["TableName"], key, expression_attribute_names=names,
+                             expression_attribute_values=values)
+        elif op_type == "Update":
+            self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
+                             expression_attribute_names=names, expression_attribute_values=values)
