@@ -107,6 +107,12 @@ def write(caller: Caller) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], 
     with transaction() as conn:
         recorder = Recorder(conn, caller)
         yield conn, recorder
+    after_commit(recorder)
+
+
+def after_commit(recorder: Recorder) -> None:
+    """Once the recorder's transaction has committed: push its events to the rooms and send its
+    webhook queue messages (whatever fails here, the sweeps do later)."""
     if recorder.events:
         publish(recorder.events)
     if recorder.deliveries:

@@ -282,7 +282,7 @@ def accept_invite(payload: Any) -> dict[str, Any]:
         recorder = changes.Recorder(conn, Caller(account_id=account_id, role=member["role"], user_id=user_id))
         recorder.record("member", "update", {**MEMBERS.to_wire(member), "inviteId": str(invite["id"])})
         email, role = member["email"], member["role"]
-    changes.publish(recorder.events)
+    changes.after_commit(recorder)
     return _signed_in(user_id, email, name, role, account_id, invite["account_name"])
 
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -484,6 +485,20 @@ def test_filters_match_entity_types_and_operations(team: Team, receiver: Receive
     assert types(events_updates) == ["event.update"]
     assert types(paused) == []
     assert [d["eventType"] for d in team.deliveries(everything["id"], "&eventType=issue.update")] == ["issue.update"]
+
+
+def test_an_accepted_invite_is_delivered_at_once_not_by_the_sweep(stack: Stack, team: Team, receiver: Receiver,
+                                                                   worker: SqsPoller) -> None:
+    hook = team.subscribe(receiver.url, entityTypes=["member"])
+    invite = team.ok(team.api.post("/members", {"email": f"pit-{uuid.uuid4().hex[:8]}@example.com",
+                                                "role": "viewer"}), 201)
+    accepted = Api(stack.api_url).post("/auth/accept-invite", {"token": invite["inviteToken"],
+                                                               "password": "a long enough password", "name": "Pit"})
+    assert accepted.status_code == 200, accepted.text
+    # Only the worker runs here (no sweep): the queue message was sent when the acceptance committed.
+    drive(worker, lambda: len(receiver.requests) >= 2, "the member deliveries")
+    assert sorted(r.headers["x-race-event"] for r in receiver.requests) == ["member.create", "member.update"]
+    assert {d["status"] for d in team.deliveries(hook["id"])} == {"succeeded"}
 
 
 def test_recover_replays_every_failed_delivery_of_the_window(team: Team, receiver: Receiver,
