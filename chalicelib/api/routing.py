@@ -26,7 +26,7 @@ MAX_JSON_BODY_BYTES = 1 * 1024 * 1024
 CORS = CORSConfig(
     allow_origin="*",
     allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"],
-    expose_headers=["Retry-After", "X-Request-Id"],
+    expose_headers=["Retry-After", "X-Request-Id", "X-Next-Cursor"],
     max_age=600,
 )
 

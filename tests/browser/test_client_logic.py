@@ -156,6 +156,50 @@ def test_room_messages_apply_in_seq_order_and_a_gap_ends_in_a_resync(page: Any) 
     assert result["members"] == 1
 
 
+def test_a_gap_is_filled_by_the_resumed_replay_and_a_resync_continues_after_its_seq(page: Any) -> None:
+    result = run(page, """
+        const status = { wsChanged() {}, wsSeen() {}, wsWanted: false };
+        const rt = new m.Realtime({ wsUrl: 'ws://127.0.0.1:9' }, { getToken: () => null, status, gapTimeoutMs: 5000 });
+        const applied = [];
+        let resyncs = 0;
+        rt.on('change', (msg) => applied.push(msg.seq));
+        rt.on('resync', () => resyncs++);
+        rt.join('s1');
+        const msg = (seq) => ({ type: 'lap.create', sessionId: 's1', seq, data: { id: String(seq) } });
+        rt.receive({ type: 'joined', sessionId: 's1', seq: 5, members: [] });
+        rt.receive(msg(6)); rt.receive(msg(9));                               // 7 and 8 missing: resume asked
+        rt.receive({ type: 'resumed', sessionId: 's1', fromSeq: 7, toSeq: 7, final: false, messages: [msg(7)] });
+        rt.receive({ type: 'resumed', sessionId: 's1', fromSeq: 8, toSeq: 8, final: true, messages: [msg(8)],
+                     members: [{ connectionId: 'c1', name: 'A', role: 'owner' }] });
+        const replayed = [...applied];
+        const gapClosed = rt.gapTimer === null;
+        rt.receive(msg(12));                                                  // 10, 11 missing again
+        rt.receive({ type: 'resync', sessionId: 's1', seq: 14, reason: 'beyond_window', members: [] });
+        rt.receive(msg(14)); rt.receive(msg(15));                             // 14 is covered by the refetch
+        return { replayed, gapClosed, applied, resyncs, lastSeq: rt.lastSeq };""")
+    assert result["replayed"] == [6, 7, 8, 9]
+    assert result["gapClosed"] is True
+    assert result["resyncs"] == 1
+    assert result["applied"] == [6, 7, 8, 9, 15]
+    assert result["lastSeq"] == 15
+
+
+def test_presence_without_the_list_applies_who_came_and_went(page: Any) -> None:
+    result = run(page, """
+        const status = { wsChanged() {}, wsSeen() {}, wsWanted: false };
+        const rt = new m.Realtime({ wsUrl: 'ws://127.0.0.1:9' }, { getToken: () => null, status });
+        rt.join('s1');
+        const a = { connectionId: 'a', name: 'Alex', role: 'engineer' };
+        const b = { connectionId: 'b', name: 'Bo', role: 'viewer' };
+        rt.receive({ type: 'joined', sessionId: 's1', seq: 0, members: [a] });
+        rt.receive({ type: 'presence', sessionId: 's1', change: 'join', member: b, count: 2 });
+        rt.receive({ type: 'presence', sessionId: 's1', change: 'join', member: b, count: 2 });  // twice: once
+        const both = rt.members.map((x) => x.name);
+        rt.receive({ type: 'presence', sessionId: 's1', change: 'leave', member: a, count: 1 });
+        return { both, after: rt.members.map((x) => x.name) };""")
+    assert result == {"both": ["Alex", "Bo"], "after": ["Bo"]}
+
+
 def test_config_honours_overrides_only_when_allowed(page: Any) -> None:
     result = run(page, """
         const loc = (href) => new URL(href);

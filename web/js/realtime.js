@@ -142,12 +142,33 @@ export class Realtime {
     }
     if (type === "presence") {
       if (message.sessionId && message.sessionId !== this.sessionId) return;
-      this.members = message.members || this.members;
+      // Big rooms send only who came or went; small ones the whole list.
+      this.members = message.members || applyPresence(this.members, message.change, message.member);
       this.emit("presence", this.members);
       return;
     }
+    if (type === "resumed") {
+      if (message.sessionId !== this.sessionId || this.lastSeq === null) return;
+      for (const missed of message.messages || []) {
+        if (typeof missed.seq === "number" && missed.seq > this.lastSeq) this.buffer.set(missed.seq, missed);
+      }
+      if (message.final) {
+        if (message.members) {
+          this.members = message.members;
+          this.emit("presence", this.members);
+        }
+        this.clearGap(); // a gap still open after the replay asks again (drain)
+      }
+      this.drain();
+      return;
+    }
     if (type === "resync") {
-      this.resync();
+      if (message.sessionId && message.sessionId !== this.sessionId) return;
+      if (message.members) {
+        this.members = message.members;
+        this.emit("presence", this.members);
+      }
+      this.resync(message.seq);
       return;
     }
     if (type === "error") {
@@ -188,12 +209,19 @@ export class Realtime {
     this.gapTimer = null;
   }
 
-  // Give up on the missing messages: the view refetches; we continue after the newest seq seen.
-  resync() {
+  // Give up on the missing messages: the view refetches (which covers everything seen so far), and
+  // we continue after the newest seq seen or after `seq`, where the server says its pushes continue.
+  resync(seq) {
     this.clearGap();
-    const seen = [...this.buffer.keys()];
-    if (seen.length) this.lastSeq = Math.max(this.lastSeq || 0, ...seen);
+    this.lastSeq = Math.max(this.lastSeq || 0, typeof seq === "number" ? seq : 0, ...this.buffer.keys());
     this.buffer.clear();
     this.emit("resync", { sessionId: this.sessionId });
   }
+}
+
+// The member list after a presence change that came without the whole list.
+export function applyPresence(members, change, member) {
+  if (!member || !member.connectionId) return members;
+  const others = members.filter((m) => m.connectionId !== member.connectionId);
+  return change === "leave" ? others : [...others, member];
 }
