@@ -106,23 +106,22 @@ def deliver(session_id: str, endpoint_url: str | None = None) -> None:
     (it looks again after its turn, so nothing logged before that is left behind)."""
     while True:
         holder = uuid.uuid4().hex
-        sent_seq = connections.take_turn(session_id, holder, LEASE_MS)
-        if sent_seq is None:
+        state = connections.take_turn(session_id, holder, LEASE_MS)
+        if state is None:
             return
-        try:
-            _drain(session_id, holder, sent_seq, endpoint_url)
-        finally:
-            connections.end_turn(session_id, holder)
-        if not pending(session_id):
+        after = _drain_and_end(session_id, holder, state, endpoint_url)
+        if after is None or not _unsent(after):
             return
 
 
 def pending(session_id: str) -> bool:
     """Whether the room has logged messages that no sender has sent (and nobody is sending)."""
     state = connections.room_state(session_id)
-    return state.seq > state.sent_seq and (
-        state.holder is None or state.lease_until_ms < time.time() * 1000
-    )
+    return _unsent(state) and (state.holder is None or state.lease_until_ms < time.time() * 1000)
+
+
+def _unsent(state: connections.RoomState) -> bool:
+    return state.seq > state.sent_seq
 
 
 @contextmanager
@@ -132,13 +131,13 @@ def turn(session_id: str, endpoint_url: str | None = None) -> Iterator[int]:
     what was logged meanwhile. If the turn stays taken for TURN_WAIT_S the block runs anyway."""
     holder = uuid.uuid4().hex
     deadline = time.monotonic() + TURN_WAIT_S
-    sent_seq = connections.take_turn(session_id, holder, LEASE_MS)
+    state = connections.take_turn(session_id, holder, LEASE_MS)
     pause_s = TURN_POLL_S
-    while sent_seq is None and time.monotonic() < deadline:
+    while state is None and time.monotonic() < deadline:
         time.sleep(random.uniform(pause_s / 2, pause_s))
         pause_s = min(pause_s * 2, TURN_POLL_MAX_S)
-        sent_seq = connections.take_turn(session_id, holder, LEASE_MS)
-    if sent_seq is None:
+        state = connections.take_turn(session_id, holder, LEASE_MS)
+    if state is None:
         from chalicelib.observability import logger
 
         logger().warning("room turn not free; answering outside it", extra={"session_id": session_id})
@@ -146,34 +145,42 @@ def turn(session_id: str, endpoint_url: str | None = None) -> Iterator[int]:
         deliver(session_id, endpoint_url)
         return
     try:
-        yield sent_seq
-        _drain(session_id, holder, sent_seq, endpoint_url)
-    finally:
+        yield state.sent_seq
+    except BaseException:
         connections.end_turn(session_id, holder)
-    if pending(session_id):
+        raise
+    # What was logged while the block ran is sent by the holder's next round (the head is re-read).
+    after = _drain_and_end(session_id, holder, connections.room_state(session_id), endpoint_url)
+    if after is not None and _unsent(after):
         deliver(session_id, endpoint_url)
 
 
-def _drain(session_id: str, holder: str, sent_seq: int, endpoint_url: str | None) -> None:
-    """While holding the turn: send logged messages after `sent_seq`, a page at a time."""
-    while True:
-        last = connections.last_seq(session_id)
-        if last <= sent_seq:
-            return
-        members = connections.member_ids(session_id)
-        # An empty room has nobody to send to: its log is kept for resumes, the turn moves on.
-        page = connections.logged_messages(session_id, sent_seq + 1, last, PAGE_MESSAGES) if members else []
-        # Absent entries (expired: the room was not sent to for WINDOW_S) are skipped.
-        upto = page[-1].seq if len(page) == PAGE_MESSAGES else last
-        if page:
-            outcome = push.fan_out(members, [m.body.encode() for m in page], endpoint_url)
-            forget(outcome.gone, session_id)
-        if not connections.advance_turn(session_id, holder, upto, LEASE_MS):
-            from chalicelib.observability import logger
+def _drain_and_end(session_id: str, holder: str, state: connections.RoomState,
+                   endpoint_url: str | None) -> connections.RoomState | None:
+    """While holding the turn: send the logged messages after `state.sentSeq` up to `state.seq`, a
+    page at a time, then give the turn up recording how far it got. Returns the room's state after
+    (None when the turn was lost)."""
+    sent_seq = state.sent_seq
+    try:
+        while state.seq > sent_seq:
+            members = connections.member_ids(session_id)
+            # An empty room has nobody to send to: its log is kept for resumes, the turn moves on.
+            page = connections.logged_messages(session_id, sent_seq + 1, state.seq, PAGE_MESSAGES) if members else []
+            # Absent entries (expired: the room was not sent to for WINDOW_S) are skipped.
+            upto = page[-1].seq if len(page) == PAGE_MESSAGES else state.seq
+            if page:
+                outcome = push.fan_out(members, [m.body.encode() for m in page], endpoint_url)
+                forget(outcome.gone, session_id)
+            if upto < state.seq and not connections.advance_turn(session_id, holder, upto, LEASE_MS):
+                from chalicelib.observability import logger
 
-            logger().warning("room turn lost mid fan-out", extra={"session_id": session_id, "seq": upto})
-            return
-        sent_seq = upto
+                logger().warning("room turn lost mid fan-out", extra={"session_id": session_id, "seq": upto})
+                return None
+            sent_seq = upto
+    except BaseException:
+        connections.end_turn(session_id, holder, sent_seq)
+        raise
+    return connections.end_turn(session_id, holder, sent_seq)
 
 
 def forget(connection_ids: set[str], session_id: str) -> None:

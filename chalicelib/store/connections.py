@@ -3,14 +3,15 @@
 Items (pk / sk):
 - `conn#<id>` / `meta`: who is connected; `conn#<id>` / `room#<session>`: the rooms it is in.
 - `room#<session>` / `conn#<id>`: a member of the room.
-- `room#<session>` / `seq`: the room's head, the last message number logged (no TTL: numbers never restart).
+- `room#<session>` / `turn`: the room's state in one item: `seq`, the head (the last message number
+  logged; no TTL: numbers never restart), `sentSeq` (every message up to it has been fanned out) and
+  the lease of the one sender allowed to fan out now (`holder`, `leaseUntilMs`), so pushes go out in
+  seq order. One item, so taking or giving up the turn also tells the sender how far the log goes.
 - `log#<session>` / `msg#<seq, 12 digits>`: a message as sent, kept `MESSAGE_TTL_S` for resume; writing
   it (conditionally) is what gives the number out.
 - `log#<session>` / `evt#<domain event id>`: the event's claim, so it is logged once however often
   it is published. (The log has a partition of its own so that reading a room's members never
   wades through its messages.)
-- `room#<session>` / `turn`: `sentSeq` (every message up to it has been fanned out) and the lease of
-  the one sender allowed to fan out now (`holder`, `leaseUntilMs`), so pushes go out in seq order.
 """
 
 from __future__ import annotations
@@ -187,8 +188,8 @@ EVENT_CLAIM_TTL_S = 24 * 3600
 # A claimed event not logged after this long was claimed by a publisher that died.
 CLAIM_STALE_MS = 60_000
 SEQ_DIGITS = 12
-# Events logged per TransactWriteItems (two items each; DynamoDB allows 100 per transaction).
-TRANSACT_EVENTS = 50
+# Events logged per TransactWriteItems (two items each, plus the head; DynamoDB allows 100 per transaction).
+TRANSACT_EVENTS = 49
 
 
 class RoomBusy(RuntimeError):
@@ -240,9 +241,8 @@ def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], st
         if written is None:  # a condition failed (a number taken, an event logged before): one by one
             break
         pending = pending[TRANSACT_EVENTS:]
-        logged.extend(written)
-        head = next_seq + len(chunk) - 1
-        next_seq = head + 1
+        logged.extend(written)  # the transaction moved the head too
+        next_seq += len(chunk)
     for event_id, render in pending:
         logged_before = _claim_event(session_id, event_id, next_seq - 1)
         if logged_before is not None:
@@ -300,6 +300,14 @@ def _append_at_once(session_id: str, chunk: list[tuple[int, Callable[[int], str]
                      "expiresAt": {"N": str(now_s + MESSAGE_TTL_S)}},
             "ConditionExpression": "attribute_not_exists(sk)",
         }})
+    # The head moves past the new messages in the same transaction: if their puts succeed, no number
+    # from first_seq on was written before, so the head was below them and this condition holds.
+    last = first_seq + len(chunk) - 1
+    actions.append({"Update": {
+        "TableName": table, "Key": _key(f"room#{session_id}", "turn"), "UpdateExpression": "SET seq = :seq",
+        "ConditionExpression": "attribute_not_exists(seq) OR seq < :seq",
+        "ExpressionAttributeValues": {":seq": {"N": str(last)}},
+    }})
     try:
         with translated_errors("dynamodb"):
             client("dynamodb").transact_write_items(TransactItems=actions)
@@ -375,7 +383,7 @@ def _raise_head(session_id: str, seq: int) -> None:
     try:
         with translated_errors("dynamodb"):
             client("dynamodb").update_item(
-                TableName=_table(), Key=_key(f"room#{session_id}", "seq"), UpdateExpression="SET seq = :seq",
+                TableName=_table(), Key=_key(f"room#{session_id}", "turn"), UpdateExpression="SET seq = :seq",
                 ConditionExpression="attribute_not_exists(seq) OR seq < :seq",
                 ExpressionAttributeValues={":seq": {"N": str(seq)}},
             )
@@ -386,33 +394,29 @@ def _raise_head(session_id: str, seq: int) -> None:
 
 def last_seq(session_id: str) -> int:
     """The room's head: the last number logged (0 before its first message)."""
-    with translated_errors("dynamodb"):
-        item = client("dynamodb").get_item(
-            TableName=_table(), Key=_key(f"room#{session_id}", "seq"), ConsistentRead=True
-        ).get("Item")
-    return int(item["seq"]["N"]) if item and "seq" in item else 0
+    return room_state(session_id).seq
 
 
-def room_state(session_id: str) -> RoomState:
-    """The room's head and fan-out turn, read consistently (one round trip)."""
-    pk = f"room#{session_id}"
-    with translated_errors("dynamodb"):
-        answer = client("dynamodb").batch_get_item(RequestItems={
-            _table(): {"Keys": [_key(pk, "seq"), _key(pk, "turn")], "ConsistentRead": True},
-        })
-    items = {item["sk"]["S"]: item for item in answer.get("Responses", {}).get(_table(), [])}
-    seq_item, turn = items.get("seq", {}), items.get("turn", {})
+def _state(item: dict[str, Any]) -> RoomState:
     return RoomState(
-        seq=int(seq_item.get("seq", {}).get("N", "0")),
-        sent_seq=int(turn.get("sentSeq", {}).get("N", "0")),
-        holder=turn.get("holder", {}).get("S"),
-        lease_until_ms=int(turn.get("leaseUntilMs", {}).get("N", "0")),
+        seq=int(item.get("seq", {}).get("N", "0")),
+        sent_seq=int(item.get("sentSeq", {}).get("N", "0")),
+        holder=item.get("holder", {}).get("S"),
+        lease_until_ms=int(item.get("leaseUntilMs", {}).get("N", "0")),
     )
 
 
-def take_turn(session_id: str, holder: str, lease_ms: int) -> int | None:
+def room_state(session_id: str) -> RoomState:
+    """The room's head and fan-out turn, read consistently (one item, one round trip)."""
+    with translated_errors("dynamodb"):
+        item = client("dynamodb").get_item(TableName=_table(), Key=_key(f"room#{session_id}", "turn"),
+                                           ConsistentRead=True).get("Item", {})
+    return _state(item)
+
+
+def take_turn(session_id: str, holder: str, lease_ms: int) -> RoomState | None:
     """Become the room's only sender until `lease_ms` from now (or `end_turn`); returns the room's
-    `sentSeq`, or None while another sender's lease runs."""
+    state (how far it has been sent, how far it is logged), or None while another sender's lease runs."""
     from botocore.exceptions import ClientError
 
     now_ms = int(time.time() * 1000)
@@ -430,7 +434,7 @@ def take_turn(session_id: str, holder: str, lease_ms: int) -> int | None:
         if _condition_failed(exc):
             return None
         raise
-    return int(answer["Attributes"].get("sentSeq", {}).get("N", "0"))
+    return _state(answer["Attributes"])
 
 
 def advance_turn(session_id: str, holder: str, sent_seq: int, lease_ms: int) -> bool:
@@ -454,20 +458,27 @@ def advance_turn(session_id: str, holder: str, sent_seq: int, lease_ms: int) -> 
     return True
 
 
-def end_turn(session_id: str, holder: str) -> None:
-    """Give up the turn (if still ours)."""
+def end_turn(session_id: str, holder: str, sent_seq: int | None = None) -> RoomState | None:
+    """Give up the turn (if still ours), recording `sent_seq` when given; returns the room's state
+    after (None if the turn was no longer ours): its head says whether more was logged meanwhile."""
     from botocore.exceptions import ClientError
 
+    values: dict[str, Any] = {":me": _s(holder)}
+    update = "REMOVE holder, leaseUntilMs"
+    if sent_seq is not None:
+        update = "SET sentSeq = :sent " + update
+        values[":sent"] = {"N": str(sent_seq)}
     try:
         with translated_errors("dynamodb"):
-            client("dynamodb").update_item(
-                TableName=_table(), Key=_key(f"room#{session_id}", "turn"),
-                UpdateExpression="REMOVE holder, leaseUntilMs", ConditionExpression="holder = :me",
-                ExpressionAttributeValues={":me": _s(holder)},
+            answer = client("dynamodb").update_item(
+                TableName=_table(), Key=_key(f"room#{session_id}", "turn"), UpdateExpression=update,
+                ConditionExpression="holder = :me", ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
             )
     except ClientError as exc:
         if not _condition_failed(exc):
             raise
+        return None
+    return _state(answer["Attributes"])
 
 
 def logged_messages(session_id: str, first_seq: int, last_seq: int, limit: int) -> list[LoggedMessage]:
