@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from chalicelib import caches
+
 REPO = Path(__file__).resolve().parents[1]
 JWT_SECRET = "bench-secret-" + "b" * 40
 PASSWORD = "sebring12h"
@@ -47,16 +49,7 @@ class Stack:
         }
 
 
-def reset_caches() -> None:
-    """Forget the app's per-process caches so it reads the environment afresh."""
-    from chalicelib.config import settings
-    from chalicelib.realtime import push
-    from chalicelib.store import aws, postgres
-
-    postgres.close_pool()
-    settings.cache_clear()
-    aws.client.cache_clear()
-    push._client.cache_clear()
+reset_caches = caches.forget  # every per-container cache, forgotten: the next request reads the environment
 
 
 @contextmanager

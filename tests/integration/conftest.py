@@ -14,22 +14,14 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib import caches
 from infra.local.ports import free_port
 
 JWT_SECRET = "integration-test-secret-" + "x" * 40
 PASSWORD = "sebring12h"
 
 
-def reset_caches() -> None:
-    """Forget every per-container cache so the next request reads the environment afresh."""
-    from chalicelib.config import settings
-    from chalicelib.realtime import push
-    from chalicelib.store import aws, postgres
-
-    postgres.close_pool()
-    settings.cache_clear()
-    aws.client.cache_clear()
-    push._client.cache_clear()
+reset_caches = caches.forget  # every per-container cache, forgotten: the next request reads the environment
 
 
 @contextmanager

@@ -1,0 +1,25 @@
+"""The container's caches (settings, pools, clients, queue URLs) and the one way to forget them all.
+
+A Lambda container reads its environment once; tests, benchmarks and the local stack change it
+(another database, a restarted emulator) and call `forget()` so the next request reads it afresh.
+"""
+
+from __future__ import annotations
+
+
+def forget() -> None:
+    """Close the PostgreSQL pool and drop every cached setting, client and queue URL."""
+    from chalicelib.config import settings
+    from chalicelib.realtime import push
+    from chalicelib.store import aws, postgres
+    from chalicelib.timing import queue as timing_queue
+    from chalicelib.webhooks import queue as webhook_queue
+    from chalicelib.webhooks import schedule
+
+    postgres.close_pool()
+    settings.cache_clear()
+    aws.client.cache_clear()
+    push._client.cache_clear()
+    timing_queue._queue_url.cache_clear()
+    webhook_queue._queue_url.cache_clear()
+    schedule.policy.cache_clear()
