@@ -36,7 +36,7 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 HEADER_PEEK_BYTES = 64 * 1024
 MAX_REJECTIONS_KEPT = 1000
-ROOM_LAP_EVENTS_MAX = 500  # more changed laps than this: one summary push instead (see _quiet_if_bulk)
+ROOM_LAP_EVENTS_MAX = 500  # more changed laps than this: one summary push instead (see _record_lap_events)
 ROOM_REJECTIONS = 20  # the room hears a few; GET .../timing-imports/{id} has them all
 MAX_CLASS_CHARS = 40
 
@@ -310,9 +310,7 @@ def apply(row: Row, parsed: alkamel.Parsed) -> Row | None:
             recorder.record("run_sheet", "create", RUN_SHEETS.to_wire(sheet), session_id=session_id)
         written = staging.upsert_laps(conn, _staged(laps, car_ids), account_id=account_id, session_id=session_id,
                                       starts_at=session["starts_at"])
-        lap_events = [recorder.record("lap", "create" if lap_row["created"] else "update", LAPS.to_wire(lap_row),
-                                      session_id=session_id) for lap_row in written]
-        pushed = _quiet_if_bulk(conn, recorder, lap_events)
+        pushed = _record_lap_events(recorder, written, session_id)
         laps_created = sum(1 for lap_row in written if lap_row["created"])
         finished = fetch_one(conn, "timing_import_finish", {
             "id": row["id"], "account_id": account_id, **_rejections(parsed),
@@ -327,17 +325,18 @@ def apply(row: Row, parsed: alkamel.Parsed) -> Row | None:
     return finished
 
 
-def _quiet_if_bulk(conn: Any, recorder: changes.Recorder, lap_events: list[changes.DomainEvent]) -> bool:
-    """Whether the lap events go to the room one by one; a bulk import's stay in the outbox only.
+def _record_lap_events(recorder: changes.Recorder, written: list[dict[str, Any]], session_id: str) -> bool:
+    """Record a lap.create/lap.update per written lap (two statements, however many); returns whether
+    the room hears them one by one.
 
     A live re-import adds a few laps and the room hears each, like any other write. A whole race
     at once (Le Mans: 15,593 laps) would be thousands of pushes per member, minutes of work for the
-    worker and a flood for the clients: those events are recorded (and marked published), and the
-    room hears the one `timing_import.update` (lapEventsPushed=false) telling clients to reload.
+    worker and a flood for the clients: those events are recorded as published (webhooks still get
+    each), and the room hears the one `timing_import.update` (lapEventsPushed=false) telling clients
+    to reload.
     """
-    if len(lap_events) <= ROOM_LAP_EVENTS_MAX:
-        return True
-    quiet = {event.id for event in lap_events}
-    recorder.events[:] = [event for event in recorder.events if event.id not in quiet]
-    execute(conn, "mark_published", {"ids": sorted(quiet)})
-    return False
+    pushed = len(written) <= ROOM_LAP_EVENTS_MAX
+    for op, created in (("create", True), ("update", False)):
+        recorder.record_many("lap", op, [(LAPS.to_wire(row), session_id) for row in written
+                                         if bool(row["created"]) == created], push=pushed)
+    return pushed
