@@ -33,10 +33,12 @@ class Figure:
     why_behind: str = ""
 
     def verdict(self) -> str:
-        """"met" / "behind" for targets of the forms `>= 0.5x`, `<= 1.5x`, `<= 250 ms`; "" otherwise."""
+        """"met" / "behind" for targets of the forms `>= 0.5x`, `<= 1.5x`, `<= 250 ms` (or as the note
+        says); "" otherwise."""
         match = re.fullmatch(r"(>=|<=) ([0-9.]+) ?(x|ms)", self.target.strip())
-        if not match:
-            return ""
+        if not match:  # a target the benchmark judges itself says so in its note ("...: NOT met")
+            said = re.search(r": (NOT met|met)\b", self.note)
+            return ("behind" if said.group(1) == "NOT met" else "met") if said and self.target else ""
         op, bound, unit = match.group(1), float(match.group(2)), match.group(3)
         value = _number(self.ratio) if unit == "x" else _number(self.ours, "ms")
         if value is None:
