@@ -52,21 +52,7 @@ class Stack:
 reset_caches = caches.forget  # every per-container cache, forgotten: the next request reads the environment
 
 
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block; restore the previous values after."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
+environment = caches.cold_start  # set variables for the block (caches forgotten), restore them after
 _env = environment  # earlier names, kept for callers
 _reset_caches = reset_caches
 

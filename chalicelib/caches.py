@@ -6,6 +6,10 @@ A Lambda container reads its environment once; tests, benchmarks and the local s
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
 
 def forget() -> None:
     """Close the PostgreSQL pool and drop every cached setting, client and queue URL."""
@@ -23,3 +27,21 @@ def forget() -> None:
     timing_queue._queue_url.cache_clear()
     webhook_queue._queue_url.cache_clear()
     schedule.policy.cache_clear()
+
+
+@contextmanager
+def cold_start(values: Mapping[str, str]) -> Iterator[None]:
+    """Run the block as a container cold-started with these environment variables changed (caches
+    forgotten on the way in and out); the previous values come back after."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    forget()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        forget()

@@ -120,6 +120,12 @@ def once(account_id: str, route: str, key: str, fingerprint: str, run: Callable[
     except IdempotencyValidationError as exc:
         raise KeyReused() from exc
     except IdempotencyPersistenceLayerError as exc:
+        if fresh:  # it ran (and committed) but its answer could not be kept: answer it, never a 503 to retry
+            from chalicelib.observability import logger
+
+            logger().warning("idempotency answer not kept (DynamoDB); the key stays in progress until it expires",
+                             extra={"route": route})
+            return fresh[0]
         raise DependencyDown("DynamoDB", "the idempotency store (DynamoDB) is unavailable; retry shortly, "
                                          "or send the request without Idempotency-Key") from exc
     return fresh[0] if fresh else _unpack(packed)

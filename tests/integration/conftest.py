@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,21 +23,9 @@ PASSWORD = "sebring12h"
 reset_caches = caches.forget  # every per-container cache, forgotten: the next request reads the environment
 
 
-@contextmanager
-def cold_start_with(**values: str) -> Iterator[None]:
+def cold_start_with(**values: str) -> Any:
     """Run the block as if the functions had cold-started with these environment variables changed."""
-    original = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    reset_caches()
-    try:
-        yield
-    finally:
-        for name, value in original.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        reset_caches()
+    return caches.cold_start(values)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from infra.local.sqs_poller import SqsPoller
-from tests.integration.conftest import Api, Stack, new_account, token_for
+from tests.integration.conftest import Api, Stack, cold_start_with, new_account, token_for
 from tests.webhook_receiver import Answer, Receiver
 
 pytestmark = pytest.mark.integration
@@ -48,12 +48,6 @@ VISIBILITY_TIMEOUT_S = 2
 
 
 # --- fixtures --------------------------------------------------------------------------------------
-
-
-def _clear_policy() -> None:
-    from chalicelib.webhooks import schedule
-
-    schedule.policy.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +71,8 @@ def queue_url(sqs: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def fast_policy(stack: Stack) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in FAST_POLICY}
-    os.environ.update(FAST_POLICY)
-    _clear_policy()
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    _clear_policy()
+    with cold_start_with(**FAST_POLICY):  # the retry schedule in seconds, read afresh
+        yield
 
 
 @pytest.fixture
