@@ -12,6 +12,7 @@ from chalicelib.api import (
     drivers,
     events,
     health,
+    idempotent,
     issues,
     laps,
     members,
@@ -38,3 +39,4 @@ app.register_middleware(uniform_errors, "http")
 realtime.register(app)
 timing_worker.register(app)
 webhooks.register(app)
+idempotent.register(app)

@@ -56,3 +56,15 @@ def answer(bp: Blueprint, path: str, key: str, path_params: dict[str, Any], view
     if stored.replayed:
         headers["Idempotent-Replayed"] = "true"
     return Response(body=stored.body, status_code=stored.status, headers=headers)
+
+
+def register(app: Any) -> None:
+    """The hourly sweep of applied keys older than their answers (`idempotency.forget_expired`)."""
+    from chalice import Rate
+    from chalice.app import CloudWatchEvent
+
+    @app.schedule(Rate(1, unit=Rate.HOURS), name="idempotency_sweep")
+    def idempotency_sweep(event: CloudWatchEvent) -> None:
+        from chalicelib.observability import logger
+
+        logger().info("applied idempotency keys forgotten", extra={"count": idempotency.forget_expired()})

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.domain import listing, tokens
+from chalicelib.domain import idempotency, listing, tokens
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import API_KEYS
 from chalicelib.domain.roles import at_least
@@ -29,6 +29,7 @@ def create(caller: Caller, payload: Any) -> dict[str, Any]:
         raise Forbidden(f"you cannot create a key with more rights ({role}) than your own ({caller.role})")
     secret, prefix, key_hash = tokens.new_api_key()
     with transaction() as conn:
+        idempotency.claim_in(conn)  # a retried key never makes a second one (its secret was shown once)
         row = fetch_one(
             conn,
             "insert_api_key",

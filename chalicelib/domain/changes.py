@@ -104,7 +104,10 @@ class Recorder:
 @contextmanager
 def write(caller: Caller) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], Recorder]]:
     """A transaction whose recorded events are published once it has committed."""
+    from chalicelib.domain import idempotency
+
     with transaction() as conn:
+        idempotency.claim_in(conn)  # a keyed request's write records its key: a retry never applies it twice
         recorder = Recorder(conn, caller)
         yield conn, recorder
     after_commit(recorder)

@@ -11,7 +11,10 @@ The rules (the store keeps the records, store/idempotency.py):
 - only answers are kept: a request that failed (4xx or 5xx) leaves the key free, so its retry
   runs again (and gets the same 4xx if the input was bad);
 - if the idempotency store (DynamoDB) is down the request is refused with 503 rather than run
-  without the guarantee the client asked for.
+  without the guarantee the client asked for;
+- the write's transaction also records the key as applied (PostgreSQL, `claim_in`): if the
+  process dies after the commit but before the answer is kept, a retry is not applied a second
+  time; it gets 409 `idempotency_key_applied` (read the result with GET).
 """
 
 from __future__ import annotations
@@ -19,19 +22,27 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.caller import Caller
 from chalicelib.errors import Conflict, Invalid
 from chalicelib.store import idempotency as store
 from chalicelib.store.idempotency import Stored
 
+if TYPE_CHECKING:
+    import psycopg
+
 HEADER = "Idempotency-Key"
 EXPIRES_AFTER_S = 24 * 3600
 MAX_KEY_CHARS = 255
 _KEY = re.compile(r"^[\x20-\x7e]+$")
 
-__all__ = ["EXPIRES_AFTER_S", "HEADER", "InProgress", "KeyReused", "Stored", "fingerprint", "once"]
+__all__ = ["EXPIRES_AFTER_S", "HEADER", "AlreadyApplied", "InProgress", "KeyReused", "Stored", "claim_in",
+           "fingerprint", "forget_expired", "once"]
 
 
 class KeyReused(Conflict):
@@ -40,6 +51,59 @@ class KeyReused(Conflict):
 
 class InProgress(Conflict):
     code = "idempotency_in_progress"
+
+
+class AlreadyApplied(Conflict):
+    code = "idempotency_key_applied"
+
+
+@dataclass
+class _Pending:
+    """The key of the request being run, until its write transaction records it."""
+
+    account_id: str
+    route: str
+    key_sha256: str
+    claimed: bool = False
+
+
+_pending: ContextVar[_Pending | None] = ContextVar("idempotency_pending", default=None)
+
+
+@contextmanager
+def _running(account_id: str, route: str, key: str) -> Iterator[None]:
+    token = _pending.set(_Pending(account_id, route, hashlib.sha256(key.encode()).hexdigest()))
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+
+
+def claim_in(conn: psycopg.Connection[dict[str, Any]]) -> None:
+    """In a write's transaction: record the running request's key as applied (once per request).
+
+    Raises AlreadyApplied when an earlier run of the same key committed (its answer was lost):
+    the transaction rolls back and nothing is applied twice. Outside a keyed request: nothing.
+    """
+    pending = _pending.get()
+    if pending is None or pending.claimed:
+        return
+    from chalicelib.store.postgres import fetch_one
+
+    row = fetch_one(conn, "claim_applied_request", {"account_id": pending.account_id, "route": pending.route,
+                                                    "key_sha256": pending.key_sha256})
+    if row is None:
+        raise AlreadyApplied(f"this request was already applied, but its answer was lost in a failure; read the "
+                             f"result with GET (a new {HEADER} applies it again)")
+    pending.claimed = True
+
+
+def forget_expired(limit: int = 10_000) -> int:
+    """Drop applied keys older than their answers (EXPIRES_AFTER_S); returns how many went."""
+    from chalicelib.store.postgres import execute, transaction
+
+    with transaction() as conn:
+        return execute(conn, "forget_applied_requests", {"age_s": EXPIRES_AFTER_S, "limit": limit})
 
 
 def check_key(key: str) -> str:
@@ -64,8 +128,13 @@ def once(caller: Caller, route: str, key: str, request_fingerprint: str, run: Ca
          remaining_ms: Callable[[], int]) -> Stored:
     """`run` once for (account, route, key); a retry gets the stored answer (`replayed`)."""
     key = check_key(key)
+
+    def run_recording_the_key() -> Stored:
+        with _running(caller.account_id, route, key):
+            return run()
+
     try:
-        answer = store.once(caller.account_id, route, key, request_fingerprint, run,
+        answer = store.once(caller.account_id, route, key, request_fingerprint, run_recording_the_key,
                             expires_after_s=EXPIRES_AFTER_S, remaining_ms=remaining_ms)
     except store.KeyInProgress as exc:
         raise InProgress(f"a request with this {HEADER} is still in progress; retry once it has finished") from exc

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib import netguard
-from chalicelib.domain import listing
+from chalicelib.domain import idempotency, listing
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.changes import OPS
 from chalicelib.domain.records import Field, Resource
@@ -96,6 +96,7 @@ def create(caller: Caller, payload: Any) -> dict[str, Any]:
     enabled = body.boolean("enabled", default=True)
     secret = signing.new_secret()
     with transaction() as conn:
+        idempotency.claim_in(conn)  # a retried key never makes a second one (its secret was shown once)
         count = fetch_one(conn, "count_webhooks", {"account_id": caller.account_id})
         if count and count["n"] >= MAX_WEBHOOKS_PER_ACCOUNT:
             raise Conflict(f"an account has at most {MAX_WEBHOOKS_PER_ACCOUNT} webhooks; delete one first")

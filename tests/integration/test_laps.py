@@ -346,6 +346,60 @@ def test_idempotency_records_live_in_the_kv_table_scoped_by_account(stack: Stack
     assert item["status"]["S"] == "COMPLETED" and int(item["expiresAt"]["N"]) > time.time() + 23 * 3600
 
 
+def _lose_the_answer(stack: Stack, team: Sheet, route: str, key: str) -> None:
+    """What a crash after the commit but before the answer was kept leaves: no record of the key in
+    DynamoDB once the in-progress lock has run out (deleting the record is the same for a retry)."""
+    import boto3
+
+    from chalicelib.config import settings
+
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1")
+    sk = f"{route}#" + hashlib.md5(json.dumps(key).encode()).hexdigest()  # Powertools' key hash
+    dynamodb.delete_item(TableName=settings().kv_table,
+                         Key={"pk": {"S": f"idempotency#{team.account_id}"}, "sk": {"S": sk}})
+
+
+def test_a_key_whose_answer_was_lost_after_the_commit_is_never_applied_twice(stack: Stack, team: Sheet) -> None:
+    key = "crash-" + uuid.uuid4().hex
+    card = {"title": "Check the rear wing gurney " + key}
+    first = ok(team.api.post("/board-cards", card, headers={"Idempotency-Key": key}), 201)
+    _lose_the_answer(stack, team, "POST /board-cards", key)
+    for _ in range(2):  # every later retry is told the same, and nothing is written
+        again = team.api.post("/board-cards", card, headers={"Idempotency-Key": key})
+        assert again.status_code == 409, again.text
+        assert again.json()["error"]["code"] == "idempotency_key_applied"
+    titles = [c["title"] for c in ok(team.api.get("/board-cards?limit=100"))["items"]]
+    assert titles.count(card["title"]) == 1 and first["title"] == card["title"]
+    fresh = team.api.post("/board-cards", card, headers={"Idempotency-Key": key + "-new"})
+    assert fresh.status_code == 201  # a new key is a new request
+
+
+def test_an_api_key_retried_after_a_lost_answer_is_not_minted_twice(stack: Stack) -> None:
+    email, account_id = new_account("owner")
+    owner = Api(stack.api_url, token_for(email))
+    key = "mint-" + uuid.uuid4().hex
+    ok(owner.post("/api-keys", {"name": "timing feed"}, headers={"Idempotency-Key": key}), 201)
+    _lose_the_answer(stack, Sheet(owner, account_id, "", "", "", []), "POST /api-keys", key)
+    again = owner.post("/api-keys", {"name": "timing feed"}, headers={"Idempotency-Key": key})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "idempotency_key_applied"
+    assert [k["name"] for k in ok(owner.get("/api-keys"))["items"]] == ["timing feed"]
+
+
+def test_applied_keys_are_forgotten_with_their_answers(stack: Stack, team: Sheet) -> None:
+    from chalicelib.domain import idempotency
+
+    key = "old-" + uuid.uuid4().hex
+    ok(team.api.post("/laps", lap(team, 1), headers={"Idempotency-Key": key}), 201)
+    with psycopg.connect(stack.database_url) as conn:
+        conn.execute("UPDATE applied_requests SET applied_at = now() - interval '25 hours' "
+                     "WHERE account_id = %s", (team.account_id,))
+    assert idempotency.forget_expired() >= 1
+    with psycopg.connect(stack.database_url) as conn:
+        left = conn.execute("SELECT count(*) FROM applied_requests WHERE account_id = %s",
+                            (team.account_id,)).fetchone()
+    assert left == (0,)
+
+
 def test_a_malformed_key_is_400(team: Sheet) -> None:
     answer = team.api.post("/laps", lap(team, 1), headers={"Idempotency-Key": "x" * 300})
     assert answer.status_code == 400 and answer.json()["error"]["field"] == "Idempotency-Key"
