@@ -473,6 +473,23 @@ def test_filters_match_entity_types_and_operations(team: Team, receiver: Receive
     assert [d["eventType"] for d in team.deliveries(everything["id"], "&eventType=issue.update")] == ["issue.update"]
 
 
+@pytest.mark.parametrize("tail", ["\r\nX-Injected: 1", "\nX-Injected: 1", " HTTP/1.1\r\nHost: evil", "\tX-Injected",
+                                  "\x00"])
+def test_header_smuggling_in_a_webhook_url_is_refused(team: Team, receiver: Receiver, tail: str) -> None:
+    answer = team.api.post("/webhooks", {"url": receiver.url + tail})
+    assert answer.status_code == 400 and answer.json()["error"]["field"] == "url", answer.text
+    assert team.ok(team.api.get("/webhooks"))["items"] == []
+
+
+def test_an_encoded_line_break_in_a_webhook_url_stays_in_the_path(team: Team, receiver: Receiver,
+                                                                   worker: SqsPoller) -> None:
+    team.subscribe(receiver.url + "%0d%0aX-Injected:%201")
+    team.write_event()
+    drive(worker, lambda: len(receiver.requests) >= 1, "the delivery")
+    (request,) = receiver.requests
+    assert request.path.lower().endswith("%0d%0ax-injected:%201") and "x-injected" not in request.headers
+
+
 def test_an_accepted_invite_is_delivered_at_once_not_by_the_sweep(stack: Stack, team: Team, receiver: Receiver,
                                                                    worker: SqsPoller) -> None:
     hook = team.subscribe(receiver.url, entityTypes=["member"])
