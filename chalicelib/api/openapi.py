@@ -37,6 +37,158 @@ def _field_schema(field: Field) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _path_schema(path: str, name: str) -> dict[str, Any]:
+    """Path ids are UUIDs (malformed: 400), except a plugin's, which is its manifest id (malformed: 404)."""
+    if path.startswith("/plugins/{id}") and name == "id":
+        from chalicelib.plugins.manifest import PLUGIN_ID
+
+        return {"type": "string", "pattern": PLUGIN_ID.pattern}
+    return {"type": "string", "format": "uuid"}
+
+
+_NO_NUL = r"^[^\x00]*$"
+_SOME_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"  # Body.text strips, then wants a character; never NUL
+
+
+class _BodyShape:
+    """Stands in for validation.Body while a resource's reader runs, recording each field's JSON Schema.
+
+    Every reader returns None, so the checks a reader makes on values itself are skipped (see _PATTERNS).
+    """
+
+    prefix = ""
+    payload: dict[str, Any] = {}
+
+    def __init__(self) -> None:
+        self.properties: dict[str, Any] = {}  # without null: _body_schema decides where null is taken
+        self.required: list[str] = []
+        self.null_is_value: set[str] = set()  # null reads as a value (a default choice, an empty object)
+
+    def has(self, name: str) -> bool:
+        return False
+
+    def fail(self, message: str, field: str) -> None:
+        return None
+
+    def _field(self, name: str, schema: dict[str, Any], required: bool, null_is_value: bool = False) -> None:
+        if required:
+            self.required.append(name)
+        if null_is_value:
+            self.null_is_value.add(name)
+        self.properties[name] = schema
+
+    def text(self, name: str, *, required: bool = True, max_len: int = 200, default: str | None = None,
+             min_len: int = 1) -> None:
+        self._field(name, {"type": "string", "maxLength": max_len,
+                           "pattern": _SOME_TEXT if min_len else _NO_NUL}, required)
+
+    def choice(self, name: str, choices: Any, *, required: bool = False, default: str | None = None) -> None:
+        self._field(name, {"enum": list(choices)}, required, null_is_value=default is not None)
+
+    def integer(self, name: str, *, required: bool = True, minimum: int | None = None,
+                maximum: int | None = None, default: int | None = None) -> None:
+        bounds = {k: v for k, v in (("minimum", minimum), ("maximum", maximum)) if v is not None}
+        self._field(name, {"type": "integer", **bounds}, required)
+
+    def number(self, name: str, *, required: bool = True, minimum: float | None = None,
+               maximum: float | None = None, default: float | None = None) -> None:
+        bounds = {k: v for k, v in (("minimum", minimum), ("maximum", maximum)) if v is not None}
+        self._field(name, {"type": "number", **bounds}, required)
+
+    def boolean(self, name: str, *, required: bool = False, default: bool | None = None) -> None:
+        self._field(name, {"type": "boolean"}, required)
+
+    def time(self, name: str, *, required: bool = True) -> None:
+        self._field(name, {"type": "string", "format": "date-time", "maxLength": 40}, required)
+
+    def uuid(self, name: str, *, required: bool = True) -> None:
+        self._field(name, {"type": "string", "format": "uuid"}, required)
+
+    def obj(self, name: str, *, required: bool = False, max_keys: int = 200) -> None:
+        self._field(name, {"type": "object", "maxProperties": max_keys}, required, null_is_value=True)
+
+
+def _patterns() -> dict[tuple[str, str], dict[str, Any]]:
+    """What race_data readers check on values themselves, which _BodyShape cannot see."""
+    from chalicelib.domain import race_data
+
+    column = {"type": "object", "additionalProperties": False, "required": ["key", "label", "type"], "properties": {
+        "key": {"type": "string", "maxLength": 40, "pattern": _SOME_TEXT},
+        "label": {"type": "string", "maxLength": 80, "pattern": _SOME_TEXT},
+        "type": {"enum": ["number", "text", "boolean"]},
+        "unit": {"anyOf": [{"type": "string", "maxLength": 20, "pattern": _SOME_TEXT}, {"type": "null"}]}}}
+    return {
+        ("car", "number"): {"type": "string", "pattern": race_data._CAR_NUMBER.pattern},
+        ("car", "liveryColor"): {"type": "string", "pattern": race_data._COLOR.pattern},
+        ("run_sheet", "lapColumns"): {"type": "array", "maxItems": 50, "items": column, "nullable": False},
+    }
+
+
+def _lap_body(creating: bool) -> dict[str, Any]:
+    """A lap as domain.laps reads it (its readers are plain functions, so it is written out here)."""
+    from chalicelib.domain import laps
+
+    whole_ms = {"type": "integer", "minimum": 1, "maximum": laps.MAX_LAP_TIME_MS}
+    fields: dict[str, dict[str, Any]] = {
+        "runSheetId": {"type": "string", "format": "uuid"},
+        "lapNumber": {"type": "integer", "minimum": 1, "maximum": laps.MAX_LAP_NUMBER},
+        "lapTimeMs": whole_ms,
+        "sectorTimesMs": {"type": "array", "maxItems": laps.MAX_SECTORS, "items": whole_ms},
+        "isInLap": {"type": "boolean"}, "isOutLap": {"type": "boolean"}, "isValid": {"type": "boolean"},
+        "pitTimeMs": {"type": "integer", "minimum": 0, "maximum": laps.MAX_LAP_TIME_MS},
+        "flag": {"enum": list(laps.FLAGS)},
+        "driverId": {"type": "string", "format": "uuid"},
+        "driverNumber": {"type": "string", "pattern": laps._DRIVER_NUMBER.pattern},
+        "stint": {"type": "integer", "minimum": 1, "maximum": laps.MAX_STINT},
+        "fuelL": {"type": "number", "minimum": 0, "maximum": laps.MAX_FUEL_L},
+        "tyreSet": {"type": "string", "maxLength": 40, "pattern": _SOME_TEXT},
+        "recordedAt": {"type": "string", "format": "date-time", "maxLength": 40},
+        "custom": {"type": "object", "maxProperties": laps.MAX_CUSTOM_KEYS},
+    }
+    required = list(laps.REQUIRED) if creating else []
+    if not creating:
+        del fields["runSheetId"]
+    clearable = {name for name, (_, _, nullable) in laps._READERS.items() if nullable} | set(laps._CLEARED_BY_NULL)
+    properties = {name: {"anyOf": [schema, {"type": "null"}]}
+                  if name not in required and (creating or name in clearable) else schema
+                  for name, schema in fields.items()}
+    lap: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        lap["required"] = required
+    if not creating:
+        return lap
+    batch = {"type": "object", "required": ["laps"], "additionalProperties": False, "properties": {
+        "laps": {"type": "array", "minItems": 1, "maxItems": laps.MAX_BATCH_LAPS, "items": lap}}}
+    return {"anyOf": [lap, batch]}
+
+
+def _body_schema(resource: Resource, editable: Any, creating: bool) -> dict[str, Any]:
+    """The request body a resource's writes take: from its reader when it has one, else from its wire fields."""
+    if resource.name == "lap":
+        return _lap_body(creating)
+    properties = {f.name: _field_schema(f) for f in resource.fields if f.name in editable.allowed}
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    read = getattr(editable, "read", None)
+    if read is None:
+        return schema
+    shape = _BodyShape()
+    read(shape, creating)
+    patterns = {name: value for (entity, name), value in _patterns().items() if entity == resource.name}
+    clearable: frozenset[str] = getattr(editable, "clearable", frozenset())
+    for name, value in shape.properties.items():
+        value = dict(patterns.get(name, value))
+        # Optional nulls: on create the default; on update they clear a nullable column, else 400.
+        nullable = value.pop("nullable", True) and name not in shape.required and (
+            creating or name in clearable or name in shape.null_is_value)
+        properties[name] = {"anyOf": [value, {"type": "null"}]} if nullable else value
+    if not creating:
+        for name in getattr(editable, "create_only", ()):
+            properties.pop(name, None)
+    if shape.required:
+        schema["required"] = shape.required
+    return schema
+
+
 def _resource_schema(resource: Resource) -> dict[str, Any]:
     return {"type": "object", "properties": {f.name: _field_schema(f) for f in resource.fields},
             "required": ["id"]}
@@ -58,7 +210,7 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
     }
     if getattr(view, "race_public", False):
         operation["security"] = []
-    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    parameters = [{"name": name, "in": "path", "required": True, "schema": _path_schema(path, name)}
                   for name in re.findall(r"{(\w+)}", path)]
     ok: dict[str, Any] = {"description": "OK", "content": {"application/json": {"schema": {}}}}
     if resource is not None:
@@ -79,13 +231,18 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
                                "nextCursor": {"type": ["string", "null"]}}}
         elif method != "DELETE":
             ok["content"]["application/json"]["schema"] = item
+        if resource.name == "lap" and method == "POST":  # a batch answers what it created
+            ok["content"]["application/json"]["schema"] = {"anyOf": [item, {
+                "type": "object", "required": ["created", "items"], "properties": {
+                    "created": {"type": "integer"}, "items": {"type": "array", "items": {"type": "object"}}}}]}
         editable = getattr(inner, "race_body", None)
         if editable is not None:
-            writable = {f.name: _field_schema(f) for f in resource.fields if f.name in editable.allowed}
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "properties": writable, "additionalProperties": False}}}}
+            operation["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": _body_schema(resource, editable, creating=method == "POST")}}}
     elif method in ("POST", "PUT", "PATCH"):
         operation["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    parameters += [{"name": name, "in": "query", "schema": schema}
+                   for name, schema in getattr(inner, "race_query", {}).items()]
     status = str(getattr(view, "race_status", 200))
     operation["responses"][status] = ok
     if method == "DELETE":

@@ -233,3 +233,4 @@ def register_writes(bp: Blueprint, path: str, name: str) -> None:
         return race_data.delete(caller(), name, id, cascade == "true")
 
     delete_resource.__doc__ = f"Delete a {label}; 409 while children exist unless cascade=true"
+    delete_resource.race_query = {"cascade": {"enum": ["true", "false"]}}  # type: ignore[attr-defined]

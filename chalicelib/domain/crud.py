@@ -52,6 +52,7 @@ class Editable:
     check: Callable[[Any, Row, str], None] | None = None  # (conn, row-to-be, account) -> raise Invalid
     session_of: Callable[[Any, Row], str | None] | None = None
     conflict: Callable[[Row], str] | None = None  # message for a unique violation
+    clearable: frozenset[str] = frozenset()  # fields a PATCH may set to null (their columns are nullable)
 
     @property
     def entity(self) -> str:
@@ -90,7 +91,8 @@ def _session_of(editable: Editable, conn: Any, row: Row) -> str | None:
 def create(caller: Caller, editable: Editable, payload: Any) -> dict[str, Any]:
     caller.require(editable.role)
     body = Body(payload, allowed=editable.allowed)
-    wire = editable.read(body, True)
+    # null on create means "not sent": the column's default (a NOT NULL column would refuse it with a 500)
+    wire = {name: value for name, value in editable.read(body, True).items() if value is not None}
     columns = _columns(editable.resource, wire)
     with changes.write(caller) as (conn, recorder):
         _check_parents(conn, editable, wire, caller.account_id)
@@ -112,6 +114,9 @@ def update(caller: Caller, editable: Editable, row_id: str, payload: Any) -> dic
     wire = editable.read(body, False)
     if not wire:
         raise Invalid("nothing to update: send at least one field", field="body")
+    for name, value in wire.items():
+        if value is None and name not in editable.clearable:
+            body.fail(f"{name} must not be null", name)
     columns = _columns(editable.resource, wire)
     with changes.write(caller) as (conn, recorder):
         current = writes.lock(conn, editable.resource, caller.account_id, row_id)

@@ -29,7 +29,7 @@ from typing import Any
 from chalicelib.domain import changes, lap_stats, listing
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import LAPS, RUN_SHEETS, encode
-from chalicelib.domain.validation import MAX_NESTING, nesting_depth, parse_time
+from chalicelib.domain.validation import MAX_NESTING, contains_nul, nesting_depth, parse_time
 from chalicelib.errors import Conflict, Invalid, NotFound
 from chalicelib.store import laps as store
 from chalicelib.store import writes
@@ -146,9 +146,9 @@ def _small_and_flat(value: dict[str, Any]) -> bool:
     """Cheaply certain to be within the limits: few keys, short keys, scalar or short text values
     (16 x (40 + 40 characters, each at most 6 bytes escaped, + punctuation) < 8 KB, one level deep)."""
     return len(value) <= 16 and all(
-        len(key) <= 40 and (item is None or isinstance(item, bool | float)
-                            or (isinstance(item, int) and -2**63 <= item < 2**63)
-                            or (isinstance(item, str) and len(item) <= 40))
+        len(key) <= 40 and "\x00" not in key and (
+            item is None or isinstance(item, bool | float) or (isinstance(item, int) and -2**63 <= item < 2**63)
+            or (isinstance(item, str) and len(item) <= 40 and "\x00" not in item))
         for key, item in value.items())
 
 
@@ -159,6 +159,8 @@ def _custom(value: Any) -> dict[str, Any]:
         return value
     if nesting_depth(value) > MAX_NESTING:
         raise _Bad(f"is nested more than {MAX_NESTING} levels deep")
+    if contains_nul(value):
+        raise _Bad("must not contain NUL characters")
     if len(json.dumps(value, separators=(",", ":"))) > MAX_CUSTOM_BYTES:
         raise _Bad(f"must be at most {MAX_CUSTOM_BYTES // 1024} KB as JSON")
     return value

@@ -124,7 +124,10 @@ def _parse_time(raw: str, name: str) -> dt.datetime:
         raise Invalid(message, field=name) from exc
     if parsed.tzinfo is None:
         raise Invalid(f"{name} must include a time zone (e.g. Z for UTC)", field=name)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise Invalid(f"{name} is out of range (years 1 to 9999 in UTC)", field=name) from exc
 
 
 def encode_cursor(values: tuple[Any, ...]) -> str:

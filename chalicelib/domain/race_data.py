@@ -171,19 +171,22 @@ def _own_session(conn: Any, row: dict[str, Any]) -> str | None:
 
 
 EDITABLES: dict[str, Editable] = {
-    "events": Editable(EVENTS, _read_event, frozenset({"name", "track", "startsAt", "endsAt", "parameters"})),
+    "events": Editable(EVENTS, _read_event, frozenset({"name", "track", "startsAt", "endsAt", "parameters"}),
+                       clearable=frozenset({"track", "startsAt", "endsAt"})),
     "sessions": Editable(
         SESSIONS, _read_session, frozenset({"eventId", "name", "type", "startsAt", "endsAt", "parameters"}),
         create_only=frozenset({"eventId"}), parents=(Parent("eventId", EVENTS),), session_of=_own_session,
+        clearable=frozenset({"startsAt", "endsAt"}),
     ),
     "cars": Editable(
         CARS, _read_car,
         frozenset({"eventId", "number", "class", "team", "liveryColor", "isCompetitor", "parameters"}),
         create_only=frozenset({"eventId"}), parents=(Parent("eventId", EVENTS),),
         conflict=lambda row: f"car number {row.get('number')} already exists in this event",
+        clearable=frozenset({"class", "team", "liveryColor"}),
     ),
     "drivers": Editable(DRIVERS, _read_driver, frozenset({"name", "number", "carId"}),
-                        parents=(Parent("carId", CARS, required=False),)),
+                        parents=(Parent("carId", CARS, required=False),), clearable=frozenset({"number", "carId"})),
     "run_sheets": Editable(
         RUN_SHEETS, _read_run_sheet,
         frozenset({"sessionId", "carId", "engineerNotes", "lapColumns", *_TABS}),
@@ -195,16 +198,18 @@ EDITABLES: dict[str, Editable] = {
         SETUPS, _read_setup, frozenset({"carId", "runSheetId", "name", "values", "notes"}),
         create_only=frozenset({"carId"}),
         parents=(Parent("carId", CARS), Parent("runSheetId", RUN_SHEETS, required=False)),
-        check=_setup_fits, session_of=_run_sheet_session,
+        check=_setup_fits, session_of=_run_sheet_session, clearable=frozenset({"runSheetId"}),
     ),
     "car_issues": Editable(
         CAR_ISSUES, _read_issue, frozenset({"carId", "sessionId", "title", "description", "severity", "status"}),
         create_only=frozenset({"carId"}),
         parents=(Parent("carId", CARS), Parent("sessionId", SESSIONS, required=False)),
+        clearable=frozenset({"sessionId"}),
     ),
     "board_cards": Editable(
         BOARD_CARDS, _read_board_card, frozenset({"eventId", "sessionId", "title", "body", "column", "position"}),
         parents=(Parent("eventId", EVENTS, required=False), Parent("sessionId", SESSIONS, required=False)),
+        clearable=frozenset({"eventId", "sessionId"}),
     ),
 }
 

@@ -28,6 +28,22 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+def contains_nul(value: Any) -> bool:
+    """Whether a NUL character is in any key or text inside `value` (PostgreSQL cannot store one)."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parse_time(value: Any, field: str) -> dt.datetime:
     """An ISO-8601 time with an offset (or Z), as an aware UTC datetime."""
     if not isinstance(value, str) or len(value) > 40:
@@ -38,7 +54,10 @@ def parse_time(value: Any, field: str) -> dt.datetime:
         raise Invalid(f"{field} must be an ISO-8601 time such as 2026-03-14T10:00:00Z", field=field) from exc
     if parsed.tzinfo is None:
         raise Invalid(f"{field} must include a time zone (e.g. Z for UTC)", field=field)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise Invalid(f"{field} is out of range (years 1 to 9999 in UTC)", field=field) from exc
 
 
 class Body:
@@ -153,4 +172,6 @@ class Body:
             self.fail(f"{self.prefix}{name} has more than {max_keys} keys", name)
         if nesting_depth(value) > MAX_NESTING:
             self.fail(f"{self.prefix}{name} is nested more than {MAX_NESTING} levels deep", name)
+        if contains_nul(value):
+            self.fail(f"{self.prefix}{name} must not contain NUL characters", name)
         return value

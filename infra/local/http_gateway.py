@@ -275,7 +275,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         self._started = time.perf_counter()
-        return super().parse_request()
+        if not super().parse_request():
+            return False
+        if not hasattr(self, "do_" + self.command):  # TRACE, QUERY...: 404/405 by the route table, not the stdlib's 501
+            setattr(self, "do_" + self.command, self._dispatch)
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silenced: the stdlib line holds the query string; `_respond` logs instead."""
