@@ -156,6 +156,8 @@ def main() -> None:
     import boto3
     import requests
 
+    os.environ.setdefault("RACE_METRICS", "off")  # EMF lines on stdout would drown the report
+
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     with local_stack() as stack:

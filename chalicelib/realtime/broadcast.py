@@ -42,6 +42,11 @@ TURN_WAIT_S = 3.0
 TURN_POLL_S = 0.01
 TURN_POLL_MAX_S = 0.1
 PAGE_MESSAGES = 100
+# How long one call of `deliver` may keep sending or waiting for the turn.
+DELIVER_BUDGET_S = 10.0
+# How long a publisher whose messages are out goes on sending others' (they wait for the turn).
+CARRY_ON_S = 1.0
+PUBLISHER_POLL_S = 0.01
 # Resume replays at most this many messages, and only while they are logged (MESSAGE_TTL_S).
 WINDOW_MESSAGES = 500
 WINDOW_S = connections.MESSAGE_TTL_S
@@ -97,21 +102,49 @@ def publish(events: list[DomainEvent]) -> None:
         # A page at a time, so members of a busy room hear the first changes while the rest are logged.
         for start in range(0, len(room_events), PAGE_MESSAGES):
             page = room_events[start:start + PAGE_MESSAGES]
-            connections.append_messages(session_id, [(event.id, partial(render, event)) for event in page])
-            deliver(session_id)
+            logged = connections.append_messages(session_id, [(event.id, partial(render, event)) for event in page])
+            deliver(session_id, until_seq=max((m.seq for m in logged), default=None))
 
 
-def deliver(session_id: str, endpoint_url: str | None = None) -> None:
-    """Send what the room has logged but not sent yet, unless another sender holds the turn
-    (it looks again after its turn, so nothing logged before that is left behind)."""
+def deliver(session_id: str, endpoint_url: str | None = None, until_seq: int | None = None) -> None:
+    """Send what the room has logged but not sent yet.
+
+    A publisher passes `until_seq`, the last message it logged: it sends (or, while another sender
+    holds the turn, waits for) the messages up to that one. Having the turn, it also sends what
+    others logged meanwhile (one fan-out serves several writes) for up to CARRY_ON_S after its own,
+    then leaves the rest to their publishers, who are waiting for the turn: no request ends up
+    sending a busy room's traffic for everyone else. Without `until_seq` (the sweep), it sends
+    until nothing is left or DELIVER_BUDGET_S runs out, and returns at once when the turn is taken
+    (the holder looks again after its turn).
+    """
+    deadline = time.monotonic() + DELIVER_BUDGET_S
+    pause_s = PUBLISHER_POLL_S
+    own_sent_at: float | None = None
     while True:
+        if until_seq is not None and own_sent_at is None:
+            seen = connections.room_state(session_id)
+            if seen.sent_seq >= until_seq:
+                return  # the holder sent ours
+            if seen.holder is not None and seen.lease_until_ms >= time.time() * 1000:
+                if time.monotonic() > deadline:
+                    return  # left to the holder, the next publisher or the minute sweep
+                time.sleep(random.uniform(pause_s / 2, pause_s))
+                pause_s = min(pause_s * 2, TURN_POLL_MAX_S)
+                continue
         holder = uuid.uuid4().hex
         state = connections.take_turn(session_id, holder, LEASE_MS)
         if state is None:
-            return
+            if until_seq is None or own_sent_at is not None:
+                return  # the holder looks again after its turn
+            continue
         after = _drain_and_end(session_id, holder, state, endpoint_url)
         if after is None or not _unsent(after):
             return
+        now = time.monotonic()
+        if until_seq is not None and own_sent_at is None and after.sent_seq >= until_seq:
+            own_sent_at = now
+        if now > deadline or (own_sent_at is not None and now - own_sent_at > CARRY_ON_S):
+            return  # later messages: their publishers are waiting for the turn (or the sweep finds them)
 
 
 def pending(session_id: str) -> bool:
