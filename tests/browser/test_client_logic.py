@@ -219,3 +219,130 @@ def test_config_honours_overrides_only_when_allowed(page: Any) -> None:
         ["https://pitwall.example:8000", "wss://pitwall.example:8001", 10000],
         ["http://127.0.0.1:9999", "wss://pitwall.example:8001", 10000],
     ]
+
+
+def test_outbox_keeps_a_write_whose_key_is_still_in_progress_and_retries_it_with_the_same_key(page: Any) -> None:
+    result = run(page, """
+        const store = new Map();
+        const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+        const attempts = [];
+        let busy = 2;                                    // the killed request's lock holds for two attempts
+        const api = { request: async (method, path, { body, headers }) => {
+          attempts.push([body.n, headers['Idempotency-Key']]);
+          if (body.n === 1 && busy > 0) {
+            busy -= 1;
+            throw new m.ApiError('a request with this Idempotency-Key is still running',
+                                 { status: 409, code: 'idempotency_in_progress', method, path });
+          }
+          return { n: body.n };
+        } };
+        const outbox = new m.Outbox(api, 'in-progress', { storage, retryBaseMs: 20, retryMaxMs: 40 });
+        const events = [];
+        outbox.subscribe((e) => events.push([e.type, e.item.body.n, e.retryInMs ?? null]));
+        outbox.enqueue({ method: 'POST', path: '/laps', body: { n: 1 } });
+        await outbox.flush();
+        const kept = JSON.parse(store.get('in-progress')).map((i) => i.body.n);
+        outbox.enqueue({ method: 'POST', path: '/laps', body: { n: 2 } });  // queued behind it
+        for (let i = 0; i < 500 && outbox.size; i++) await new Promise((r) => setTimeout(r, 10));
+        return { kept, attempts, events, left: outbox.size };""")
+    assert result["kept"] == [1]  # still queued (and persisted) after the 409
+    assert [n for n, _ in result["attempts"]] == [1, 1, 1, 2]  # retried first, in order
+    assert len({key for n, key in result["attempts"] if n == 1}) == 1  # always the same Idempotency-Key
+    assert result["events"] == [["queued", 1, None], ["waiting", 1, 20], ["queued", 2, None], ["waiting", 1, 40],
+                                ["sent", 1, None], ["sent", 2, None]]
+    assert result["left"] == 0
+
+
+def test_outbox_counts_an_already_applied_key_as_sent_without_a_result(page: Any) -> None:
+    result = run(page, """
+        const store = new Map();
+        const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+        let up = false;
+        const attempts = [];
+        const api = { request: async (method, path, { body }) => {
+          if (!up) throw new m.ApiError('refused', { network: true });
+          attempts.push(body.n);
+          if (body.n === 1) throw new m.ApiError('already applied; read the result with GET',
+                                                 { status: 409, code: 'idempotency_key_applied', method, path });
+          return { n: body.n };
+        } };
+        const outbox = new m.Outbox(api, 'applied', { storage });
+        const events = [];
+        outbox.subscribe((e) => { if (e.type !== 'queued') events.push([e.type, e.item.body.n, e.result ?? null]); });
+        outbox.enqueue({ method: 'POST', path: '/laps', body: { n: 1 } });
+        outbox.enqueue({ method: 'POST', path: '/laps', body: { n: 2 } });
+        await outbox.flush();
+        up = true;
+        await outbox.flush();
+        return { attempts, events, left: outbox.size, persisted: JSON.parse(store.get('applied')).length };""")
+    assert result["attempts"] == [1, 2]
+    assert result["events"][-2:] == [["sent", 1, None], ["sent", 2, {"n": 2}]]
+    assert all(kind != "rejected" for kind, _, _ in result["events"])
+    assert result["left"] == 0 and result["persisted"] == 0
+
+
+def test_run_sheet_reads_back_a_write_applied_without_an_answer(page: Any) -> None:
+    result = run(page, """
+        const { runSheetView } = await import('/js/views/runsheet.js');
+        const records = {
+          '/run-sheets/rs1': { id: 'rs1', sessionId: 's1', carId: 'c1', engineerNotes: 'Baseline.' },
+          '/sessions/s1': { id: 's1', eventId: 'e1', name: 'Test 1', type: 'test', startsAt: '2026-01-10T15:00:00Z' },
+          '/cars/c1': { id: 'c1', number: '42' },
+          '/events/e1': { id: 'e1', name: 'Daytona' },
+        };
+        const laps = [{ id: 'l1', runSheetId: 'rs1', lapNumber: 1, lapTimeMs: 100000 }];
+        const reads = [];
+        const ctx = {
+          load: async (path) => { reads.push(path); return { ...records[path] }; },
+          loadAll: async (path) => { reads.push(path); return path === '/laps' ? laps.map((l) => ({ ...l })) : []; },
+          realtime: { join() {} }, shell: { setCrumbs() {}, setNav() {} }, outbox: { items: () => [] },
+          canWrite: () => false, status: { state: 'online' },
+        };
+        const view = runSheetView(ctx, 'rs1', 'laps');
+        await view.ready;
+        const rows = () => view.el.querySelectorAll('tr[data-lap-id]').length;
+        const shown = rows();
+        const settle = async (done) => {
+          for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+        };
+        // The lap was committed by the attempt whose answer was lost; the outbox reports it sent, no result.
+        laps.push({ id: 'l2', runSheetId: 'rs1', lapNumber: 2, lapTimeMs: 99000 });
+        const lapReadsBefore = reads.filter((p) => p === '/laps').length;
+        view.onOutbox({ type: 'sent', result: null, answerLost: true,
+                        item: { kind: 'lap.create', meta: { runSheetId: 'rs1', lap: { lapNumber: 2 } } } });
+        await settle(() => rows() === 2);
+        const lapsReread = reads.filter((p) => p === '/laps').length - lapReadsBefore;
+        const sheetReadsBefore = reads.filter((p) => p === '/run-sheets/rs1').length;
+        records['/run-sheets/rs1'].engineerNotes = 'Softer rear.';
+        view.onOutbox({ type: 'sent', result: null, answerLost: true,
+                        item: { kind: 'run_sheet.update', meta: { runSheetId: 'rs1' } } });
+        await settle(() => reads.filter((p) => p === '/run-sheets/rs1').length > sheetReadsBefore);
+        const sheetReread = reads.filter((p) => p === '/run-sheets/rs1').length - sheetReadsBefore;
+        return { shown, after: rows(), lapsReread, sheetReread };""")
+    assert result == {"shown": 1, "after": 2, "lapsReread": 1, "sheetReread": 1}
+
+
+def test_a_joined_seq_below_the_last_one_restarts_the_numbering_and_resyncs(page: Any) -> None:
+    result = run(page, """
+        const status = { wsChanged() {}, wsSeen() {}, wsWanted: false };
+        const rt = new m.Realtime({ wsUrl: 'ws://127.0.0.1:9' }, { getToken: () => null, status, gapTimeoutMs: 5000 });
+        const applied = [];
+        let resyncs = 0;
+        rt.on('change', (msg) => applied.push(msg.seq));
+        rt.on('resync', () => resyncs++);
+        rt.join('s1');
+        const msg = (seq) => ({ type: 'lap.create', sessionId: 's1', seq, data: { id: String(seq) } });
+        rt.receive({ type: 'joined', sessionId: 's1', seq: 5, members: [] });
+        rt.receive(msg(6)); rt.receive(msg(7)); rt.receive(msg(9));           // 8 missing: resume asked
+        const before = { lastSeq: rt.lastSeq, buffered: rt.buffer.size };
+        // The emulator restarted: back in the room, whose numbering starts over.
+        rt.receive({ type: 'joined', sessionId: 's1', seq: 2, members: [] });
+        const after = { lastSeq: rt.lastSeq, buffered: rt.buffer.size, gapOpen: rt.gapTimer !== null, resyncs };
+        rt.receive(msg(3)); rt.receive(msg(4));
+        rt.receive({ type: 'joined', sessionId: 'other', seq: 0, members: [] });  // another room: ignored
+        return { before, after, applied, resyncs, lastSeq: rt.lastSeq };""")
+    assert result["before"] == {"lastSeq": 7, "buffered": 1}
+    assert result["after"] == {"lastSeq": 2, "buffered": 0, "gapOpen": False, "resyncs": 1}
+    assert result["applied"] == [6, 7, 3, 4]
+    assert result["resyncs"] == 1
+    assert result["lastSeq"] == 4

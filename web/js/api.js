@@ -13,8 +13,19 @@ export class ApiError extends Error {
     this.missingRoute = missingRoute; // the API has no such route (yet)
   }
 
+  // Worth sending again later, unchanged (same Idempotency-Key): no answer, the server busy or failing, or
+  // the first attempt with this key still running (409 idempotency_in_progress, e.g. its process died).
   get retriable() {
-    return this.network || this.status >= 500 || this.status === 429 || this.status === 408;
+    return this.network || this.status >= 500 || this.status === 429 || this.status === 408 || this.inProgress;
+  }
+
+  get inProgress() {
+    return this.status === 409 && this.code === "idempotency_in_progress";
+  }
+
+  // The first attempt with this Idempotency-Key committed but its answer was lost: the write is done.
+  get alreadyApplied() {
+    return this.status === 409 && this.code === "idempotency_key_applied";
   }
 
   // One line an engineer can paste into the incident channel.

@@ -1,17 +1,25 @@
 // The offline outbox: race-data writes queue here (persisted in localStorage) and are sent in
 // order, each with an Idempotency-Key, so a resend after a lost answer never duplicates.
+// Events to subscribers: queued, sent (`result` is null when the write was applied but its answer
+// lost: read it again), waiting (kept for a later flush), rejected (dropped for good).
 
 import { newId } from "./api.js";
 
 export class Outbox {
-  constructor(api, storageKey, { storage = window.localStorage } = {}) {
+  constructor(api, storageKey, { storage = window.localStorage, retryBaseMs = 1000, retryMaxMs = 10000 } = {}) {
     this.api = api;
     this.storageKey = storageKey;
     this.storage = storage;
     this.queue = this.load();
     this.flushing = false;
-    this.blocked = false; // the last attempt failed on the network: wait for the next flush()
+    this.blocked = false; // the last attempt failed for a reason that can pass: wait for the next flush()
     this.listeners = new Set();
+    // The server answered "not now" (busy, failing, or the same key still running): nothing else will
+    // call flush() (the sync status stays online), so retry on our own, backing off.
+    this.retryBaseMs = retryBaseMs;
+    this.retryMaxMs = retryMaxMs;
+    this.retryTimer = null;
+    this.retries = 0; // such answers in a row for the first write
   }
 
   load() {
@@ -55,6 +63,8 @@ export class Outbox {
   async flush() {
     if (this.flushing) return;
     this.flushing = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     try {
       while (this.queue.length) {
         const item = this.queue[0];
@@ -64,26 +74,52 @@ export class Outbox {
           result = await this.api.request(item.method, item.path, { body: item.body,
             headers: { "Idempotency-Key": item.id } });
         } catch (error) {
+          // An earlier attempt with this key committed but its answer was lost: done, nothing to apply.
+          if (error.alreadyApplied) {
+            this.done();
+            this.notify({ type: "sent", item, result: null, answerLost: true });
+            continue;
+          }
           // 401: the sign-in expired; keep the write for after the engineer signs in again.
+          // Retriable (network, 5xx, 429, or 409 idempotency_in_progress): keep it, first in line, and
+          // send it again later with the same Idempotency-Key.
           if (error.retriable || error.status === 401) {
             this.blocked = true;
             this.save();
-            this.notify({ type: "waiting", item, error });
+            const retryInMs = error.retriable && !error.network ? this.scheduleRetry() : null;
+            this.notify({ type: "waiting", item, error, retryInMs });
             return;
           }
           // Refused for good (bad input, gone, not allowed): drop it and say so.
-          this.queue.shift();
-          this.save();
+          this.done();
           this.notify({ type: "rejected", item, error });
           continue;
         }
-        this.blocked = false;
-        this.queue.shift();
-        this.save();
+        this.done();
         this.notify({ type: "sent", item, result });
       }
     } finally {
       this.flushing = false;
     }
+  }
+
+  // The first write has left the queue (sent, applied or refused for good).
+  done() {
+    this.blocked = false;
+    this.retries = 0;
+    this.queue.shift();
+    this.save();
+  }
+
+  // Flush again after a backoff (doubling up to retryMaxMs); an earlier flush() call supersedes it.
+  scheduleRetry() {
+    this.retries += 1;
+    const delayMs = Math.min(this.retryBaseMs * 2 ** (this.retries - 1), this.retryMaxMs);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.flush();
+    }, delayMs);
+    return delayMs;
   }
 }

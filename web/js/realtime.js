@@ -136,6 +136,8 @@ export class Realtime {
         this.drain();
       } else if ((message.seq || 0) > this.lastSeq) {
         this.requestResume(); // we were away: ask for what we missed
+      } else if ((message.seq || 0) < this.lastSeq) {
+        this.restart(message.seq || 0); // the room's numbering started over
       }
       this.emit("joined", { first, seq: message.seq });
       return;
@@ -207,6 +209,15 @@ export class Realtime {
     this.pendingResume = false;
     clearTimeout(this.gapTimer);
     this.gapTimer = null;
+  }
+
+  // The room counts from `seq` again (its numbering restarted, e.g. the local emulator restarted): what
+  // we hold belongs to the old numbering, so continue after `seq` and let the view refetch.
+  restart(seq) {
+    this.clearGap();
+    this.lastSeq = seq;
+    this.buffer.clear();
+    this.emit("resync", { sessionId: this.sessionId });
   }
 
   // Give up on the missing messages: the view refetches (which covers everything seen so far), and

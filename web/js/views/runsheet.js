@@ -430,6 +430,17 @@ export function runSheetView(ctx, runSheetId, initialTab) {
           st.sheet = { ...st.sheet, ...event.result };
           if (st.tab !== "laps" && !(st.tabView && st.tabView.isDirty && st.tabView.isDirty())) renderTab();
         }
+      } else if (event.type === "sent" && item) {
+        // Applied, but without an answer to apply (an earlier attempt's was lost): read it back.
+        if (item.kind === "lap.create" || item.kind === "lap.update") {
+          loadLaps().then(lapsChanged);
+        } else if (item.kind === "run_sheet.update") {
+          ctx.load(`/run-sheets/${runSheetId}`).then((sheet) => {
+            st.sheet = { ...st.sheet, ...sheet };
+            renderKpis();
+            if (st.tab !== "laps" && !(st.tabView && st.tabView.isDirty && st.tabView.isDirty())) renderTab();
+          }).catch(() => {}); // unreachable now: the next refresh or room message brings it
+        }
       }
       if (event.type === "sent" && item.kind === "run_sheet.update") toast("Saved", "ok", 2500);
       lapsChanged();
