@@ -35,6 +35,20 @@ def run(page: Any, body: str) -> Any:
     }}""")
 
 
+def in_room(gap_timeout_ms: int) -> str:
+    """JS that joins room s1 on a Realtime client: `rt`, the `applied` seqs, the `resyncs` count, `msg(seq)`."""
+    return f"""
+        const status = {{ wsChanged() {{}}, wsSeen() {{}}, wsWanted: false }};
+        const rt = new m.Realtime({{ wsUrl: 'ws://127.0.0.1:9' }},
+                                  {{ getToken: () => null, status, gapTimeoutMs: {gap_timeout_ms} }});
+        const applied = [];
+        let resyncs = 0;
+        rt.on('change', (msg) => applied.push(msg.seq));
+        rt.on('resync', () => resyncs++);
+        rt.join('s1');
+        const msg = (seq) => ({{ type: 'lap.create', sessionId: 's1', seq, data: {{ id: String(seq) }} }});"""
+
+
 def test_lap_times_format_and_parse(page: Any) -> None:
     assert run(page, """return [m.lapTime(120432), m.lapTime(59100), m.lapTime(null), m.gap(412), m.gap(-30),
         m.parseLapTime('2:00.432'), m.parseLapTime('59.1'), m.parseLapTime('1:44,05'), m.parseLapTime('104050'),
@@ -132,15 +146,7 @@ def test_outbox_sends_in_order_with_idempotency_keys_and_survives_failures(page:
 
 
 def test_room_messages_apply_in_seq_order_and_a_gap_ends_in_a_resync(page: Any) -> None:
-    result = run(page, """
-        const status = { wsChanged() {}, wsSeen() {}, wsWanted: false };
-        const rt = new m.Realtime({ wsUrl: 'ws://127.0.0.1:9' }, { getToken: () => null, status, gapTimeoutMs: 50 });
-        const applied = [];
-        let resyncs = 0;
-        rt.on('change', (msg) => applied.push(msg.seq));
-        rt.on('resync', () => resyncs++);
-        rt.join('s1');
-        const msg = (seq) => ({ type: 'lap.create', sessionId: 's1', seq, data: { id: String(seq) } });
+    result = run(page, in_room(gap_timeout_ms=50) + """
         rt.receive(msg(6));                                                  // before joined: buffered
         rt.receive({ type: 'joined', sessionId: 's1', seq: 5, members: [{ name: 'A', role: 'owner' }] });
         rt.receive(msg(8)); rt.receive(msg(7)); rt.receive(msg(7)); rt.receive(msg(9));
@@ -157,15 +163,7 @@ def test_room_messages_apply_in_seq_order_and_a_gap_ends_in_a_resync(page: Any) 
 
 
 def test_a_gap_is_filled_by_the_resumed_replay_and_a_resync_continues_after_its_seq(page: Any) -> None:
-    result = run(page, """
-        const status = { wsChanged() {}, wsSeen() {}, wsWanted: false };
-        const rt = new m.Realtime({ wsUrl: 'ws://127.0.0.1:9' }, { getToken: () => null, status, gapTimeoutMs: 5000 });
-        const applied = [];
-        let resyncs = 0;
-        rt.on('change', (msg) => applied.push(msg.seq));
-        rt.on('resync', () => resyncs++);
-        rt.join('s1');
-        const msg = (seq) => ({ type: 'lap.create', sessionId: 's1', seq, data: { id: String(seq) } });
+    result = run(page, in_room(gap_timeout_ms=5000) + """
         rt.receive({ type: 'joined', sessionId: 's1', seq: 5, members: [] });
         rt.receive(msg(6)); rt.receive(msg(9));                               // 7 and 8 missing: resume asked
         rt.receive({ type: 'resumed', sessionId: 's1', fromSeq: 7, toSeq: 7, final: false, messages: [msg(7)] });
@@ -323,15 +321,7 @@ def test_run_sheet_reads_back_a_write_applied_without_an_answer(page: Any) -> No
 
 
 def test_a_joined_seq_below_the_last_one_restarts_the_numbering_and_resyncs(page: Any) -> None:
-    result = run(page, """
-        const status = { wsChanged() {}, wsSeen() {}, wsWanted: false };
-        const rt = new m.Realtime({ wsUrl: 'ws://127.0.0.1:9' }, { getToken: () => null, status, gapTimeoutMs: 5000 });
-        const applied = [];
-        let resyncs = 0;
-        rt.on('change', (msg) => applied.push(msg.seq));
-        rt.on('resync', () => resyncs++);
-        rt.join('s1');
-        const msg = (seq) => ({ type: 'lap.create', sessionId: 's1', seq, data: { id: String(seq) } });
+    result = run(page, in_room(gap_timeout_ms=5000) + """
         rt.receive({ type: 'joined', sessionId: 's1', seq: 5, members: [] });
         rt.receive(msg(6)); rt.receive(msg(7)); rt.receive(msg(9));           // 8 missing: resume asked
         const before = { lastSeq: rt.lastSeq, buffered: rt.buffer.size };
