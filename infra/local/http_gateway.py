@@ -14,6 +14,7 @@ import zlib
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from socketserver import TCPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -24,8 +25,10 @@ from chalice.local import LambdaContext
 LOG = logging.getLogger("race.gateway.http")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+CHALICE_CONFIG = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
 LAMBDA_MEMORY_MB = 128  # Chalice's default lambda_memory_size
-LAMBDA_TIMEOUT_MS = 60_000  # Chalice's default lambda_timeout
+LAMBDA_TIMEOUT_S = 60  # Chalice's default lambda_timeout
+LAMBDA_TIMEOUT_MS: int | None = None  # overrides the configured timeout (the fault tests shorten it)
 ACCOUNT_ID = "123456789012"
 IDLE_TIMEOUT_S = 120.0
 _SINGLE_SEND_MAX = 256 * 1024
@@ -175,6 +178,20 @@ def _is_binary(content_type: str, binary_types: list[str]) -> bool:
     return False
 
 
+def lambda_limits(stage: str, config_path: Path = CHALICE_CONFIG) -> tuple[int, int]:
+    """(memory MB, timeout ms) of the API function in `stage`, as `chalice deploy` would configure it."""
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError):
+        config = {}
+    stage_config = config.get("stages", {}).get(stage, {})
+
+    def setting(name: str, default: int) -> int:
+        return int(stage_config.get(name, config.get(name, default)))
+
+    return setting("lambda_memory_size", LAMBDA_MEMORY_MB), setting("lambda_timeout", LAMBDA_TIMEOUT_S) * 1000
+
+
 class HttpGateway(ThreadingHTTPServer):
     """A threaded HTTP/1.1 server that turns requests into API Gateway proxy events for a Chalice app."""
 
@@ -186,6 +203,9 @@ class HttpGateway(ThreadingHTTPServer):
         self.stage = stage
         self.function_name = f"{app.app_name}-{stage}"
         self.function_arn = f"arn:aws:lambda:local:{ACCOUNT_ID}:function:{self.function_name}"
+        # The context's remaining time is what the deployed function would have (.chalice/config.json).
+        self.memory_mb, self.timeout_ms = lambda_limits(stage)
+        self.timeout_ms = LAMBDA_TIMEOUT_MS or self.timeout_ms
         self.thread: threading.Thread | None = None
         self.closing = False
         _isolate_request_state(app)
@@ -387,7 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         request_id = str(uuid.uuid4())
         event = self._event(method, raw_path, query, template, path_params, body, request_id)
-        context = LambdaContext(self.server.function_name, LAMBDA_MEMORY_MB, LAMBDA_TIMEOUT_MS)
+        context = LambdaContext(self.server.function_name, self.server.memory_mb, self.server.timeout_ms)
         context.invoked_function_arn = self.server.function_arn
         try:
             status, headers, out = _decode_response(app(event, context))

@@ -251,6 +251,29 @@ def test_outbox_keeps_a_write_whose_key_is_still_in_progress_and_retries_it_with
     assert result["left"] == 0
 
 
+
+def test_outbox_waits_as_long_as_a_429_retry_after_asks_capped(page: Any) -> None:
+    result = run(page, """
+        const storage = { getItem: () => null, setItem: () => {} };
+        let calls = 0;
+        const api = { request: async (method, path) => {
+          calls += 1;
+          const retryAfterMs = calls === 1 ? m.parseRetryAfter('1') : m.parseRetryAfter('3600');
+          throw new m.ApiError('slow down', { status: 429, code: 'rate_limited', method, path, retryAfterMs });
+        } };
+        const outbox = new m.Outbox(api, 'rl', { storage, retryBaseMs: 20, retryMaxMs: 40, retryAfterMaxMs: 5000 });
+        const waits = [];
+        outbox.subscribe((e) => { if (e.type === 'waiting') waits.push(e.retryInMs); });
+        outbox.enqueue({ method: 'POST', path: '/laps', body: {} });
+        await outbox.flush();            // Retry-After: 1 -> 1000 ms, not the 20 ms backoff
+        await outbox.flush();            // Retry-After: 3600 -> capped at 5000 ms
+        clearTimeout(outbox.retryTimer);
+        const now = Date.parse('2026-11-28T12:00:00Z');
+        return { waits, date: m.parseRetryAfter('Sat, 28 Nov 2026 12:00:30 GMT', now),
+                 past: m.parseRetryAfter('Sat, 28 Nov 2026 11:00:00 GMT', now),
+                 junk: m.parseRetryAfter('soon'), none: m.parseRetryAfter(null) };""")
+    assert result == {"waits": [1000, 5000], "date": 30000, "past": 0, "junk": None, "none": None}
+
 def test_outbox_counts_an_already_applied_key_as_sent_without_a_result(page: Any) -> None:
     result = run(page, """
         const store = new Map();

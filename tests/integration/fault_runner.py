@@ -20,7 +20,8 @@ def main(argv: list[str]) -> int:
     from infra.local import http_gateway
     from infra.local.sqs_poller import SqsPoller
 
-    http_gateway.LAMBDA_TIMEOUT_MS = int(os.environ.get("FAULT_LAMBDA_TIMEOUT_MS", http_gateway.LAMBDA_TIMEOUT_MS))
+    if os.environ.get("FAULT_LAMBDA_TIMEOUT_MS"):
+        http_gateway.LAMBDA_TIMEOUT_MS = int(os.environ["FAULT_LAMBDA_TIMEOUT_MS"])
     from app import app
     from chalicelib.config import settings
     from chalicelib.resources import WEBHOOK_QUEUE

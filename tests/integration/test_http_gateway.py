@@ -14,7 +14,7 @@ import pytest
 import requests
 from chalice import Chalice, Response
 
-from infra.local.http_gateway import MAX_BODY_BYTES, HttpGateway, make_server, start_in_thread
+from infra.local.http_gateway import MAX_BODY_BYTES, HttpGateway, lambda_limits, make_server, start_in_thread
 from infra.local.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -175,8 +175,9 @@ def test_headers_and_lambda_context(conn: http.client.HTTPConnection) -> None:
     assert event["requestContext"]["identity"]["userAgent"] == "gateway-test/1"
     context = result["context"]
     assert context["functionName"] == "gw-test-local"
-    assert context["memory"] == 128
-    assert context["remainingMs"] > 0
+    memory_mb, timeout_ms = lambda_limits("local")  # what .chalice/config.json deploys
+    assert context["memory"] == memory_mb
+    assert 0 < context["remainingMs"] <= timeout_ms
     assert context["awsRequestId"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from chalicelib.config import ConfigError, load
@@ -55,3 +57,14 @@ def test_unreadable_parameter_still_says_jwt_secret_is_required() -> None:
 
     with pytest.raises(ConfigError, match=r"^JWT_SECRET is required \(reading /race/prod/jwt failed: AccessDenied\)"):
         load({"DATABASE_URL": "postgresql://x/y", "JWT_SECRET_PARAMETER": "/race/prod/jwt"}, fetch)
+
+
+def test_the_local_gateway_gives_handlers_the_deployed_functions_limits(tmp_path: Path) -> None:
+    from infra.local.http_gateway import lambda_limits
+
+    assert lambda_limits("local") == (1024, 30_000)  # the repository's .chalice/config.json
+    assert lambda_limits("prod") == (1769, 30_000)  # a stage's own setting wins
+    config = tmp_path / "config.json"
+    config.write_text('{"stages": {"dev": {"lambda_timeout": 12}}}')
+    assert lambda_limits("dev", config) == (128, 12_000)  # Chalice's defaults fill the rest
+    assert lambda_limits("dev", tmp_path / "missing.json") == (128, 60_000)

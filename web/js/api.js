@@ -2,7 +2,7 @@
 
 export class ApiError extends Error {
   constructor(message, { status = 0, code = "network", field = null, method = "", path = "", network = false,
-    missingRoute = false } = {}) {
+    missingRoute = false, retryAfterMs = null } = {}) {
     super(message);
     this.status = status;
     this.code = code;
@@ -11,6 +11,7 @@ export class ApiError extends Error {
     this.path = path;
     this.network = network; // no answer at all (refused, timeout, DNS, CORS)
     this.missingRoute = missingRoute; // the API has no such route (yet)
+    this.retryAfterMs = retryAfterMs; // the server's Retry-After (429/503), when it sent one
   }
 
   // Worth sending again later, unchanged (same Idempotency-Key): no answer, the server busy or failing, or
@@ -34,6 +35,15 @@ export class ApiError extends Error {
     const status = this.status ? ` ${this.status}` : "";
     return `${where}${status}: ${this.message}`;
   }
+}
+
+// Retry-After in milliseconds: delta-seconds or an HTTP date; null when absent or unreadable.
+export function parseRetryAfter(value, now = Date.now()) {
+  if (!value) return null;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
 export function newId() {
@@ -100,7 +110,7 @@ export class Api {
       const missingRoute = (response.status === 404 && /^no route for/i.test(message)) || response.status === 405
         || (response.status === 403 && /Missing Authentication Token/i.test(message));
       const error = new ApiError(message, { status: response.status, code: err.code || "error", field: err.field,
-        method, path, missingRoute });
+        method, path, missingRoute, retryAfterMs: parseRetryAfter(response.headers.get("Retry-After")) });
       if (response.status === 401 && auth) this.onUnauthorized(error);
       throw error;
     }

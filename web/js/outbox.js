@@ -6,7 +6,8 @@
 import { newId } from "./api.js";
 
 export class Outbox {
-  constructor(api, storageKey, { storage = window.localStorage, retryBaseMs = 1000, retryMaxMs = 10000 } = {}) {
+  constructor(api, storageKey, { storage = window.localStorage, retryBaseMs = 1000, retryMaxMs = 10000,
+    retryAfterMaxMs = 120000 } = {}) {
     this.api = api;
     this.storageKey = storageKey;
     this.storage = storage;
@@ -18,6 +19,7 @@ export class Outbox {
     // call flush() (the sync status stays online), so retry on our own, backing off.
     this.retryBaseMs = retryBaseMs;
     this.retryMaxMs = retryMaxMs;
+    this.retryAfterMaxMs = retryAfterMaxMs;
     this.retryTimer = null;
     this.retries = 0; // such answers in a row for the first write
   }
@@ -86,7 +88,7 @@ export class Outbox {
           if (error.retriable || error.status === 401) {
             this.blocked = true;
             this.save();
-            const retryInMs = error.retriable && !error.network ? this.scheduleRetry() : null;
+            const retryInMs = error.retriable && !error.network ? this.scheduleRetry(error.retryAfterMs) : null;
             this.notify({ type: "waiting", item, error, retryInMs });
             return;
           }
@@ -111,10 +113,12 @@ export class Outbox {
     this.save();
   }
 
-  // Flush again after a backoff (doubling up to retryMaxMs); an earlier flush() call supersedes it.
-  scheduleRetry() {
+  // Flush again after a backoff (doubling up to retryMaxMs), or later when the server asked for that
+  // (Retry-After, capped at retryAfterMaxMs); an earlier flush() call supersedes it.
+  scheduleRetry(retryAfterMs = null) {
     this.retries += 1;
-    const delayMs = Math.min(this.retryBaseMs * 2 ** (this.retries - 1), this.retryMaxMs);
+    const backoffMs = Math.min(this.retryBaseMs * 2 ** (this.retries - 1), this.retryMaxMs);
+    const delayMs = retryAfterMs == null ? backoffMs : Math.max(backoffMs, Math.min(retryAfterMs, this.retryAfterMaxMs));
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
