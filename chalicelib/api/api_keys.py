@@ -12,7 +12,7 @@ from chalicelib.domain import api_keys
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api-keys", methods=("POST",), status=201)
+@route(bp, "/api-keys", methods=("POST",), status=201, applied_once=True)
 def create_key() -> Any:
     """Create an API key; its race_ secret is in this answer only"""
     return api_keys.create(caller(), json_body(bp))

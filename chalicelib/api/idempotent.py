@@ -41,7 +41,7 @@ def _remaining_ms(bp: Blueprint) -> Callable[[], int]:
 
 
 def answer(bp: Blueprint, path: str, key: str, path_params: dict[str, Any], view: Callable[[], Any],
-           status: int) -> Response:
+           status: int, *, applied_once: bool = False) -> Response:
     """Run `view` at most once for this Idempotency-Key and answer with its (first) answer."""
     from chalicelib.api.routing import caller
 
@@ -51,7 +51,8 @@ def answer(bp: Blueprint, path: str, key: str, path_params: dict[str, Any], view
     fingerprint = idempotency.fingerprint(request.method, path, {k: str(v) for k, v in path_params.items()}, query,
                                           raw.encode() if isinstance(raw, str) else raw)
     stored = idempotency.once(caller(), f"{request.method} {path}", key, fingerprint,
-                              lambda: _stored(view(), status), remaining_ms=_remaining_ms(bp))
+                              lambda: _stored(view(), status), remaining_ms=_remaining_ms(bp),
+                              applied_once=applied_once)
     headers: dict[str, str | list[str]] = {"Content-Type": stored.content_type}
     if stored.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -17,7 +17,7 @@ bp = Blueprint(__name__)
 register_reads(bp, "/laps", LAPS, laps.LAP_QUERY)
 
 
-@route(bp, "/laps", methods=("POST",), status=201)
+@route(bp, "/laps", methods=("POST",), status=201, applied_once=True)
 def create_laps() -> Any:
     """Create one lap, or {"laps": [...]} (up to 5,000, one transaction); records lap.create per lap"""
     return laps.create(caller(), json_body(bp, max_bytes=laps.MAX_BODY_BYTES))

@@ -44,7 +44,7 @@ list_members.race_resource = members.MEMBERS  # type: ignore[attr-defined]  # fo
 list_members.race_list = True  # type: ignore[attr-defined]
 
 
-@route(bp, "/members", methods=("POST",), status=201)
+@route(bp, "/members", methods=("POST",), status=201, applied_once=True)
 def add_member() -> Any:
     """Add a member by email (admin+): an existing user joins at once, anyone else gets an invite token"""
     return members.add_member(caller(), json_body(bp))

@@ -103,9 +103,13 @@ def _authenticate(request: Any) -> Caller:
 
 
 def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, public: bool = False,
-          status: int = 200, content_types: tuple[str, ...] = ("application/json",)) -> Callable[
-              [Callable[..., Any]], Callable[..., Any]]:
-    """Register a view that returns a JSON-able value (or a Response) and may raise PlatformError."""
+          status: int = 200, content_types: tuple[str, ...] = ("application/json",),
+          applied_once: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view that returns a JSON-able value (or a Response) and may raise PlatformError.
+
+    applied_once: the view's write records its Idempotency-Key in its own transaction
+    (idempotency.claim_in), so a keyed POST still runs when the idempotency store is down.
+    """
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -126,7 +130,8 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, publ
                 if key is not None:  # every POST honours Idempotency-Key: chalicelib/api/idempotent.py
                     from chalicelib.api import idempotent
 
-                    return idempotent.answer(bp, path, key, kwargs, lambda: view(**kwargs), status)
+                    return idempotent.answer(bp, path, key, kwargs, lambda: view(**kwargs), status,
+                                             applied_once=applied_once)
                 result = view(**kwargs)
                 if isinstance(result, Response):
                     return result
@@ -208,7 +213,7 @@ def register_writes(bp: Blueprint, path: str, name: str) -> None:
     """POST {path}, PATCH {path}/{id}, DELETE {path}/{id}[?cascade=true] for a race_data resource."""
     from chalicelib.domain import race_data
 
-    @route(bp, path, methods=("POST",), status=201)
+    @route(bp, path, methods=("POST",), status=201, applied_once=True)
     def create_resource() -> Any:
         return race_data.create(caller(), name, json_body(bp))
 

@@ -13,7 +13,7 @@ from chalicelib.webhooks import deliveries, subscriptions
 bp = Blueprint(__name__)
 
 
-@route(bp, "/webhooks", methods=("POST",), status=201)
+@route(bp, "/webhooks", methods=("POST",), status=201, applied_once=True)
 def create_webhook() -> Any:
     """Subscribe a URL to domain events; its whsec_ signing secret is in this answer only"""
     return subscriptions.create(caller(), json_body(bp))

@@ -10,11 +10,13 @@ The rules (the store keeps the records, store/idempotency.py):
   the first request still runs is a 409 `idempotency_in_progress` (retry after it finishes);
 - only answers are kept: a request that failed (4xx or 5xx) leaves the key free, so its retry
   runs again (and gets the same 4xx if the input was bad);
-- if the idempotency store (DynamoDB) is down the request is refused with 503 rather than run
-  without the guarantee the client asked for;
 - the write's transaction also records the key as applied (PostgreSQL, `claim_in`): if the
   process dies after the commit but before the answer is kept, a retry is not applied a second
-  time; it gets 409 `idempotency_key_applied` (read the result with GET).
+  time; it gets 409 `idempotency_key_applied` (read the result with GET);
+- if the idempotency store (DynamoDB) is down, a route whose write records its key that way
+  (`applied_once`: race data, laps, API keys, webhooks, invites) runs anyway: it still never
+  applies twice, only its answer is not kept (a retry gets 409 `idempotency_key_applied`). Any
+  other route is refused with 503 rather than run without the guarantee the client asked for.
 """
 
 from __future__ import annotations
@@ -71,10 +73,11 @@ _pending: ContextVar[_Pending | None] = ContextVar("idempotency_pending", defaul
 
 
 @contextmanager
-def _running(account_id: str, route: str, key: str) -> Iterator[None]:
-    token = _pending.set(_Pending(account_id, route, hashlib.sha256(key.encode()).hexdigest()))
+def _running(account_id: str, route: str, key: str) -> Iterator[_Pending]:
+    pending = _Pending(account_id, route, hashlib.sha256(key.encode()).hexdigest())
+    token = _pending.set(pending)
     try:
-        yield
+        yield pending
     finally:
         _pending.reset(token)
 
@@ -125,8 +128,12 @@ def fingerprint(method: str, path: str, path_params: Mapping[str, str], query: M
 
 
 def once(caller: Caller, route: str, key: str, request_fingerprint: str, run: Callable[[], Stored], *,
-         remaining_ms: Callable[[], int]) -> Stored:
-    """`run` once for (account, route, key); a retry gets the stored answer (`replayed`)."""
+         remaining_ms: Callable[[], int], applied_once: bool = False) -> Stored:
+    """`run` once for (account, route, key); a retry gets the stored answer (`replayed`).
+
+    applied_once: `run`'s write records the key in its own transaction (`claim_in`), so it may run
+    while the idempotency store is down.
+    """
     key = check_key(key)
 
     def run_recording_the_key() -> Stored:
@@ -136,6 +143,10 @@ def once(caller: Caller, route: str, key: str, request_fingerprint: str, run: Ca
     try:
         answer = store.once(caller.account_id, route, key, request_fingerprint, run_recording_the_key,
                             expires_after_s=EXPIRES_AFTER_S, remaining_ms=remaining_ms)
+    except store.KeyNotTaken:
+        if not applied_once:
+            raise
+        return _run_without_the_store(caller.account_id, route, key, run)
     except store.KeyInProgress as exc:
         raise InProgress(f"a request with this {HEADER} is still in progress; retry once it has finished") from exc
     except store.KeyReused as exc:
@@ -145,4 +156,20 @@ def once(caller: Caller, route: str, key: str, request_fingerprint: str, run: Ca
         body = json.dumps({"message": "this request was already applied; its answer was too large to keep, "
                                       "read the result with GET", HEADER.lower(): key})
         return Stored(answer.status, body, "application/json", replayed=True)
+    return answer
+
+
+def _run_without_the_store(account_id: str, route: str, key: str, run: Callable[[], Stored]) -> Stored:
+    """DynamoDB is down: run anyway, guarded by the key's claim in PostgreSQL alone (a second run with
+    this key is AlreadyApplied; concurrent ones wait on the claim's row). Only the answer is not kept."""
+    from chalicelib.observability import logger
+
+    with _running(account_id, route, key) as pending:
+        answer = run()
+    log = logger()
+    if pending.claimed:
+        log.warning("idempotency store down: request run on its PostgreSQL claim alone; its answer is not kept",
+                    extra={"route": route})
+    elif answer.status < 300:  # a route marked applied_once whose write did not claim: a bug to fix
+        log.error("applied_once route ran without claiming its Idempotency-Key", extra={"route": route})
     return answer

@@ -33,6 +33,10 @@ class KeyReused(Exception):
     """The key was first used for a different request."""
 
 
+class KeyNotTaken(DependencyDown):
+    """DynamoDB failed before the key was taken: nothing ran."""
+
+
 @dataclass(frozen=True)
 class Stored:
     """An answer as kept with its key."""
@@ -79,8 +83,9 @@ def once(account_id: str, route: str, key: str, fingerprint: str, run: Callable[
          expires_after_s: int, remaining_ms: Callable[[], int]) -> Stored:
     """Run `run` once per (account, route, key); later calls get its stored answer (replayed=True).
 
-    Raises KeyInProgress, KeyReused, DependencyDown (DynamoDB), or whatever `run` raised (its
-    record is then deleted: only answers are kept, so a retry after an error runs again).
+    Raises KeyInProgress, KeyReused, KeyNotTaken (DynamoDB failed before `run`), DependencyDown
+    (DynamoDB failed after a `run` that raised), or whatever `run` raised (its record is then
+    deleted: only answers are kept, so a retry after an error runs again).
     """
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -104,10 +109,12 @@ def once(account_id: str, route: str, key: str, fingerprint: str, run: Callable[
                                raise_on_no_idempotency_key=True, expires_after_seconds=expires_after_s,
                                lambda_context=_Deadline(remaining_ms))  # type: ignore[arg-type]
     fresh: list[Stored] = []  # set when this call ran `run` (rather than finding a stored answer)
+    started: list[bool] = []  # set when `run` began (the key was taken)
 
     @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config,
                          key_prefix=route)
     def answer(request: dict[str, str]) -> dict[str, Any]:
+        started.append(True)
         fresh.append(run())
         return _pack(fresh[0])
 
@@ -126,6 +133,9 @@ def once(account_id: str, route: str, key: str, fingerprint: str, run: Callable[
             logger().warning("idempotency answer not kept (DynamoDB); the key stays in progress until it expires",
                              extra={"route": route})
             return fresh[0]
+        if not started:
+            raise KeyNotTaken("DynamoDB", "the idempotency store (DynamoDB) is unavailable; retry shortly, "
+                                          "or send the request without Idempotency-Key") from exc
         raise DependencyDown("DynamoDB", "the idempotency store (DynamoDB) is unavailable; retry shortly, "
                                          "or send the request without Idempotency-Key") from exc
     return fresh[0] if fresh else _unpack(packed)

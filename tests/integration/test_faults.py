@@ -98,7 +98,7 @@ def _traffic(api: Api, tally: Tally, stop: threading.Event, *, session_id: str |
     idempotent: the web client's outbox: each write carries an Idempotency-Key and is sent again, with
     the same key, until it is acknowledged (what the outbox does after a 5xx or no answer)."""
     while not stop.is_set():
-        title = f"fault-{uuid.uuid4().hex[:12]}"
+        title = f"{'keyed' if idempotent else 'fault'}-{uuid.uuid4().hex[:12]}"
         body = {"title": title, **({"sessionId": session_id} if session_id else {})}
         headers = {"Idempotency-Key": str(uuid.uuid4())} if idempotent else {}
         while not tally.count_write(title, _call(functools.partial(api.post, "/board-cards", body, headers=headers))):
@@ -277,9 +277,9 @@ def _webhook_worker(emulator_url: str, stop: threading.Event) -> None:
 
 def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any, str, str],
                                       private_emulator: StoppableEmulator, receiver: Receiver) -> None:
-    """Reads keep working, plain writes commit (201), writes with an Idempotency-Key are refused with
-    503 naming DynamoDB (the key cannot be kept) and succeed when sent again; afterwards the sweeps
-    deliver every webhook and push every missed room message.
+    """Reads keep working, writes commit (201), with an Idempotency-Key too (its claim in PostgreSQL
+    guards it while DynamoDB cannot keep it); afterwards the sweeps deliver every webhook and push
+    every missed room message.
 
     moto keeps nothing across a restart: the emulator comes back empty and is provisioned again (as an
     operator restarting it would), so the room's log and its member list are gone too. The member's
@@ -311,9 +311,13 @@ def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any,
         _wait_for(lambda: len(tally.acknowledged) >= 25 and len(member.pushes) >= 25, "writes before the fault")
         emulator.stop()
         at_stop = len(tally.acknowledged)
-        _wait_for(lambda: len(tally.acknowledged) >= at_stop + 10 and tally.refused[503] >= 2,
-                  "writes while the emulator is down")
-        outage_acknowledged = len(tally.acknowledged) - at_stop
+
+        def keyed_since_stop() -> int:
+            return sum(1 for title in tally.acknowledged[at_stop:] if title.startswith("keyed-"))
+
+        _wait_for(lambda: len(tally.acknowledged) >= at_stop + 10 and keyed_since_stop() >= 3,
+                  "writes (keyed ones too) while the emulator is down")
+        outage_acknowledged, outage_keyed = len(tally.acknowledged) - at_stop, keyed_since_stop()
         emulator.restart()
         member.drop_socket(stack.management_url)
         _wait_for(lambda: member.connects >= 2 and member.resyncs and member.in_sync(), "the member back in its room")
@@ -354,7 +358,8 @@ def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any,
     not_pushed = missed - pushed_after_sweep  # the sweep's own messages must reach the member as pushes
     room_twice, room_across = member.repeats()
     report = (f"sent={tally.sent} (reads={tally.reads_sent}) acknowledged={len(tally.acknowledged)} "
-              f"acknowledged_during_outage={outage_acknowledged} refused={dict(tally.refused)} "
+              f"acknowledged_during_outage={outage_acknowledged} (keyed {outage_keyed}) "
+              f"refused={dict(tally.refused)} "
               f"retried_with_same_key={tally.retried} lost={len(lost)} duplicated={len(duplicated)} "
               f"partial={len(partial)} | webhooks: deliveries={dict(statuses)} lost={len(webhooks_lost)} "
               f"duplicated={succeeded_twice} repeats={sum(1 for n in times.values() if n > 1)} "
@@ -367,10 +372,9 @@ def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any,
     assert not webhooks_lost and succeeded_twice == 0 and statuses.keys() == {"succeeded"}, report
     assert not room_lost and not not_pushed and room_twice == 0, report
     assert missed, "no write was left for the sweep: the outage did not hit any publish"
-    # Reads never needed the emulator; writes without a key always committed; only keyed ones were refused.
+    # Reads never needed the emulator, and no write was refused for it, keyed or not.
     assert not tally.reads_refused, report
-    assert set(tally.refused) <= {503}, report
-    assert all("DynamoDB" in m for m in tally.messages), tally.messages
+    assert not tally.refused, report
 
 
 def test_a_keyed_write_whose_answer_cannot_be_kept_still_answers_201(stack: Stack,
@@ -549,3 +553,42 @@ def _wait_for(condition: Any, what: str, timeout_s: float = 60, poll_s: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(poll_s)
+
+
+def test_keyed_writes_run_on_their_postgresql_claim_when_dynamodb_is_down(stack: Stack,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB refuses the Idempotency-Key before anything runs: race-data writes (which record their
+    key in their own transaction) commit anyway and a retry with the key is not applied twice; a route
+    without that claim is refused with 503 naming DynamoDB."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from tests.integration.conftest import new_account, token_for
+
+    def dynamodb_gone(self: Any, data_record: Any) -> None:
+        raise ConnectionError("DynamoDB went away")
+
+    email, account_id = new_account("admin")
+    api = Api(stack.api_url, token_for(email))
+    monkeypatch.setattr(DynamoDBPersistenceLayer, "_put_record", dynamodb_gone)
+    for path, body in (("/api-keys", {"name": "timing bridge"}),
+                       ("/webhooks", {"url": "http://127.0.0.1:9/hook", "entityTypes": ["lap"]})):
+        key = str(uuid.uuid4())
+        answers = [api.post(path, body, headers={"Idempotency-Key": key}) for _ in range(2)]
+        assert [a.status_code for a in answers] == [201, 409], [a.text for a in answers]
+        assert _code(answers[1]) == "idempotency_key_applied"  # one key, one webhook secret shown once
+        assert len(api.get(path).json()["items"]) == 1, path
+    key = str(uuid.uuid4())
+    first = api.post("/board-cards", {"title": "while DynamoDB is down"}, headers={"Idempotency-Key": key})
+    retry = api.post("/board-cards", {"title": "while DynamoDB is down"}, headers={"Idempotency-Key": key})
+    other = api.post("/board-cards", {"title": "another key"}, headers={"Idempotency-Key": str(uuid.uuid4())})
+    unclaimed = api.post("/auth/password", {"currentPassword": "x", "newPassword": "y" * 12},
+                         headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert first.status_code == 201, first.text
+    assert (retry.status_code, _code(retry)) == (409, "idempotency_key_applied"), retry.text
+    assert other.status_code == 201, other.text
+    assert (unclaimed.status_code, _code(unclaimed)) == (503, "dependency_unavailable"), unclaimed.text
+    assert "DynamoDB" in unclaimed.json()["error"]["message"]
+    with psycopg.connect(stack.database_url) as conn:
+        titles = Counter(r[0] for r in conn.execute("SELECT title FROM board_cards WHERE account_id = %s",
+                                                    (account_id,)))
+    assert titles == {"while DynamoDB is down": 1, "another key": 1}
