@@ -6,7 +6,9 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.api import shapes
 from chalicelib.api.routing import caller, json_body, query_params, route
+from chalicelib.api.shapes import documented
 from chalicelib.domain import members
 
 bp = Blueprint(__name__)
@@ -29,28 +31,29 @@ def accept_invite() -> Any:
 
 
 @route(bp, "/auth/password", methods=("POST",))
+@documented(request=shapes.password_request())
 def change_password() -> None:
     """Change your own password (JWTs issued before stay valid until they expire)"""
     members.change_password(caller(), json_body(bp))
 
 
 @route(bp, "/members")
+@documented(resource=members.MEMBERS, listing=True)
 def list_members() -> Any:
     """List the account's members and pending invites"""
     return members.list_members(caller(), query_params(bp))
 
 
-list_members.race_resource = members.MEMBERS  # type: ignore[attr-defined]  # for /openapi.json
-list_members.race_list = True  # type: ignore[attr-defined]
-
 
 @route(bp, "/members", methods=("POST",), status=201, applied_once=True)
+@documented(request=shapes.member_request(creating=True), resource=members.MEMBERS)
 def add_member() -> Any:
     """Add a member by email (admin+): an existing user joins at once, anyone else gets an invite token"""
     return members.add_member(caller(), json_body(bp))
 
 
 @route(bp, "/members/{userId}", methods=("PATCH",))
+@documented(request=shapes.member_request(creating=False), resource=members.MEMBERS)
 def change_role(userId: str) -> Any:
     """Change a member's (or pending invite's) role (admin+; owners only by an owner)"""
     return members.change_role(caller(), userId, json_body(bp))

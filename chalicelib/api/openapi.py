@@ -239,8 +239,15 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
         if editable is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": _body_schema(resource, editable, creating=method == "POST")}}}
-    elif method in ("POST", "PUT", "PATCH"):
+    request = getattr(inner, "race_request", None)  # chalicelib/api/shapes.py
+    if request is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": request}}}
+    elif method in ("POST", "PUT", "PATCH") and "requestBody" not in operation \
+            and not getattr(inner, "race_no_body", False):
         operation["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    answer = getattr(inner, "race_answer", None)
+    if answer is not None:
+        ok["content"]["application/json"]["schema"] = answer
     parameters += [{"name": name, "in": "query", "schema": schema}
                    for name, schema in getattr(inner, "race_query", {}).items()]
     status = str(getattr(view, "race_status", 200))

@@ -147,3 +147,49 @@ def test_nul_in_json_and_times_before_year_1_are_refused(stack: Stack) -> None:
     early = http.post(stack.api_url + "/events", json={"name": "Spa", "startsAt": "0001-01-01T00:30:00+01:00"},
                       timeout=30)  # also found: year 0 in UTC overflowed into a 500
     assert early.status_code == 400 and early.json()["error"]["field"] == "startsAt", early.text
+
+
+def _answer_schema(path: str, method: str, status: int) -> dict[str, Any]:
+    """The documented answer of an operation, its $refs resolvable (components alongside)."""
+    doc = document(app.routes)
+    schema = doc["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
+    return {**schema, "components": doc["components"]}
+
+
+@pytest.mark.integration
+def test_answers_the_fuzzer_seldom_reaches_match_the_document(stack: Stack) -> None:
+    """Sign-in, /auth/me, secrets shown once and webhook deliveries answer what /openapi.json says
+    (random bodies almost never get that far: right password, an admin, a real delivery)."""
+    from jsonschema import Draft202012Validator
+
+    from tests.integration.conftest import PASSWORD
+
+    def check(path: str, method: str, response: requests.Response, status: int) -> dict[str, Any]:
+        assert response.status_code == status, (path, response.text)
+        errors = [e.message for e in Draft202012Validator(_answer_schema(path, method, status)).iter_errors(
+            response.json())]
+        assert not errors, (path, method, errors)
+        return dict(response.json())
+
+    email, _ = new_account("admin")
+    http = requests.Session()
+    signed_in = check("/auth/login", "post", http.post(stack.api_url + "/auth/login",
+                                                       json={"email": email, "password": PASSWORD}, timeout=30), 200)
+    http.headers["Authorization"] = f"Bearer {signed_in['token']}"
+    check("/auth/me", "get", http.get(stack.api_url + "/auth/me", timeout=30), 200)
+    key = check("/api-keys", "post", http.post(stack.api_url + "/api-keys", json={"name": "bridge"}, timeout=30), 201)
+    check("/auth/me", "get", requests.get(stack.api_url + "/auth/me", headers={"X-API-Key": key["key"]},
+                                          timeout=30), 200)
+    check("/api-keys", "get", http.get(stack.api_url + "/api-keys", timeout=30), 200)
+    hook = check("/webhooks", "post", http.post(stack.api_url + "/webhooks", json={"url": SAFE_WEBHOOK_URL},
+                                                timeout=30), 201)
+    base = f"{stack.api_url}/webhooks/{hook['id']}"
+    check("/webhooks/{id}/rotate-secret", "post", http.post(base + "/rotate-secret", timeout=30), 200)
+    sent = check("/webhooks/{id}/test", "post", http.post(base + "/test", timeout=30), 202)
+    check("/webhooks/{id}/deliveries", "get", http.get(base + "/deliveries?limit=500", timeout=30), 200)
+    check("/webhooks/{id}/deliveries/{deliveryId}", "get", http.get(f"{base}/deliveries/{sent['id']}", timeout=30),
+          200)
+    check("/webhooks/{id}/recover", "post", http.post(base + "/recover", json={"since": "2026-01-01T00:00:00Z"},
+                                                      timeout=30), 202)
+    check("/members", "post", http.post(stack.api_url + "/members", json={"email": "new@example.test",
+                                                                          "role": "viewer"}, timeout=30), 201)

@@ -1,0 +1,194 @@
+"""What /openapi.json says of routes outside race data: their request bodies and their answers.
+
+`documented(...)` goes under `@route` and marks the view; the OpenAPI generator reads the marks.
+A request schema is never stricter than the domain's reader (schemathesis sends what a schema
+excludes and expects a 4xx); an answer schema is what the route returns (schemathesis checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chalicelib.domain.records import Resource
+
+Schema = dict[str, Any]
+
+_UUID: Schema = {"type": "string", "format": "uuid"}
+_TIME: Schema = {"type": "string", "format": "date-time"}
+_TEXT: Schema = {"type": "string"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def documented(*, request: Schema | None = None, answer: Schema | None = None, resource: Resource | None = None,
+               listing: bool = False, query: Mapping[str, Schema] | None = None,
+               no_body: bool = False) -> Callable[[Any], Any]:
+    """Mark a view for the OpenAPI generator: its body (or that it reads none), its answer, or the
+    resource it lists or returns."""
+
+    def mark(view: Any) -> Any:
+        if no_body:
+            view.race_no_body = True
+        if request is not None:
+            view.race_request = request
+        if answer is not None:
+            view.race_answer = answer
+        if resource is not None:
+            view.race_resource = resource
+            view.race_list = listing
+        if query is not None:
+            view.race_query = dict(query)
+        return view
+
+    return mark
+
+
+def webhook() -> Schema:
+    from chalicelib.domain.changes import OPS
+    from chalicelib.webhooks.subscriptions import ENTITY_TYPES
+
+    return {"type": "object", "required": ["id", "url", "entityTypes", "operations", "enabled", "createdAt"],
+            "properties": {
+                "id": _UUID, "url": _TEXT, "description": _nullable(_TEXT),
+                "entityTypes": {"type": "array", "items": {"enum": list(ENTITY_TYPES)}},
+                "operations": {"type": "array", "items": {"enum": list(OPS)}},
+                "enabled": {"type": "boolean"}, "disabledReason": _nullable(_TEXT),
+                "secretRotationEndsAt": _nullable(_TIME), "createdAt": _TIME, "updatedAt": _TIME}}
+
+
+def webhook_with_secret() -> Schema:
+    schema = webhook()
+    return {**schema, "required": [*schema["required"], "secret"],
+            "properties": {**schema["properties"], "secret": {"type": "string", "pattern": "^whsec_"}}}
+
+
+def webhook_write(creating: bool) -> Schema:
+    """POST and PATCH /webhooks (subscriptions.create / update)."""
+    from chalicelib import netguard
+    from chalicelib.domain.changes import OPS
+    from chalicelib.webhooks.subscriptions import ENTITY_TYPES
+
+    schema: Schema = {"type": "object", "additionalProperties": False, "properties": {
+        "url": {"type": "string", "maxLength": netguard.MAX_URL_LENGTH},
+        "description": _nullable({"type": "string", "maxLength": 500}),
+        "entityTypes": {"type": "array", "items": {"enum": list(ENTITY_TYPES)}},
+        "operations": {"type": "array", "minItems": 1, "items": {"enum": list(OPS)}},
+        "enabled": _nullable({"type": "boolean"})}}
+    if creating:
+        schema["required"] = ["url"]
+    else:
+        schema["minProperties"] = 1
+    return schema
+
+
+def delivery() -> Schema:
+    from chalicelib.webhooks.deliveries import STATUSES
+
+    integer = {"type": "integer"}
+    return {"type": "object",
+            "required": ["id", "eventType", "status", "attempts", "createdAt", "nextAttemptAt", "succeededAt",
+                         "lastStatusCode", "lastError"],
+            "properties": {
+                "id": _UUID, "webhookId": _UUID, "eventId": _nullable(integer), "eventType": _TEXT,
+                "status": {"enum": list(STATUSES)}, "attempts": integer, "createdAt": _TIME,
+                "nextAttemptAt": _nullable(_TIME), "succeededAt": _nullable(_TIME), "failedAt": _nullable(_TIME),
+                "lastStatusCode": _nullable(integer), "lastError": _nullable(_TEXT)}}
+
+
+def delivery_detail() -> Schema:
+    integer = {"type": "integer"}
+    attempt = {"type": "object", "required": ["attempt"], "properties": {
+        "attempt": integer, "cycle": integer, "startedAt": _nullable(_TIME), "finishedAt": _nullable(_TIME),
+        "durationMs": _nullable(integer), "statusCode": _nullable(integer), "error": _nullable(_TEXT),
+        "responseBody": _nullable(_TEXT)}}
+    schema = delivery()
+    return {**schema, "required": [*schema["required"], "payload", "attemptLog"],
+            "properties": {**schema["properties"], "cycle": integer, "payload": {"type": "object"},
+                           "attemptLog": {"type": "array", "items": attempt}}}
+
+
+def page_of(item: Schema) -> Schema:
+    return {"type": "object", "required": ["items", "nextCursor"],
+            "properties": {"items": {"type": "array", "items": item}, "nextCursor": _nullable(_TEXT)}}
+
+
+def delivery_query() -> dict[str, Schema]:
+    from chalicelib.webhooks.deliveries import STATUSES
+
+    return {"limit": {"type": "integer", "minimum": 1, "maximum": 500}, "cursor": _TEXT,
+            "status": {"enum": list(STATUSES)}, "eventType": {"type": "string", "maxLength": 100},
+            "since": _TIME, "until": _TIME}
+
+
+def recover_request() -> Schema:
+    return {"type": "object", "additionalProperties": False, "required": ["since"],
+            "properties": {"since": _TIME, "until": _nullable(_TIME)}}
+
+
+def recover_answer() -> Schema:
+    return {"type": "object", "required": ["recovering", "since", "until"],
+            "properties": {"recovering": {"type": "integer", "minimum": 0}, "since": _TIME, "until": _TIME}}
+
+
+def login_request() -> Schema:
+    return {"type": "object", "additionalProperties": False, "required": ["email", "password"], "properties": {
+        "email": {"type": "string", "pattern": "@"}, "password": {"type": "string", "minLength": 1},
+        "accountId": _nullable(_UUID)}}
+
+
+def login_answer() -> Schema:
+    from chalicelib.domain.roles import ROLES
+
+    role = {"enum": list(ROLES)}
+    user = {"type": "object", "required": ["id", "email", "role", "accountId"], "properties": {
+        "id": _UUID, "email": _TEXT, "name": _nullable(_TEXT), "role": role, "accountId": _UUID,
+        "accountName": _TEXT}}
+    account = {"type": "object", "required": ["id", "name", "role"],
+               "properties": {"id": _UUID, "name": _TEXT, "role": role}}
+    return {"type": "object", "required": ["token", "expiresIn", "user", "accounts"], "properties": {
+        "token": _TEXT, "expiresIn": {"type": "integer", "minimum": 1}, "user": user,
+        "accounts": {"type": "array", "items": account}}}
+
+
+def me_answer() -> Schema:
+    from chalicelib.domain.roles import ROLES
+
+    return {"type": "object", "required": ["kind", "role", "account"], "properties": {
+        "kind": {"enum": ["user", "api_key"]}, "role": {"enum": list(ROLES)},
+        "account": {"type": "object", "required": ["id", "name"],
+                    "properties": {"id": _UUID, "name": _TEXT, "slug": _TEXT}},
+        "user": {"type": "object", "required": ["id", "email"],
+                 "properties": {"id": _UUID, "email": _TEXT, "name": _nullable(_TEXT)}},
+        "apiKey": {"type": "object", "required": ["id"], "properties": {"id": _UUID}}}}
+
+
+def password_request() -> Schema:
+    return {"type": "object", "additionalProperties": False, "required": ["currentPassword", "newPassword"],
+            "properties": {"currentPassword": {"type": "string", "minLength": 1},
+                           "newPassword": {"type": "string", "minLength": 1}}}
+
+
+def api_key_request() -> Schema:
+    from chalicelib.domain.api_keys import KEY_ROLES
+
+    return {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
+        "name": _TEXT, "role": _nullable({"enum": list(KEY_ROLES)}), "expiresAt": _nullable(_TIME)}}
+
+
+def api_key_created() -> Schema:
+    return {"type": "object", "required": ["id", "name", "prefix", "role", "createdAt", "key"], "properties": {
+        "id": _UUID, "name": _TEXT, "prefix": _TEXT, "role": _TEXT, "createdAt": _TIME,
+        "lastUsedAt": _nullable(_TIME), "expiresAt": _nullable(_TIME), "key": {"type": "string", "pattern": "^race_"}}}
+
+
+def member_request(creating: bool) -> Schema:
+    from chalicelib.domain.roles import ROLES
+
+    properties: Schema = {"role": {"enum": list(ROLES)}}
+    if creating:
+        properties["email"] = {"type": "string", "pattern": "@"}
+    return {"type": "object", "additionalProperties": False, "required": sorted(properties),
+            "properties": properties}
