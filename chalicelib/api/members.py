@@ -19,12 +19,14 @@ def _source_ip() -> str:
 
 
 @route(bp, "/auth/signup", methods=("POST",), public=True, status=201)
+@documented(request=shapes.signup_request(), answer=shapes.login_answer())
 def signup() -> Any:
     """Create an account with you as its owner; answers a JWT like /auth/login (403 when switched off)"""
     return members.signup(json_body(bp), _source_ip())
 
 
 @route(bp, "/auth/accept-invite", methods=("POST",), public=True)
+@documented(request=shapes.accept_invite_request(), answer=shapes.login_answer())
 def accept_invite() -> Any:
     """Join an account with a one-time invite token; answers a JWT like /auth/login"""
     return members.accept_invite(json_body(bp))

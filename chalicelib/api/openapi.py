@@ -208,6 +208,9 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
         "responses": {code: {"description": text, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/Error"}}}} for code, text in _ERRORS.items()},
     }
+    for code, text in getattr(inner, "race_errors", {}).items():
+        operation["responses"][code] = {"description": text, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Error"}}}}
     if getattr(view, "race_public", False):
         operation["security"] = []
     parameters = [{"name": name, "in": "path", "required": True, "schema": _path_schema(path, name)}

@@ -25,13 +25,15 @@ def _nullable(schema: Schema) -> Schema:
 
 def documented(*, request: Schema | None = None, answer: Schema | None = None, resource: Resource | None = None,
                listing: bool = False, query: Mapping[str, Schema] | None = None,
-               no_body: bool = False) -> Callable[[Any], Any]:
-    """Mark a view for the OpenAPI generator: its body (or that it reads none), its answer, or the
-    resource it lists or returns."""
+               no_body: bool = False, errors: Mapping[str, str] | None = None) -> Callable[[Any], Any]:
+    """Mark a view for the OpenAPI generator: its body (or that it reads none), its answer, the
+    resource it lists or returns, and error statuses of its own (beyond those every route has)."""
 
     def mark(view: Any) -> Any:
         if no_body:
             view.race_no_body = True
+        if errors is not None:
+            view.race_errors = dict(errors)
         if request is not None:
             view.race_request = request
         if answer is not None:
@@ -115,11 +117,15 @@ def page_of(item: Schema) -> Schema:
             "properties": {"items": {"type": "array", "items": item}, "nextCursor": _nullable(_TEXT)}}
 
 
+def page_query() -> dict[str, Schema]:
+    """limit and cursor of a keyset-paged list."""
+    return {"limit": {"type": "integer", "minimum": 1, "maximum": 500}, "cursor": _TEXT}
+
+
 def delivery_query() -> dict[str, Schema]:
     from chalicelib.webhooks.deliveries import STATUSES
 
-    return {"limit": {"type": "integer", "minimum": 1, "maximum": 500}, "cursor": _TEXT,
-            "status": {"enum": list(STATUSES)}, "eventType": {"type": "string", "maxLength": 100},
+    return {**page_query(), "status": {"enum": list(STATUSES)}, "eventType": {"type": "string", "maxLength": 100},
             "since": _TIME, "until": _TIME}
 
 
@@ -192,3 +198,97 @@ def member_request(creating: bool) -> Schema:
         properties["email"] = {"type": "string", "pattern": "@"}
     return {"type": "object", "additionalProperties": False, "required": sorted(properties),
             "properties": properties}
+
+
+def plugin_upload_request() -> Schema:
+    return {"type": "object", "additionalProperties": False, "required": ["manifest", "bundle"],
+            "properties": {"manifest": {"type": "object"}, "bundle": {"type": "string", "minLength": 1}}}
+
+
+def plugin_version() -> Schema:
+    strings = {"type": "array", "items": _TEXT}
+    return {"type": "object", "required": ["id", "version", "name", "interfaces", "capabilities", "timeoutMs",
+                                           "bundleSha256", "bundleBytes", "createdAt"],
+            "properties": {"id": _TEXT, "version": _TEXT, "name": _TEXT, "interfaces": strings,
+                           "capabilities": strings, "timeoutMs": {"type": "integer"}, "entryPoints": {"type": "object"},
+                           "description": _nullable(_TEXT), "main": _nullable(_TEXT),
+                           "bundleSha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                           "bundleBytes": {"type": "integer"}, "createdAt": _TIME}}
+
+
+def plugin(detail: bool) -> Schema:
+    strings = {"type": "array", "items": _TEXT}
+    properties: Schema = {"id": _TEXT, "name": _TEXT, "latestVersion": _nullable(_TEXT), "grants": strings,
+                          "createdAt": _TIME, "updatedAt": _TIME}
+    if detail:
+        properties["versions"] = {"type": "array", "items": plugin_version()}
+    else:
+        properties.update({"interfaces": strings, "capabilities": strings, "versionCount": {"type": "integer"}})
+    return {"type": "object", "required": sorted(properties), "properties": properties}
+
+
+def plugin_grants_request() -> Schema:
+    return {"type": "object", "additionalProperties": False, "required": ["capabilities"],
+            "properties": {"capabilities": {"type": "array", "maxItems": 20}}}
+
+
+def plugin_grants_answer() -> Schema:
+    return {"type": "object", "required": ["id", "grants", "updatedAt"],
+            "properties": {"id": _TEXT, "grants": {"type": "array", "items": _TEXT}, "updatedAt": _TIME}}
+
+
+def plugin_invoke_request(route: str) -> Schema:
+    version = _nullable(_TEXT)
+    if route == "math":
+        return {"type": "object", "additionalProperties": False, "required": ["input"],
+                "properties": {"input": {}, "version": version}}
+    return {"type": "object", "additionalProperties": False,
+            "anyOf": [{"required": ["runSheetId"]}, {"required": ["laps"]}],
+            "properties": {"runSheetId": _nullable(_UUID), "laps": {"type": "array", "items": {"type": "object"}},
+                           "params": {}, "version": version}}
+
+
+def plugin_invoke_answer() -> Schema:
+    return {"type": "object", "required": ["output", "durationMs", "version", "compiled"], "properties": {
+        "output": {}, "durationMs": {"type": "number", "minimum": 0}, "version": _TEXT,
+        "compiled": {"type": "boolean"}}}
+
+
+PLUGIN_FAILED = {"422": "The plugin failed (the code says how): plugin_error, plugin_timeout, plugin_memory_limit, "
+                        "plugin_output_too_large, plugin_capability_refused"}
+
+
+def attachment_request() -> Schema:
+    from chalicelib.domain.attachments import MAX_ATTACHMENT_BYTES
+
+    return {"type": "object", "additionalProperties": False, "required": ["fileName", "contentType", "sizeBytes"],
+            "properties": {"fileName": _TEXT, "contentType": _TEXT,
+                           "sizeBytes": {"type": "integer", "minimum": 1, "maximum": MAX_ATTACHMENT_BYTES}}}
+
+
+def attachment_created() -> Schema:
+    return {"type": "object", "required": ["id", "uploadUrl", "uploadHeaders", "expiresIn"], "properties": {
+        "id": _UUID, "uploadUrl": _TEXT, "uploadHeaders": {"type": "object"}, "expiresIn": {"type": "integer"}}}
+
+
+def attachment_with_download() -> Schema:
+    return {"type": "object", "required": ["id", "downloadUrl"], "properties": {
+        "id": _UUID, "downloadUrl": _nullable(_TEXT), "downloadExpiresIn": {"type": "integer"}}}
+
+
+def timing_upload_url() -> Schema:
+    return {"type": "object", "required": ["url", "method", "s3Key", "expiresIn", "maxBytes"], "properties": {
+        "url": _TEXT, "method": {"const": "PUT"}, "s3Key": _TEXT, "expiresIn": {"type": "integer"},
+        "maxBytes": {"type": "integer"}}}
+
+
+def signup_request() -> Schema:
+    return {"type": "object", "additionalProperties": False,
+            "required": ["email", "password", "name", "accountName"],
+            "properties": {"email": {"type": "string", "pattern": "@"}, "password": {"type": "string", "minLength": 1},
+                           "name": _TEXT, "accountName": _TEXT}}
+
+
+def accept_invite_request() -> Schema:
+    return {"type": "object", "additionalProperties": False, "required": ["token", "password"],
+            "properties": {"token": _TEXT, "password": {"type": "string", "minLength": 1}, "name": _nullable(_TEXT)}}

@@ -6,7 +6,9 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.api import shapes
 from chalicelib.api.routing import caller, json_body, query_params, route
+from chalicelib.api.shapes import documented
 from chalicelib.timing import imports
 
 bp = Blueprint(__name__)
@@ -25,6 +27,7 @@ def create_timing_import(id: str) -> Any:
 
 
 @route(bp, _PATH + "/upload-url", methods=("POST",))
+@documented(answer=shapes.timing_upload_url(), no_body=True)
 def create_timing_upload_url(id: str) -> Any:
     """A presigned PUT url for a timing file too big for a request body"""
     return imports.upload_url(caller(), id)

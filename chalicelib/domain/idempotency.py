@@ -14,7 +14,7 @@ The rules (the store keeps the records, store/idempotency.py):
   process dies after the commit but before the answer is kept, a retry is not applied a second
   time; it gets 409 `idempotency_key_applied` (read the result with GET);
 - if the idempotency store (DynamoDB) is down, a route whose write records its key that way
-  (`applied_once`: race data, laps, API keys, webhooks, invites) runs anyway: it still never
+  (`applied_once`: race data, laps, attachments, API keys, webhooks, invites) runs anyway: it still never
   applies twice, only its answer is not kept (a retry gets 409 `idempotency_key_applied`). Any
   other route is refused with 503 rather than run without the guarantee the client asked for.
 """

@@ -23,7 +23,7 @@ from chalicelib.domain.validation import Body
 from chalicelib.errors import Conflict, DependencyDown, Forbidden, NotFound, RateLimited
 from chalicelib.observability import logger
 from chalicelib.store import kv
-from chalicelib.store.postgres import Row, execute, fetch_one, transaction
+from chalicelib.store.postgres import Row, execute, fetch_all, fetch_one, transaction
 
 PASSWORD_MIN_CHARS = 10
 PASSWORD_MAX_CHARS = 1024
@@ -92,11 +92,14 @@ def _signed_in(user_id: str, email: str, name: str, role: str, account_id: str, 
     """The same answer as POST /auth/login."""
     ttl_s = settings().jwt_ttl_s
     token = tokens.issue_jwt(settings().jwt_secret, user_id=user_id, account_id=account_id, role=role, ttl_s=ttl_s)
+    with transaction() as conn:
+        accounts = fetch_all(conn, "accounts_of_user", {"user_id": user_id})
     return {
         "token": token,
         "expiresIn": ttl_s,
         "user": {"id": user_id, "email": email, "name": name, "role": role, "accountId": account_id,
                  "accountName": account_name},
+        "accounts": [{"id": str(a["id"]), "name": a["name"], "role": a["role"]} for a in accounts],
     }
 
 

@@ -215,7 +215,7 @@ def invoke(caller: Caller, plugin_id: str, route: str, payload: Any) -> dict[str
             body.fail("input is required (any JSON value, null included)", "input")
     else:
         body = Body(payload, allowed=("runSheetId", "laps", "params", "version"))
-        if body.has("runSheetId") == body.has("laps"):
+        if (body.payload.get("runSheetId") is not None) == body.has("laps"):  # a null runSheetId is no run sheet
             body.fail("send either runSheetId or laps", "runSheetId")
     pinned = manifest.parse_version(body.payload["version"]) if body.payload.get("version") is not None else None
     run_sheet_id = body.uuid("runSheetId", required=False) if route == "kpi" else None

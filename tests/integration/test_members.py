@@ -65,7 +65,7 @@ def test_signup_creates_an_account_with_its_owner_and_answers_like_login(stack: 
                                                       "accountName": "Reyes Motorsport"})
     assert answer.status_code == 201, answer.text
     body = answer.json()
-    assert set(body) == {"token", "expiresIn", "user"}
+    assert set(body) == {"token", "expiresIn", "user", "accounts"}  # as POST /auth/login answers
     assert body["user"]["email"] == email and body["user"]["role"] == "owner"
     assert body["user"]["accountName"] == "Reyes Motorsport"
     me = Api(stack.api_url, body["token"]).get("/auth/me").json()

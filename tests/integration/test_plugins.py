@@ -250,6 +250,8 @@ def test_kpi_input_errors(team: Team, rival: Team) -> None:
     team.upload(example("stint-pace"))
     assert failure(team.invoke("stint-pace", {}, "kpi"), 400)["field"] == "runSheetId"
     assert failure(team.invoke("stint-pace", {"runSheetId": "x"}, "kpi"), 400)["field"] == "runSheetId"
+    # Found by schemathesis: a null runSheetId without laps answered 500.
+    assert failure(team.invoke("stint-pace", {"runSheetId": None}, "kpi"), 400)["field"] == "runSheetId"
     bad_lap = {"laps": [{"lapNumber": 1, "lapTimeMs": 90_000}, {"lapNumber": 2}]}
     assert failure(team.invoke("stint-pace", bad_lap, "kpi"), 400)["field"] == "laps[1].lapTimeMs"
     # Another account's run sheet is 404, like a missing one.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 import zlib
 from pathlib import Path
 from typing import Any
@@ -191,5 +192,14 @@ def test_answers_the_fuzzer_seldom_reaches_match_the_document(stack: Stack) -> N
           200)
     check("/webhooks/{id}/recover", "post", http.post(base + "/recover", json={"since": "2026-01-01T00:00:00Z"},
                                                       timeout=30), 202)
-    check("/members", "post", http.post(stack.api_url + "/members", json={"email": "new@example.test",
-                                                                          "role": "viewer"}, timeout=30), 201)
+    invited = f"invited-{uuid.uuid4().hex[:8]}@example.test"
+    invite = check("/members", "post", http.post(stack.api_url + "/members", json={"email": invited, "role": "viewer"},
+                                                 timeout=30), 201)
+    joined = check("/auth/accept-invite", "post", requests.post(stack.api_url + "/auth/accept-invite", json={
+        "token": invite["inviteToken"], "password": "a-long-new-password", "name": "New Viewer"}, timeout=30), 200)
+    signed_up = check("/auth/signup", "post", requests.post(stack.api_url + "/auth/signup", json={
+        "email": f"founder-{uuid.uuid4().hex[:8]}@example.test", "password": "a-long-new-password",
+        "name": "Founder", "accountName": "Fuzz Racing"}, timeout=30), 201)
+    # Sign-up and invites answer exactly like a sign-in, accounts included.
+    assert [a["id"] for a in joined["accounts"]] == [joined["user"]["accountId"]]
+    assert [a["name"] for a in signed_up["accounts"]] == ["Fuzz Racing"]
