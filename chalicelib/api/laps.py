@@ -7,8 +7,10 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.api import shapes
 from chalicelib.api.csv_export import register_reads
 from chalicelib.api.routing import caller, json_body, query_params, route
+from chalicelib.api.shapes import documented
 from chalicelib.domain import laps
 from chalicelib.domain.records import LAPS
 from chalicelib.errors import Invalid
@@ -30,6 +32,7 @@ def update_lap(id: str) -> Any:
 
 
 @route(bp, "/laps/{id}", methods=("DELETE",))
+@documented(answer=shapes.deleted())
 def delete_lap(id: str) -> Any:
     """Delete a lap; records lap.delete"""
     if query_params(bp):
@@ -38,6 +41,7 @@ def delete_lap(id: str) -> Any:
 
 
 @route(bp, "/run-sheets/{id}/stats")
+@documented(answer=shapes.stats_answer())
 def run_sheet_stats(id: str) -> Any:
     """A run sheet's best lap (as officials count it), theoretical best, stints and drivers"""
     return laps.stats(caller(), id)

@@ -10,6 +10,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api.routing import route
+from chalicelib.api.shapes import documented, openapi_answer
 from chalicelib.domain.records import Field, Resource
 
 bp = Blueprint(__name__)
@@ -245,6 +246,8 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
     request = getattr(inner, "race_request", None)  # chalicelib/api/shapes.py
     if request is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": request}}}
+        if getattr(inner, "race_csv_body", False):
+            operation["requestBody"]["content"]["text/csv"] = {"schema": {"type": "string"}}
     elif method in ("POST", "PUT", "PATCH") and "requestBody" not in operation \
             and not getattr(inner, "race_no_body", False):
         operation["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
@@ -254,9 +257,12 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
     parameters += [{"name": name, "in": "query", "schema": schema}
                    for name, schema in getattr(inner, "race_query", {}).items()]
     status = str(getattr(view, "race_status", 200))
-    operation["responses"][status] = ok
-    if method == "DELETE":
-        operation["responses"]["204"] = {"description": "Deleted"}
+    if inspect.signature(inner).return_annotation in (None, "None"):  # the route answers 204
+        operation["responses"]["204"] = {"description": "Done (no content)"}
+    else:
+        operation["responses"][status] = ok
+        if method == "DELETE":
+            operation["responses"]["204"] = {"description": "Deleted"}
     if parameters:
         operation["parameters"] = parameters
     return operation
@@ -300,6 +306,7 @@ def _cached(app_id: int) -> dict[str, Any]:
 
 
 @route(bp, "/openapi.json", public=True)
+@documented(answer=openapi_answer())
 def openapi() -> Any:
     """The OpenAPI 3.1 description of every route."""
     return _cached(id(bp.current_app))

@@ -211,6 +211,7 @@ def uniform_errors(event: Any, get_response: Callable[[Any], Response]) -> Respo
 
 def register_writes(bp: Blueprint, path: str, name: str) -> None:
     """POST {path}, PATCH {path}/{id}, DELETE {path}/{id}[?cascade=true] for a race_data resource."""
+    from chalicelib.api import shapes
     from chalicelib.domain import race_data
 
     @route(bp, path, methods=("POST",), status=201, applied_once=True)
@@ -239,3 +240,4 @@ def register_writes(bp: Blueprint, path: str, name: str) -> None:
 
     delete_resource.__doc__ = f"Delete a {label}; 409 while children exist unless cascade=true"
     delete_resource.race_query = {"cascade": {"enum": ["true", "false"]}}  # type: ignore[attr-defined]
+    delete_resource.race_answer = shapes.deleted()  # type: ignore[attr-defined]

@@ -25,11 +25,15 @@ def _nullable(schema: Schema) -> Schema:
 
 def documented(*, request: Schema | None = None, answer: Schema | None = None, resource: Resource | None = None,
                listing: bool = False, query: Mapping[str, Schema] | None = None,
-               no_body: bool = False, errors: Mapping[str, str] | None = None) -> Callable[[Any], Any]:
-    """Mark a view for the OpenAPI generator: its body (or that it reads none), its answer, the
-    resource it lists or returns, and error statuses of its own (beyond those every route has)."""
+               no_body: bool = False, errors: Mapping[str, str] | None = None,
+               csv_body: bool = False) -> Callable[[Any], Any]:
+    """Mark a view for the OpenAPI generator: its body (or that it reads none, or that it also takes
+    text/csv), its answer, the resource it lists or returns, and error statuses of its own (beyond
+    those every route has)."""
 
     def mark(view: Any) -> Any:
+        if csv_body:
+            view.race_csv_body = True
         if no_body:
             view.race_no_body = True
         if errors is not None:
@@ -292,3 +296,46 @@ def signup_request() -> Schema:
 def accept_invite_request() -> Schema:
     return {"type": "object", "additionalProperties": False, "required": ["token", "password"],
             "properties": {"token": _TEXT, "password": {"type": "string", "minLength": 1}, "name": _nullable(_TEXT)}}
+
+
+def deleted() -> Schema:
+    """A race-data DELETE: the id and how many rows of each table went (children with ?cascade=true)."""
+    return {"type": "object", "required": ["id", "deleted"], "properties": {
+        "id": _UUID, "deleted": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}}}}
+
+
+def strategy_answer() -> Schema:
+    return {"type": "object", "required": ["eventId", "sessionId", "cars"], "properties": {
+        "eventId": _UUID, "sessionId": _nullable(_UUID), "cars": {"type": "array", "items": {
+            "type": "object", "required": ["carId"], "properties": {"carId": _UUID}}}}}
+
+
+def strategy_request() -> Schema:
+    from chalicelib.domain.strategy import MAX_PLANNED_STINTS
+
+    return {"type": "object", "additionalProperties": False, "required": ["stints"], "properties": {
+        "stints": {"type": "array", "maxItems": MAX_PLANNED_STINTS, "items": {"type": "object"}}}}
+
+
+def strategy_saved() -> Schema:
+    return {"type": "object", "required": ["eventId", "stints"], "properties": {
+        "eventId": _UUID, "stints": {"type": "array", "items": {"type": "object"}}}}
+
+
+def stats_answer() -> Schema:
+    return {"type": "object", "required": ["runSheetId", "sessionId", "carId"], "properties": {
+        "runSheetId": _UUID, "sessionId": _UUID, "carId": _UUID}}
+
+
+def health_answer() -> Schema:
+    return {"type": "object", "required": ["status"], "properties": {"status": _TEXT}}
+
+
+def openapi_answer() -> Schema:
+    return {"type": "object", "required": ["openapi", "info", "paths"],
+            "properties": {"openapi": {"type": "string", "pattern": "^3\\."}, "info": {"type": "object"},
+                           "paths": {"type": "object"}}}
+
+
+def timing_import_request() -> Schema:
+    return {"type": "object", "additionalProperties": False, "required": ["s3Key"], "properties": {"s3Key": _TEXT}}

@@ -16,6 +16,7 @@ _PATH = "/sessions/{id}/timing-imports"
 
 
 @route(bp, _PATH, methods=("POST",), status=202, content_types=("text/csv", "application/json"))
+@documented(request=shapes.timing_import_request(), csv_body=True, resource=imports.TIMING_IMPORTS)
 def create_timing_import(id: str) -> Any:
     """Import an Al Kamel lap export: the CSV as the body (up to 5 MB) or {"s3Key"} of an upload"""
     request = bp.current_request
