@@ -13,6 +13,7 @@ sweep publishes what is left.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import psycopg
 
 OPS = ("create", "update", "delete")
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,9 @@ class Recorder:
 
     def record_many(self, entity: str, op: str, changes: list[tuple[dict[str, Any], str | None]], *,
                     push: bool = True) -> list[DomainEvent]:
-        """`record` for many (data, session id) changes in two statements: the events, then their webhook
-        deliveries. push=False stores them as published: webhooks get each, session rooms do not."""
-        import json
-
-        from psycopg.types.json import Jsonb
-
-        from chalicelib.store.postgres import fetch_all
+        """`record` for many (data, session id) changes: the events in one COPY, then their webhook
+        deliveries in one statement. push=False stores them as published: webhooks get each, session
+        rooms do not."""
         from chalicelib.webhooks import outbox
 
         if op not in OPS:
@@ -85,20 +83,32 @@ class Recorder:
         if not changes:
             return []
         actor = {"userId": self.caller.user_id} if self.caller.user_id else {"apiKeyId": self.caller.api_key_id}
-        rows = fetch_all(self.conn, "insert_domain_events", {
-            "account_id": self.caller.account_id, "type": f"{entity}.{op}", "entity": entity, "op": op,
-            "actor": Jsonb(actor), "published": not push, "session_ids": [session for _, session in changes],
-            "entity_ids": [d.get("id") if isinstance(d.get("id"), str) else None for d, _ in changes],
-            "data": json.dumps([data for data, _ in changes], separators=(",", ":")),
-        })
-        rows.sort(key=lambda row: row["id"])  # ids are drawn in input order
-        events = [DomainEvent(row["id"], self.caller.account_id, f"{entity}.{op}", entity, op,
-                              data.get("id") if isinstance(data.get("id"), str) else None, session, data, actor,
-                              row["created_at"]) for row, (data, session) in zip(rows, changes, strict=True)]
+        ids, now = self._reserve_ids(len(changes))
+        events = [DomainEvent(event_id, self.caller.account_id, f"{entity}.{op}", entity, op,
+                              data.get("id") if isinstance(data.get("id"), str) else None, session, data, actor, now)
+                  for event_id, (data, session) in zip(ids, changes, strict=True)]
+        self._copy(events, published_at=None if push else now)
         if push:
             self.events.extend(events)
         self.deliveries += outbox.enqueue_for(self.conn, events)  # same transaction: the outbox
         return events
+
+    def _reserve_ids(self, count: int) -> tuple[list[int], dt.datetime]:
+        """`count` new event ids, ascending (so in input order, as one INSERT would draw them), and the
+        transaction's now()."""
+        row = fetch_one(self.conn, "reserve_domain_event_ids", {"count": count})
+        assert row is not None
+        return sorted(row["ids"]), row["now"]
+
+    def _copy(self, events: list[DomainEvent], *, published_at: dt.datetime | None) -> None:
+        from chalicelib.store.sql import query
+
+        to_json = _COMPACT_JSON.encode  # one encoder for the batch: json.dumps(separators=...) builds one per call
+        actor_json = to_json(events[0].actor)
+        with self.conn.cursor().copy(query("copy_domain_events")) as copy:
+            for event in events:
+                copy.write_row((event.id, event.account_id, event.type, event.entity, event.op, event.entity_id,
+                                event.session_id, actor_json, to_json(event.data), event.created_at, published_at))
 
 
 @contextmanager

@@ -218,8 +218,10 @@ def _condition_failed(exc: Exception) -> bool:
     return getattr(exc, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], str]]]) -> list[LoggedMessage]:
-    """Number and log messages for the room: `entries` are (domain event id, render(seq) -> JSON frame).
+def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], str]]],
+                    state: RoomState | None = None) -> list[LoggedMessage]:
+    """Number and log messages for the room: `entries` are (domain event id, render(seq) -> JSON frame);
+    `state` is the room's state if the caller has just read it (else it is read here).
 
     A message takes the first free number after the room's head by a conditional put of its log
     entry: whoever writes `msg#n` owns n, so a number is never given twice, and since the search
@@ -230,7 +232,7 @@ def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], st
     """
     from botocore.exceptions import ClientError
 
-    state = room_state(session_id)
+    state = state or room_state(session_id)
     next_seq = max(state.seq, state.sent_seq) + 1
     logged: list[LoggedMessage] = []
     head = 0
@@ -417,6 +419,13 @@ def room_state(session_id: str) -> RoomState:
 def take_turn(session_id: str, holder: str, lease_ms: int) -> RoomState | None:
     """Become the room's only sender until `lease_ms` from now (or `end_turn`); returns the room's
     state (how far it has been sent, how far it is logged), or None while another sender's lease runs."""
+    taken, state = try_turn(session_id, holder, lease_ms)
+    return state if taken else None
+
+
+def try_turn(session_id: str, holder: str, lease_ms: int) -> tuple[bool, RoomState | None]:
+    """`take_turn` that also says, when another sender's lease runs, the room's state as found
+    (None if DynamoDB did not return it): (whether the turn is ours, the room's state)."""
     from botocore.exceptions import ClientError
 
     now_ms = int(time.time() * 1000)
@@ -428,13 +437,14 @@ def take_turn(session_id: str, holder: str, lease_ms: int) -> RoomState | None:
                 ConditionExpression="attribute_not_exists(holder) OR leaseUntilMs < :now",
                 ExpressionAttributeValues={":me": _s(holder), ":until": {"N": str(now_ms + lease_ms)},
                                            ":now": {"N": str(now_ms)}},
-                ReturnValues="ALL_NEW",
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
     except ClientError as exc:
         if _condition_failed(exc):
-            return None
+            found = exc.response.get("Item")
+            return False, _state(found) if found else None
         raise
-    return _state(answer["Attributes"])
+    return True, _state(answer["Attributes"])
 
 
 def advance_turn(session_id: str, holder: str, sent_seq: int, lease_ms: int) -> bool:
