@@ -91,11 +91,21 @@ def duration_ms(text: str) -> int:
     if match is None:
         raise ValueError(text)
     hours, minutes, seconds, fraction = match.groups()
-    if (minutes is not None and int(seconds) >= 60) or (hours is not None and int(minutes) >= 60):
-        raise ValueError(text)
-    micros = int((fraction or "").ljust(6, "0"))
-    whole_s = (int(hours or 0) * 60 + int(minutes or 0)) * 60 + int(seconds)
-    return whole_s * 1000 + (micros + 500) // 1000
+    whole_s = int(seconds)
+    if minutes is not None:
+        if whole_s >= 60:
+            raise ValueError(text)
+        whole_min = int(minutes)
+        if hours is not None:
+            if whole_min >= 60:
+                raise ValueError(text)
+            whole_min += int(hours) * 60
+        whole_s += whole_min * 60
+    if fraction is None:
+        return whole_s * 1000
+    if len(fraction) == 3:  # the usual `.fff`: already milliseconds
+        return whole_s * 1000 + int(fraction)
+    return whole_s * 1000 + (int(fraction.ljust(6, "0")) + 500) // 1000
 
 
 def lines_of(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -122,7 +132,7 @@ def _decode(line: bytes) -> str:
 
 def _split(text: str) -> list[str]:
     if '"' not in text:
-        return [value.strip() for value in text.split(";")]
+        return list(map(str.strip, text.split(";")))
     return [value.strip() for value in next(csv.reader([text], delimiter=";"))]
 
 
@@ -143,57 +153,72 @@ class _Columns:
                 f"the header lacks {', '.join(missing)}: this is not an Al Kamel lap analysis export "
                 f"(23_Analysis...CSV, ';'-separated); header seen: {';'.join(names)[:200]}"
             )
-        self.sectors: list[int] = []  # S1, S2, ... as far as they run without a gap
+        self.sectors: list[tuple[str, int]] = []  # (S1, index), (S2, index)... as far as they run without a gap
         while f"S{len(self.sectors) + 1}" in self.at:
-            self.sectors.append(self.at[f"S{len(self.sectors) + 1}"])
+            name = f"S{len(self.sectors) + 1}"
+            self.sectors.append((name, self.at[name]))
         self.intermediates = [
             (name[: -len("_time")], index) for index, name in enumerate(names)
             if name.upper().endswith("_TIME") and (name.upper().startswith("IM") or name.upper() == "FL_TIME")
         ]
+        # Indexes of the other columns a lap reads, looked up once per file rather than once per row.
+        self.number, self.lap_number, self.lap_time = self.at["NUMBER"], self.at["LAP_NUMBER"], self.at["LAP_TIME"]
+        self.driver_number = self.at.get("DRIVER_NUMBER")
+        self.crossing_in_pit = self.at.get("CROSSING_FINISH_LINE_IN_PIT")
+        self.pit_time = self.at.get("PIT_TIME")
+        self.flag = self.at.get("FLAG_AT_FL")
+        self.lap_improvement = self.at.get("LAP_IMPROVEMENT")
+        self.car_class = self.at.get("CLASS")
+        self.team = self.at.get("TEAM")
+        self.driver_name = self.at.get("DRIVER_NAME")
+        self.manufacturer = self.at.get("MANUFACTURER")
+        self.hour = self.at.get("HOUR")
+        self.elapsed = self.at.get("ELAPSED")
+        self.kph = self.at.get("KPH")
+        self.top_speed = self.at.get("TOP_SPEED")
 
 
-class _Row:
-    """Typed reads of one row's fields; each failure names the column and the value."""
+# Typed reads of one row's fields (index None: the header lacks the column); each failure names the
+# column and the value.
 
-    def __init__(self, values: list[str], columns: _Columns) -> None:
-        self.values = values
-        self.columns = columns
+def _text(values: list[str], index: int | None, name: str) -> str | None:
+    if index is None:
+        return None
+    value = values[index]
+    if len(value) > MAX_TEXT_CHARS:
+        raise _Bad(f"{name} is longer than {MAX_TEXT_CHARS} characters")
+    return value or None
 
-    def text(self, name: str) -> str | None:
-        index = self.columns.at.get(name)
-        value = self.values[index] if index is not None else ""
-        if len(value) > MAX_TEXT_CHARS:
-            raise _Bad(f"{name} is longer than {MAX_TEXT_CHARS} characters")
-        return value or None
 
-    def duration(self, name: str, index: int | None = None) -> int | None:
-        index = self.columns.at.get(name) if index is None else index
-        value = self.values[index] if index is not None else ""
-        if not value:
-            return None
-        try:
-            parsed = duration_ms(value)
-        except ValueError:
-            raise _Bad(f"{name} {value!r} is not a time (m:ss.fff or h:mm:ss.fff)") from None
-        if parsed > MAX_TIME_MS:
-            raise _Bad(f"{name} {value!r} is too long")
-        return parsed
+def _duration(values: list[str], index: int | None, name: str) -> int | None:
+    value = values[index] if index is not None else ""
+    if not value:
+        return None
+    try:
+        parsed = duration_ms(value)
+    except ValueError:
+        raise _Bad(f"{name} {value!r} is not a time (m:ss.fff or h:mm:ss.fff)") from None
+    if parsed > MAX_TIME_MS:
+        raise _Bad(f"{name} {value!r} is too long")
+    return parsed
 
-    def integer(self, name: str) -> int | None:
-        value = self.text(name)
-        if value is None:
-            return None
-        if not value.isascii() or not value.isdigit() or len(value) > 9:
-            raise _Bad(f"{name} {value!r} is not a whole number")
-        return int(value)
 
-    def decimal(self, name: str) -> float | None:
-        value = self.text(name)
-        if value is None:
-            return None
-        if not _DECIMAL.fullmatch(value):
-            raise _Bad(f"{name} {value!r} is not a number")
-        return float(value)
+def _integer(values: list[str], index: int | None, name: str) -> int | None:
+    value = _text(values, index, name)
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise _Bad(f"{name} {value!r} is not a whole number")
+    return int(value)
+
+
+def _decimal(values: list[str], index: int | None, name: str) -> float | None:
+    value = _text(values, index, name)
+    if value is None:
+        return None
+    if not _DECIMAL.fullmatch(value):
+        raise _Bad(f"{name} {value!r} is not a number")
+    return float(value)
 
 
 class _Bad(Exception):
@@ -201,50 +226,51 @@ class _Bad(Exception):
 
 
 def _lap(line: int, values: list[str], columns: _Columns) -> TimingLap:
-    row = _Row(values, columns)
-    car_number = row.text("NUMBER")
+    car_number = _text(values, columns.number, "NUMBER")
     if car_number is None:
         raise _Bad("NUMBER is empty")
     if not _CAR_NUMBER.fullmatch(car_number):
         raise _Bad(f"NUMBER {car_number!r} must be 1 to 10 letters or digits")
-    lap_number = row.integer("LAP_NUMBER")
+    lap_number = _integer(values, columns.lap_number, "LAP_NUMBER")
     if lap_number is None:
         raise _Bad("LAP_NUMBER is empty")
     if not 1 <= lap_number <= MAX_LAP_NUMBER:
         raise _Bad(f"LAP_NUMBER {lap_number} is out of range (1 to {MAX_LAP_NUMBER})")
-    lap_time_ms = row.duration("LAP_TIME")
+    lap_time_ms = _duration(values, columns.lap_time, "LAP_TIME")
     if lap_time_ms is None:
         raise _Bad("LAP_TIME is empty")
     if lap_time_ms <= 0:
         raise _Bad("LAP_TIME must be more than zero")
-    driver_number = row.text("DRIVER_NUMBER")
+    driver_number = _text(values, columns.driver_number, "DRIVER_NUMBER")
     if driver_number is not None and len(driver_number) > 10:
         raise _Bad(f"DRIVER_NUMBER {driver_number[:20]!r} is longer than 10 characters")
     intermediates: dict[str, int] = {}
     for name, index in columns.intermediates:
-        value = row.duration(name, index)
+        value = _duration(values, index, name)
         if value is not None:
             intermediates[name] = value
+    # The reads below run in the order the fields are declared: a row with several bad fields is
+    # reported by its first one.
     return TimingLap(
         line=line,
         car_number=car_number,
         lap_number=lap_number,
         lap_time_ms=lap_time_ms,
         driver_number=driver_number,
-        sectors_ms=tuple(row.duration(f"S{n + 1}", index) for n, index in enumerate(columns.sectors)),
+        sectors_ms=tuple([_duration(values, index, name) for name, index in columns.sectors]),
         intermediates_ms=intermediates,
-        crossing_in_pit=row.text("CROSSING_FINISH_LINE_IN_PIT") is not None,
-        pit_time_ms=row.duration("PIT_TIME"),
-        flag=row.text("FLAG_AT_FL"),
-        lap_improvement=row.integer("LAP_IMPROVEMENT"),
-        car_class=row.text("CLASS"),
-        team=row.text("TEAM"),
-        driver_name=row.text("DRIVER_NAME"),
-        manufacturer=row.text("MANUFACTURER"),
-        hour=row.text("HOUR"),
-        elapsed_ms=row.duration("ELAPSED"),
-        kph=row.decimal("KPH"),
-        top_speed_kph=row.decimal("TOP_SPEED"),
+        crossing_in_pit=_text(values, columns.crossing_in_pit, "CROSSING_FINISH_LINE_IN_PIT") is not None,
+        pit_time_ms=_duration(values, columns.pit_time, "PIT_TIME"),
+        flag=_text(values, columns.flag, "FLAG_AT_FL"),
+        lap_improvement=_integer(values, columns.lap_improvement, "LAP_IMPROVEMENT"),
+        car_class=_text(values, columns.car_class, "CLASS"),
+        team=_text(values, columns.team, "TEAM"),
+        driver_name=_text(values, columns.driver_name, "DRIVER_NAME"),
+        manufacturer=_text(values, columns.manufacturer, "MANUFACTURER"),
+        hour=_text(values, columns.hour, "HOUR"),
+        elapsed_ms=_duration(values, columns.elapsed, "ELAPSED"),
+        kph=_decimal(values, columns.kph, "KPH"),
+        top_speed_kph=_decimal(values, columns.top_speed, "TOP_SPEED"),
     )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from chalicelib.domain import changes, listing, reads
 from chalicelib.domain.caller import Caller
-from chalicelib.domain.records import CARS, LAPS, RUN_SHEETS, Field, Resource
+from chalicelib.domain.records import CARS, RUN_SHEETS, Field, Resource
 from chalicelib.domain.validation import Body
 from chalicelib.errors import Conflict, DependencyDown, Invalid, NotFound, PlatformError, TooLarge
 from chalicelib.resources import TIMING_IMPORT_QUEUE
@@ -337,6 +337,13 @@ def _record_lap_events(recorder: changes.Recorder, written: list[dict[str, Any]]
     """
     pushed = len(written) <= ROOM_LAP_EVENTS_MAX
     for op, created in (("create", True), ("update", False)):
-        recorder.record_many("lap", op, [(LAPS.to_wire(row), session_id) for row in written
+        recorder.record_many("lap", op, [(_lap_wire(row["wire"]), session_id) for row in written
                                          if bool(row["created"]) == created], push=pushed)
     return pushed
+
+
+def _lap_wire(wire: dict[str, Any]) -> dict[str, Any]:
+    """The upsert's rendering of a lap (see timing_upsert_laps) as LAPS.to_wire gives it: fuelL a float."""
+    if wire["fuelL"] is not None:
+        wire["fuelL"] = float(wire["fuelL"])  # JSON reads a numeric 45.00 as the int 45
+    return wire

@@ -17,6 +17,7 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
+from chalicelib.domain.records import LAPS
 from infra.local.sqs_poller import SqsPoller
 from tests.integration.conftest import TIMING_DATA, Api, Stack, new_account, token_for
 
@@ -173,6 +174,32 @@ def test_reimports_add_only_what_is_new_and_update_only_what_changed(weekend: We
     assert after["lap.update"] - before["lap.update"] == 1 and after["lap.create"] == before["lap.create"]
 
 
+def test_lap_events_carry_each_lap_exactly_as_the_api_renders_it(weekend: Weekend) -> None:
+    """The upsert renders the event data in SQL (timing_upsert_laps); it must stay LAPS.to_wire's."""
+    weekend.import_file(BASE)
+    car3 = weekend.cars()["3"]["id"]
+    with psycopg.connect(weekend.stack.database_url) as conn:  # team data of every kind a lap carries
+        driver_id = conn.execute("INSERT INTO drivers (account_id, car_id, name, number) VALUES (%s, %s, 'Karl', '1') "
+                                 "RETURNING id", (weekend.account_id, car3)).fetchone()[0]  # type: ignore[index]
+        conn.execute("UPDATE laps SET fuel_l = 45.00, stint = 2, tyre_set = 'S1', driver_id = %s, "
+                     "custom = custom || '{\"tyrePsi\": 27.0}' WHERE car_id = %s AND lap_number = 4",
+                     (driver_id, car3))
+        conn.execute("UPDATE laps SET fuel_l = 12.5 WHERE car_id = %s AND lap_number = 5", (car3,))
+    corrected = weekend.import_file(BASE.replace(b"3;1;4;1:49.000;", b"3;1;4;1:49.123;")
+                                    .replace(b"3;1;5;2:10.364;", b"3;1;5;2:10.365;"))
+    assert corrected["lapsUpdated"] == 2
+    with psycopg.connect(weekend.stack.database_url) as conn:
+        rows = conn.execute("SELECT DISTINCT ON (entity_id) entity_id::text, data::text FROM domain_events "
+                            "WHERE account_id = %s AND entity = 'lap' ORDER BY entity_id, id DESC",
+                            (weekend.account_id,)).fetchall()
+    latest = {entity_id: json.loads(data) for entity_id, data in rows}
+    laps = weekend.laps()
+    assert len(latest) == len(laps) == 18
+    for lap in laps:  # sort_keys: the stored jsonb has its own key order; 45.0 and 45 still differ
+        assert json.dumps(latest[lap["id"]], sort_keys=True) == json.dumps(lap, sort_keys=True)
+    lap4 = next(lap for lap in laps if lap["carId"] == car3 and lap["lapNumber"] == 4)
+    assert lap4["fuelL"] == 45.0 and isinstance(lap4["fuelL"], float) and lap4["driverId"] == str(driver_id)
+
 def test_only_known_cars_keeps_the_events_entries(weekend: Weekend) -> None:
     ok(weekend.api.post("/cars", {"eventId": weekend.event["id"], "number": "03", "class": "GTD"}))
     done = weekend.import_file(BASE, "?onlyKnownCars=true")
@@ -275,12 +302,16 @@ def test_the_session_room_hears_the_laps_and_the_finished_import(stack: Stack, w
         while json.loads(ws.recv(timeout=10))["type"] != "joined":
             pass
         done = weekend.import_file(BASE)
+        lap_fields: list[str] = []
         while True:
             message = json.loads(ws.recv(timeout=10))
             heard[message["type"]] += 1
+            if message["type"] == "lap.create":
+                lap_fields = list(message["data"])
             if message["type"] == "timing_import.update":
                 break
     assert heard["lap.create"] == 18 and heard["run_sheet.create"] == 4
+    assert lap_fields == [field.name for field in LAPS.fields]  # a lap as the API renders it, in its order
     assert message["data"]["status"] == "done" and message["data"]["id"] == done["id"]
     assert message["data"]["lapsCreated"] == 18 and message["sessionId"] == weekend.session["id"]
 

@@ -78,7 +78,11 @@ CREATE TEMP TABLE timing_lap_rows (
 -- name: timing_upsert_laps
 -- New laps are inserted; a lap whose timing values changed is updated (keeping what the team
 -- added: validity, stint, fuel, tyres, driver, its own custom keys); an unchanged lap is left
--- alone and not returned. `created` tells inserts (xmax = 0) from updates.
+-- alone and not returned. `created` tells inserts (xmax = 0) from updates. `wire` is the lap as
+-- records.LAPS.to_wire renders it (same keys in the same order, UTC times with a Z and microseconds
+-- only when there are some), built here because decoding 23 columns per lap and rendering them in
+-- Python cost more than the upsert itself; fuelL comes back as a JSON number that the caller turns
+-- into a float (45.00 reads as 45). tests/integration/test_timing_import.py checks it against the API.
 INSERT INTO laps AS l (account_id, run_sheet_id, session_id, car_id, lap_number, lap_time_ms, sector_times_ms,
                        is_in_lap, is_out_lap, pit_time_ms, flag, driver_number, custom, source, recorded_at)
 SELECT %(account_id)s, rs.id, rs.session_id, rs.car_id, t.lap_number, t.lap_time_ms, t.sector_times_ms,
@@ -97,7 +101,17 @@ WHERE (l.lap_time_ms, l.sector_times_ms, l.is_in_lap, l.is_out_lap, l.pit_time_m
       IS DISTINCT FROM
       (EXCLUDED.lap_time_ms, EXCLUDED.sector_times_ms, EXCLUDED.is_in_lap, EXCLUDED.is_out_lap,
        EXCLUDED.pit_time_ms, EXCLUDED.flag, EXCLUDED.driver_number, 'timing', l.custom)
-RETURNING l.*, (l.xmax = 0) AS created;
+RETURNING (l.xmax = 0) AS created, json_build_object(
+    'id', l.id, 'runSheetId', l.run_sheet_id, 'sessionId', l.session_id, 'carId', l.car_id,
+    'lapNumber', l.lap_number, 'lapTimeMs', l.lap_time_ms, 'sectorTimesMs', l.sector_times_ms,
+    'isInLap', l.is_in_lap, 'isOutLap', l.is_out_lap, 'isValid', l.is_valid, 'pitTimeMs', l.pit_time_ms,
+    'flag', l.flag, 'driverId', l.driver_id, 'driverNumber', l.driver_number, 'stint', l.stint,
+    'fuelL', l.fuel_l::float8, 'tyreSet', l.tyre_set,
+    'recordedAt', replace(to_char(l.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z'),
+    'custom', l.custom, 'source', l.source,
+    'createdAt', replace(to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z'),
+    'updatedAt', replace(to_char(l.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')
+) AS wire;
 
 -- name: timing_session_lock
 -- One import at a time per session, so two files never race to create the same laps.
