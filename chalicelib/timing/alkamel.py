@@ -133,7 +133,17 @@ def _decode(line: bytes) -> str:
 def _split(text: str) -> list[str]:
     if '"' not in text:
         return list(map(str.strip, text.split(";")))
-    return [value.strip() for value in next(csv.reader([text], delimiter=";"))]
+    try:
+        return [value.strip() for value in next(csv.reader([text], delimiter=";"))]
+    except csv.Error as exc:  # e.g. a carriage return after a closing quote
+        raise _Bad("not valid CSV: a quote or a carriage return is out of place") from exc
+
+
+def _header(text: str) -> list[str]:
+    try:
+        return _split(text)
+    except _Bad as bad:
+        raise NotAlKamel(f"the header line is {bad}") from bad
 
 
 class _Columns:
@@ -289,12 +299,16 @@ def read(chunks: Iterable[bytes]) -> Iterator[TimingLap | Rejection]:
         if columns is None:
             if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
                 raise NotAlKamel("the file is UTF-16; export it as UTF-8 CSV")
-            columns = _Columns(_split(_decode(raw)))
+            columns = _Columns(_header(_decode(raw)))
             continue
         if b"\x00" in raw:
             yield Rejection(number, "the line contains a NUL byte")
             continue
-        values = _split(_decode(raw))
+        try:
+            values = _split(_decode(raw))
+        except _Bad as bad:
+            yield Rejection(number, f"the line is {bad}")
+            continue
         if len(values) < columns.width:
             yield Rejection(number, f"the line has {len(values)} fields, the header {columns.width} (truncated?)")
             continue
@@ -324,7 +338,7 @@ def header_problem(head: bytes) -> str | None:
             raise NotAlKamel("the file is empty: expected an Al Kamel lap export with a header line")
         if first.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise NotAlKamel("the file is UTF-16; export it as UTF-8 CSV")
-        _Columns(_split(_decode(first)))
+        _Columns(_header(_decode(first)))
     except NotAlKamel as exc:
         return str(exc)
     return None

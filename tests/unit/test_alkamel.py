@@ -133,6 +133,7 @@ def test_a_flagged_lap_wins_over_a_faster_unflagged_one() -> None:
     (b"\r\n\r\n", "empty"),
     (b"POSITION;NUMBER;STATUS;LAPS;TOTAL_TIME\r\n1;55;Classified;26;46:41.553\r\n", "lacks LAP_NUMBER, LAP_TIME"),
     ("NUMBER;LAP_NUMBER;LAP_TIME\n".encode("utf-16"), "UTF-16"),
+    (b'NUMBER;"LAP_NUMBER"\rx;LAP_TIME\n', "header line is not valid CSV"),
 ])
 def test_a_file_that_is_not_a_lap_export_is_refused_whole(data: bytes, message: str) -> None:
     with pytest.raises(alkamel.NotAlKamel, match=message):
@@ -152,6 +153,13 @@ def test_minimal_header_and_odd_rows() -> None:
     assert [(lap.car_number, lap.lap_number) for lap in parsed.laps] == [("7", 1), ("7", 3), ("07", 1)]
     assert parsed.rejected == [Rejection(3, "LAP_TIME must be more than zero"),
                                Rejection(6, "the line contains a NUL byte")]
+
+
+def test_a_line_the_csv_module_cannot_read_is_rejected_with_its_number() -> None:
+    """A carriage return after a closing quote made csv raise, and the whole import failed."""
+    parsed = alkamel.parse(b'NUMBER;LAP_NUMBER;LAP_TIME\n7;1;1:40.000\n8;"1"\rb;1:40.000\n7;2;1:41.000\n')
+    assert [(lap.car_number, lap.lap_number) for lap in parsed.laps] == [("7", 1), ("7", 2)]
+    assert parsed.rejected == [Rejection(3, "the line is not valid CSV: a quote or a carriage return is out of place")]
 
 
 # ---- the real exports (RACE_TIMING_DATA) --------------------------------------------------------
