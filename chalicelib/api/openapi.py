@@ -27,7 +27,9 @@ _KIND_SCHEMA: dict[str, dict[str, Any]] = {
 }
 _ERRORS = {"400": "Bad input (the error names the field)", "401": "No or invalid credentials",
            "403": "Your role may not do this", "404": "Absent, or in another account",
-           "409": "Conflict", "413": "Body too large", "429": "Rate limited (see Retry-After)",
+           "409": "Conflict", "413": "Body too large",
+           "415": "Content-Type not accepted (application/json; text/csv where a route says so)",
+           "429": "Rate limited (see Retry-After)",
            "503": "A dependency is down (the message names it)"}
 
 
