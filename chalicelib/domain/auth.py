@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from chalicelib.config import settings
-from chalicelib.domain import passwords, tokens
+from chalicelib.domain import passwords, rate_limits, tokens
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import encode
-from chalicelib.errors import DependencyDown, Invalid, RateLimited, Unauthorized
-from chalicelib.observability import logger
-from chalicelib.store import kv
+from chalicelib.errors import Invalid, Unauthorized
 from chalicelib.store.postgres import execute, fetch_all, fetch_one, transaction
 
-# Fixed windows: a person mistyping gets 10 tries in 5 minutes; one address 50 (a paddock NAT).
+# A person mistyping gets 10 tries in 5 minutes; one address 50 (a paddock NAT).
 LOGIN_LIMITS = (("email", 10, 300), ("ip", 50, 300))
 MAX_PASSWORD_CHARS = 1024
 
 
 def _check_login_rate(email: str, source_ip: str) -> None:
-    keys = {"email": email.lower(), "ip": source_ip}
-    for kind, max_hits, window_s in LOGIN_LIMITS:
-        digest = hashlib.sha256(keys[kind].encode()).hexdigest()[:32]
-        try:
-            hits, retry_after_s = kv.increment_window(f"login:{kind}:{digest}", window_s)
-        except DependencyDown:
-            # Availability over strictness during a race: argon2 still slows guessing.
-            logger().warning("login rate limiter unavailable; allowing attempt", extra={"limit": kind})
-            return
-        if hits > max_hits:
-            raise RateLimited(f"too many sign-in attempts; try again in {retry_after_s} s", retry_after_s)
+    rate_limits.check("sign-in", LOGIN_LIMITS, {"email": email.lower(), "ip": source_ip})
 
 
 def login(email: Any, password: Any, source_ip: str, account_id: Any = None) -> dict[str, Any]:

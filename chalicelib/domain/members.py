@@ -11,25 +11,23 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.config import settings
-from chalicelib.domain import changes, listing, passwords, tokens
+from chalicelib.domain import changes, listing, passwords, rate_limits, tokens
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import Field, Resource
 from chalicelib.domain.roles import ROLES
 from chalicelib.domain.validation import Body
-from chalicelib.errors import Conflict, DependencyDown, Forbidden, NotFound, RateLimited
-from chalicelib.observability import logger
-from chalicelib.store import kv
+from chalicelib.errors import Conflict, Forbidden, NotFound
 from chalicelib.store.postgres import Row, execute, fetch_all, fetch_one, transaction
 
 PASSWORD_MIN_CHARS = 10
 PASSWORD_MAX_CHARS = 1024
 INVITE_TTL_S = 7 * 24 * 3600
 INVITE_PATH = "/#/accept-invite?token="
-# Fixed windows like login's: per email and per source address; password changes per user.
+# Sliding windows like login's (rate_limits.py): per email and per source address; password changes per user.
 SIGNUP_LIMITS = (("email", 10, 300), ("ip", 50, 300))
 PASSWORD_CHANGE_LIMITS = (("user", 10, 300),)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -49,19 +47,6 @@ MEMBERS = Resource(
         Field("createdAt", "created_at", "time"),
     ),
 )
-
-
-def _check_rate(action: str, limits: Iterable[tuple[str, int, int]], keys: Mapping[str, str]) -> None:
-    for kind, max_hits, window_s in limits:
-        digest = hashlib.sha256(keys[kind].encode()).hexdigest()[:32]
-        try:
-            hits, retry_after_s = kv.increment_window(f"{action}:{kind}:{digest}", window_s)
-        except DependencyDown:
-            # Fails open like login (docs/decisions.md): argon2 still slows guessing.
-            logger().warning(f"{action} rate limiter unavailable; allowing attempt", extra={"limit": kind})
-            return
-        if hits > max_hits:
-            raise RateLimited(f"too many {action} attempts; try again in {retry_after_s} s", retry_after_s)
 
 
 def _email(body: Body, name: str = "email") -> str:
@@ -122,7 +107,7 @@ def signup(payload: Any, source_ip: str) -> dict[str, Any]:
     password = _password(body, "password", new=True)
     name = body.text("name")
     account_name = body.text("accountName")
-    _check_rate("sign-up", SIGNUP_LIMITS, {"email": email.lower(), "ip": source_ip})
+    rate_limits.check("sign-up", SIGNUP_LIMITS, {"email": email.lower(), "ip": source_ip})
     with transaction() as conn:
         existing = fetch_one(conn, "user_for_membership", {"email": email})
     if existing is not None and existing["memberships"]:
@@ -297,7 +282,7 @@ def change_password(caller: Caller, payload: Any) -> None:
     body = Body(payload, allowed={"currentPassword", "newPassword"})
     current = _password(body, "currentPassword", new=False)
     new = _password(body, "newPassword", new=True)
-    _check_rate("password change", PASSWORD_CHANGE_LIMITS, {"user": caller.user_id})
+    rate_limits.check("password change", PASSWORD_CHANGE_LIMITS, {"user": caller.user_id})
     with transaction() as conn:
         user = fetch_one(conn, "user_password", {"id": caller.user_id})
         if user is None or not passwords.verify_password(user["password_hash"], current):
