@@ -420,12 +420,11 @@ def _lap(run_sheet_id: str, number: int) -> dict[str, Any]:
             "sectorTimesMs": [s1, s2, lap_time_ms - s1 - s2]}
 
 
-def _batch_in_flight(conn: psycopg.Connection[Any]) -> bool:
-    """The lap batch's transaction is open: copying its laps or inserting their events."""
+def _batch_waiting(conn: psycopg.Connection[Any]) -> bool:
+    """The lap batch's COPY is waiting, inside its transaction, for a lock (the test's uncommitted lap)."""
     row = conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND xact_start IS NOT NULL "
-        "AND state IN ('active', 'idle in transaction') "
-        "AND (query ILIKE 'copy%%laps%%' OR query ILIKE '%%domain_events%%')").fetchone()
+        "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' "
+        "AND query ILIKE 'copy%%laps%%'").fetchone()
     return bool(row and row[0])
 
 
@@ -473,11 +472,16 @@ def test_app_process_killed_mid_batch(stack: Stack, private_database: tuple[Any,
             time.sleep(0.2)  # the batch's other POSTs, sent concurrently, arrive too
             batch = threading.Thread(target=lambda: first_answer.append(_call(lambda: Api(app_process.url, token).post(
                 "/laps", body, headers={"Idempotency-Key": key}))))
-            with psycopg.connect(database_url, autocommit=True) as watch:
+            with psycopg.connect(database_url) as blocker, psycopg.connect(database_url, autocommit=True) as watch:
+                # An uncommitted lap 1 of the same run sheet: the batch's COPY waits for it inside its own
+                # transaction, so the kill always lands mid-batch, however fast the batch is.
+                blocker.execute("INSERT INTO laps (account_id, run_sheet_id, session_id, car_id, lap_number, "
+                                "lap_time_ms) SELECT account_id, id, session_id, car_id, 1, 100001 FROM run_sheets "
+                                "WHERE id = %s", (sheet_id,))
                 batch.start()
-                _wait_for(lambda: _batch_in_flight(watch) or not batch.is_alive(), "the lap batch in its transaction",
-                          poll_s=0.002)
+                _wait_for(lambda: _batch_waiting(watch) or not batch.is_alive(), "the lap batch in its transaction")
                 app_process.kill()
+                blocker.rollback()
             batch.join(timeout=30)
             held = {r.headers["webhook-id"] for r in receiver.requests[before_hold:]}  # POSTs left unanswered
         lap_attempts.append("no answer" if first_answer == [None] else str(first_answer))
