@@ -24,7 +24,8 @@ def weighed(current: int, previous: int, elapsed: float, limit: int, window_s: i
     # Within the limit on its own, this window waits for the previous one's hits to slide out far
     # enough; over it, its own hits have to slide out during the next window.
     wait = (1 - (limit - current) / previous) - elapsed if current <= limit else (1 - elapsed) + (1 - limit / current)
-    return True, max(1, math.ceil(wait * window_s))
+    # At most one window: by then the burst is a window old (the weighing can lag it by a little).
+    return True, min(window_s, max(1, math.ceil(wait * window_s)))
 
 
 def check(action: str, limits: Iterable[tuple[str, int, int]], keys: Mapping[str, str]) -> None:

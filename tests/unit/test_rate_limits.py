@@ -31,3 +31,8 @@ def test_over_the_limit_within_one_window_waits_into_the_next() -> None:
 def test_retry_after_is_at_least_a_second() -> None:
     assert weighed(current=10, previous=1, elapsed=0.999, limit=10, window_s=300) == (True, 1)
     assert weighed(current=10, previous=1, elapsed=0.0, limit=10, window_s=300) == (True, 300)
+
+
+def test_retry_after_is_never_more_than_the_window() -> None:
+    # 11 tries at the very start of a window: the weighing would say 327 s; the promise is 5 minutes.
+    assert weighed(current=11, previous=0, elapsed=0.0, limit=10, window_s=300) == (True, 300)
