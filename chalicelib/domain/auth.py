@@ -20,6 +20,11 @@ def _check_login_rate(email: str, source_ip: str) -> None:
     rate_limits.check("sign-in", LOGIN_LIMITS, {"email": email.lower(), "ip": source_ip})
 
 
+def accounts_wire(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `accounts` of a sign-in answer, from the accounts_of_user query."""
+    return [{"id": str(a["id"]), "name": a["name"], "role": a["role"]} for a in rows]
+
+
 def login(email: Any, password: Any, source_ip: str, account_id: Any = None) -> dict[str, Any]:
     """A JWT for one of the user's accounts: `account_id` picks it, else the oldest membership."""
     if not isinstance(email, str) or "@" not in email or len(email) > 320:
@@ -58,7 +63,7 @@ def login(email: Any, password: Any, source_ip: str, account_id: Any = None) -> 
             "accountName": user["account_name"],
         },
         # Members of several teams sign in again with accountId to switch.
-        "accounts": [{"id": str(a["id"]), "name": a["name"], "role": a["role"]} for a in accounts],
+        "accounts": accounts_wire(accounts),
     }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.config import settings
-from chalicelib.domain import changes, listing, passwords, rate_limits, tokens
+from chalicelib.domain import auth, changes, listing, passwords, rate_limits, tokens
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import Field, Resource
 from chalicelib.domain.roles import ROLES
@@ -84,7 +84,7 @@ def _signed_in(user_id: str, email: str, name: str, role: str, account_id: str, 
         "expiresIn": ttl_s,
         "user": {"id": user_id, "email": email, "name": name, "role": role, "accountId": account_id,
                  "accountName": account_name},
-        "accounts": [{"id": str(a["id"]), "name": a["name"], "role": a["role"]} for a in accounts],
+        "accounts": auth.accounts_wire(accounts),
     }
 
 
