@@ -31,8 +31,25 @@ from chalicelib.timing import worker as timing_worker
 app = Chalice(app_name="race-platform", configure_logs=False)
 app.api.binary_types = ["application/octet-stream", "application/gzip"]
 
-for blueprint in (health, auth, api_keys, events, sessions, cars, drivers, run_sheets, laps, setups, issues,
-                  board_cards, timing_imports, members, attachments, plugins, openapi):
+for blueprint in (
+    health,
+    auth,
+    api_keys,
+    events,
+    sessions,
+    cars,
+    drivers,
+    run_sheets,
+    laps,
+    setups,
+    issues,
+    board_cards,
+    timing_imports,
+    members,
+    attachments,
+    plugins,
+    openapi,
+):
     app.register_blueprint(blueprint.bp)
 
 app.register_middleware(uniform_errors, "http")

@@ -118,8 +118,11 @@ def not_shipped(candidates: tuple[str, ...] = ("cryptography",)) -> list[str]:
     import re
     from importlib import metadata
 
-    wanted = [re.split(r"[<>=\[; ]", line.strip())[0] for line in (REPO / "requirements.txt").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]
+    wanted = [
+        re.split(r"[<>=\[; ]", line.strip())[0]
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     shipped: set[str] = set()
     while wanted:
         name = wanted.pop().lower().replace("_", "-")

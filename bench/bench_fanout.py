@@ -99,8 +99,12 @@ async def ours(api_url: str, ws_url: str, token: str, session_id: str, size: int
             marker = f"fanout-{size}-{n}"
             arrived = room.expect(marker)
             started = time.perf_counter()
-            answer = await loop.run_in_executor(None, lambda m=marker: http.post(  # type: ignore[misc]
-                f"{api_url}/board-cards", json={"sessionId": session_id, "title": m}, headers=headers, timeout=30))
+            answer = await loop.run_in_executor(
+                None,
+                lambda m=marker: http.post(  # type: ignore[misc]
+                    f"{api_url}/board-cards", json={"sessionId": session_id, "title": m}, headers=headers, timeout=30
+                ),
+            )
             if answer.status_code != 201:
                 raise RuntimeError(f"POST /board-cards answered {answer.status_code}: {answer.text[:200]}")
             done = await asyncio.wait_for(arrived, timeout=30)
@@ -140,8 +144,9 @@ async def floor(frame: bytes, size: int) -> list[float]:
     import subprocess
     import sys
 
-    server = subprocess.Popen([sys.executable, "-c", FLOOR_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", FLOOR_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert server.stdout is not None
         url = f"ws://127.0.0.1:{int(server.stdout.readline())}"
@@ -178,8 +183,12 @@ async def floor(frame: bytes, size: int) -> list[float]:
 def session_for(api_url: str, token: str, size: int) -> str:
     headers = {"Authorization": f"Bearer {token}"}
     event = requests.get(f"{api_url}/events", headers=headers, timeout=30).json()["items"][0]
-    answer = requests.post(f"{api_url}/sessions", json={"eventId": event["id"], "name": f"Fan-out {size}",
-                                                        "type": "practice"}, headers=headers, timeout=30)
+    answer = requests.post(
+        f"{api_url}/sessions",
+        json={"eventId": event["id"], "name": f"Fan-out {size}", "type": "practice"},
+        headers=headers,
+        timeout=30,
+    )
     answer.raise_for_status()
     return str(answer.json()["id"])
 
@@ -193,11 +202,18 @@ def main() -> None:
             session_id = session_for(stack.api_url, token, size)
             ours_s, frame = asyncio.run(ours(stack.api_url, stack.ws_url, token, session_id, size))
             floor_s = asyncio.run(floor(frame, size))
-            note = (f"write -> last of {size} members has the push, {ROUNDS} rounds; floor: raw websockets "
-                    f"broadcast of the same {len(frame)}-byte frame; lower is better")
+            note = (
+                f"write -> last of {size} members has the push, {ROUNDS} rounds; floor: raw websockets "
+                f"broadcast of the same {len(frame)}-byte frame; lower is better"
+            )
             for p in (50, 99):
-                emit(f"fanout_{size}_members_p{p}", percentile(ours_s, p) * 1000, percentile(floor_s, p) * 1000,
-                     "ms", note)
+                emit(
+                    f"fanout_{size}_members_p{p}",
+                    percentile(ours_s, p) * 1000,
+                    percentile(floor_s, p) * 1000,
+                    "ms",
+                    note,
+                )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,11 @@ from urllib.parse import urlsplit
 
 from bench.common import account_id_for, emit, local_stack, percentile, token_for
 
-TARGETS = {"lap_ingest_laps_per_s": ">= 0.3x", "lap_ingest_idempotent_laps_per_s": ">= 0.3x",
-           "lap_ingest_5000_laps_per_s": ">= 0.3x"}
+TARGETS = {
+    "lap_ingest_laps_per_s": ">= 0.3x",
+    "lap_ingest_idempotent_laps_per_s": ">= 0.3x",
+    "lap_ingest_5000_laps_per_s": ">= 0.3x",
+}
 WHY_BEHIND = {
     "lap_ingest_laps_per_s": "Besides the laps' COPY (what the floor measures), a request parses and validates "
     "the laps, COPYs a lap.create domain event per lap (plus the webhook outbox query) and, after the commit, pushes "
@@ -38,21 +41,53 @@ ROUNDS = 15
 WARMUP_ROUNDS = 2
 BIG_BATCH = 5_000  # the largest batch POST /laps takes: fixed costs per request amortised
 BIG_ROUNDS = 4
-COPIED_COLUMNS = ("id", "account_id", "run_sheet_id", "session_id", "car_id", "lap_number", "lap_time_ms",
-                  "sector_times_ms", "is_in_lap", "is_out_lap", "is_valid", "pit_time_ms", "flag", "driver_id",
-                  "driver_number", "stint", "fuel_l", "tyre_set", "recorded_at", "custom", "source", "created_at",
-                  "updated_at")
+COPIED_COLUMNS = (
+    "id",
+    "account_id",
+    "run_sheet_id",
+    "session_id",
+    "car_id",
+    "lap_number",
+    "lap_time_ms",
+    "sector_times_ms",
+    "is_in_lap",
+    "is_out_lap",
+    "is_valid",
+    "pit_time_ms",
+    "flag",
+    "driver_id",
+    "driver_number",
+    "stint",
+    "fuel_l",
+    "tyre_set",
+    "recorded_at",
+    "custom",
+    "source",
+    "created_at",
+    "updated_at",
+)
 
 
 def lap(run_sheet_id: str, number: int) -> dict[str, Any]:
     """A realistic lap as a timing client sends it."""
     lap_time_ms = 100_000 + (number * 37) % 2_000
     s1, s2 = lap_time_ms * 28 // 100, lap_time_ms * 38 // 100
-    return {"runSheetId": run_sheet_id, "lapNumber": number, "lapTimeMs": lap_time_ms,
-            "sectorTimesMs": [s1, s2, lap_time_ms - s1 - s2], "isInLap": number % 30 == 0,
-            "isOutLap": number % 30 == 1, "isValid": number % 13 != 0, "flag": "GF", "driverNumber": "1",
-            "stint": 1 + number // 30, "fuelL": 60.5, "tyreSet": "S1", "recordedAt": "2026-03-19T14:00:00Z",
-            "custom": {"kph": 180.2}}
+    return {
+        "runSheetId": run_sheet_id,
+        "lapNumber": number,
+        "lapTimeMs": lap_time_ms,
+        "sectorTimesMs": [s1, s2, lap_time_ms - s1 - s2],
+        "isInLap": number % 30 == 0,
+        "isOutLap": number % 30 == 1,
+        "isValid": number % 13 != 0,
+        "flag": "GF",
+        "driverNumber": "1",
+        "stint": 1 + number // 30,
+        "fuelL": 60.5,
+        "tyreSet": "S1",
+        "recordedAt": "2026-03-19T14:00:00Z",
+        "custom": {"kph": 180.2},
+    }
 
 
 class Client:
@@ -96,19 +131,49 @@ def copy_rows(database_url: str, account_id: str, sheet: dict[str, Any], count: 
         started = time.perf_counter()
         with conn.transaction(), conn.cursor().copy(f"COPY laps ({', '.join(COPIED_COLUMNS)}) FROM STDIN") as copy:
             for item in laps:
-                copy.write_row((uuid.uuid4(), account_id, sheet["id"], sheet["sessionId"], sheet["carId"],
-                                item["lapNumber"], item["lapTimeMs"], item["sectorTimesMs"], item["isInLap"],
-                                item["isOutLap"], item["isValid"], None, item["flag"], None, item["driverNumber"],
-                                item["stint"], item["fuelL"], item["tyreSet"], item["recordedAt"],
-                                Jsonb(item["custom"]), "api", now, now))
+                copy.write_row(
+                    (
+                        uuid.uuid4(),
+                        account_id,
+                        sheet["id"],
+                        sheet["sessionId"],
+                        sheet["carId"],
+                        item["lapNumber"],
+                        item["lapTimeMs"],
+                        item["sectorTimesMs"],
+                        item["isInLap"],
+                        item["isOutLap"],
+                        item["isValid"],
+                        None,
+                        item["flag"],
+                        None,
+                        item["driverNumber"],
+                        item["stint"],
+                        item["fuelL"],
+                        item["tyreSet"],
+                        item["recordedAt"],
+                        Jsonb(item["custom"]),
+                        "api",
+                        now,
+                        now,
+                    )
+                )
         return time.perf_counter() - started
 
 
-def measure(client: Client, stack: Any, account_id: str, sheets: list[dict[str, Any]], laps_per_request: int,
-            rounds: int, kinds: tuple[str, ...]) -> tuple[dict[str, list[float]], list[float]]:
+def measure(
+    client: Client,
+    stack: Any,
+    account_id: str,
+    sheets: list[dict[str, Any]],
+    laps_per_request: int,
+    rounds: int,
+    kinds: tuple[str, ...],
+) -> tuple[dict[str, list[float]], list[float]]:
     """Per round: one request of each kind, then one COPY of as many rows; seconds each (after a warm-up)."""
-    bodies = [json.dumps({"laps": [lap(sheet["id"], n) for n in range(1, laps_per_request + 1)]}).encode()
-              for sheet in sheets]
+    bodies = [
+        json.dumps({"laps": [lap(sheet["id"], n) for n in range(1, laps_per_request + 1)]}).encode() for sheet in sheets
+    ]
     width = len(kinds) + 1
     ours: dict[str, list[float]] = {kind: [] for kind in kinds}
     floor: list[float] = []
@@ -153,24 +218,42 @@ def main() -> None:
         account_id = account_id_for(stack)
         sheets = run_sheets(client, 3 * (WARMUP_ROUNDS + ROUNDS) + 2 * (WARMUP_ROUNDS + BIG_ROUNDS))
         pushes.clear()
-        ours, floor = measure(client, stack, account_id, sheets[:3 * (WARMUP_ROUNDS + ROUNDS)], LAPS_PER_REQUEST,
-                              ROUNDS, ("plain", "idempotent"))
+        ours, floor = measure(
+            client,
+            stack,
+            account_id,
+            sheets[: 3 * (WARMUP_ROUNDS + ROUNDS)],
+            LAPS_PER_REQUEST,
+            ROUNDS,
+            ("plain", "idempotent"),
+        )
         push_p50_ms = statistics.median(pushes) * 1000
-        big, big_floor = measure(client, stack, account_id, sheets[3 * (WARMUP_ROUNDS + ROUNDS):], BIG_BATCH,
-                                 BIG_ROUNDS, ("plain",))
+        big, big_floor = measure(
+            client, stack, account_id, sheets[3 * (WARMUP_ROUNDS + ROUNDS) :], BIG_BATCH, BIG_ROUNDS, ("plain",)
+        )
         # Medians: this machine is shared, and one stalled request should not decide the figure.
         floor_rate = LAPS_PER_REQUEST / statistics.median(floor)
         for kind, name in (("plain", "lap_ingest_laps_per_s"), ("idempotent", "lap_ingest_idempotent_laps_per_s")):
             p50 = statistics.median(ours[kind])
-            emit(name, LAPS_PER_REQUEST / p50, floor_rate, "laps/s",
-                 f"higher is better; POST /laps of {LAPS_PER_REQUEST} laps"
-                 f"{' with Idempotency-Key' if kind == 'idempotent' else ''}: p50 {p50 * 1000:.0f} ms "
-                 f"(p90 {percentile(ours[kind], 90) * 1000:.0f}; of which the room push p50 {push_p50_ms:.0f}) "
-                 f"vs COPY p50 {statistics.median(floor) * 1000:.0f} ms")
+            emit(
+                name,
+                LAPS_PER_REQUEST / p50,
+                floor_rate,
+                "laps/s",
+                f"higher is better; POST /laps of {LAPS_PER_REQUEST} laps"
+                f"{' with Idempotency-Key' if kind == 'idempotent' else ''}: p50 {p50 * 1000:.0f} ms "
+                f"(p90 {percentile(ours[kind], 90) * 1000:.0f}; of which the room push p50 {push_p50_ms:.0f}) "
+                f"vs COPY p50 {statistics.median(floor) * 1000:.0f} ms",
+            )
         p50 = statistics.median(big["plain"])
-        emit("lap_ingest_5000_laps_per_s", BIG_BATCH / p50, BIG_BATCH / statistics.median(big_floor), "laps/s",
-             f"higher is better; POST /laps of {BIG_BATCH} laps: p50 {p50 * 1000:.0f} ms vs COPY p50 "
-             f"{statistics.median(big_floor) * 1000:.0f} ms")
+        emit(
+            "lap_ingest_5000_laps_per_s",
+            BIG_BATCH / p50,
+            BIG_BATCH / statistics.median(big_floor),
+            "laps/s",
+            f"higher is better; POST /laps of {BIG_BATCH} laps: p50 {p50 * 1000:.0f} ms vs COPY p50 "
+            f"{statistics.median(big_floor) * 1000:.0f} ms",
+        )
 
 
 if __name__ == "__main__":

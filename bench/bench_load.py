@@ -43,8 +43,14 @@ def _worker(kind: str, base_url: str, token: str, sheet_id: str, seconds: float,
         if kind == "engineer":
             lap += 1
             route = "POST /laps"
-            body = json.dumps({"runSheetId": sheet_id, "lapNumber": lap, "lapTimeMs": 120_000 + lap,
-                               "sectorTimesMs": [33_000, 46_000, 41_000 + lap]})
+            body = json.dumps(
+                {
+                    "runSheetId": sheet_id,
+                    "lapNumber": lap,
+                    "lapTimeMs": 120_000 + lap,
+                    "sectorTimesMs": [33_000, 46_000, 41_000 + lap],
+                }
+            )
             request = ("POST", "/laps", body)
         else:
             route = "GET /laps" if i % 2 == 0 else "GET /events"
@@ -117,24 +123,34 @@ def _setup(api_url: str, token: str) -> tuple[str, list[str]]:
 
     h = {"Authorization": f"Bearer {token}"}
     event = requests.post(f"{api_url}/events", json={"name": "Load test"}, headers=h, timeout=30).json()
-    session = requests.post(f"{api_url}/sessions", json={"eventId": event["id"], "name": "Race", "type": "race"},
-                            headers=h, timeout=30).json()
+    session = requests.post(
+        f"{api_url}/sessions", json={"eventId": event["id"], "name": "Race", "type": "race"}, headers=h, timeout=30
+    ).json()
     sheets = []
     for n in range(ENGINEERS):
-        car = requests.post(f"{api_url}/cars", json={"eventId": event["id"], "number": f"{60 + n}"},
-                            headers=h, timeout=30).json()
-        sheets.append(requests.post(f"{api_url}/run-sheets", json={"sessionId": session["id"], "carId": car["id"]},
-                                    headers=h, timeout=30).json()["id"])
+        car = requests.post(
+            f"{api_url}/cars", json={"eventId": event["id"], "number": f"{60 + n}"}, headers=h, timeout=30
+        ).json()
+        sheets.append(
+            requests.post(
+                f"{api_url}/run-sheets", json={"sessionId": session["id"], "carId": car["id"]}, headers=h, timeout=30
+            ).json()["id"]
+        )
     return session["id"], sheets
 
 
-def _run_mix(api_url: str, token: str, sheets: list[str], seconds: float) -> tuple[dict[str, list[float]],
-                                                                                  dict[str, int], int]:
+def _run_mix(
+    api_url: str, token: str, sheets: list[str], seconds: float
+) -> tuple[dict[str, list[float]], dict[str, int], int]:
     queue: Any = multiprocessing.Queue()
-    processes = [multiprocessing.Process(target=_worker, args=("engineer", api_url, token, sheets[n], seconds, queue))
-                 for n in range(ENGINEERS)]
-    processes += [multiprocessing.Process(target=_worker, args=("viewer", api_url, token, sheets[n], seconds, queue))
-                  for n in range(VIEWERS)]
+    processes = [
+        multiprocessing.Process(target=_worker, args=("engineer", api_url, token, sheets[n], seconds, queue))
+        for n in range(ENGINEERS)
+    ]
+    processes += [
+        multiprocessing.Process(target=_worker, args=("viewer", api_url, token, sheets[n], seconds, queue))
+        for n in range(VIEWERS)
+    ]
     for p in processes:
         p.start()
     latencies: dict[str, list[float]] = defaultdict(list)
@@ -170,9 +186,16 @@ def main() -> None:
         scheduler = Scheduler(app)
         scheduler.start_in_thread()
         token = token_for(stack)
-        hook = requests.post(f"{stack.api_url}/webhooks", headers={"Authorization": f"Bearer {token}"}, timeout=30,
-                             json={"url": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
-                                   "entityTypes": ["lap"], "operations": ["create"]})
+        hook = requests.post(
+            f"{stack.api_url}/webhooks",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            json={
+                "url": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+                "entityTypes": ["lap"],
+                "operations": ["create"],
+            },
+        )
         hook_ok = hook.status_code == 201
         session_id, sheets = _setup(stack.api_url, token)
         ready, stop, room_queue = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
@@ -193,15 +216,24 @@ def main() -> None:
     receiver.shutdown()
     total = sum(len(v) for v in latencies.values())
     lost = sum(max(0, laps - c) for c in counts)
-    per_route = "; ".join(f"{r} n={len(v)} p50={fmt(percentile(v, 50) * 1000)}ms p99={fmt(percentile(v, 99) * 1000)}ms"
-                          for r, v in sorted(latencies.items()))
+    per_route = "; ".join(
+        f"{r} n={len(v)} p50={fmt(percentile(v, 50) * 1000)}ms p99={fmt(percentile(v, 99) * 1000)}ms"
+        for r, v in sorted(latencies.items())
+    )
     print(f"load: {per_route}")
-    print(f"load: errors={dict(errors)} laps={laps} room pushes lost={lost} (of {laps * MEMBERS}) "
-          f"webhooks delivered={len(_Receiver.delivered)}/{laps if hook_ok else 'no subscription'}")
+    print(
+        f"load: errors={dict(errors)} laps={laps} room pushes lost={lost} (of {laps * MEMBERS}) "
+        f"webhooks delivered={len(_Receiver.delivered)}/{laps if hook_ok else 'no subscription'}"
+    )
     peer = _peer_rate()
-    emit("load_mix_rps", total / elapsed, peer or float("nan"), "req/s",
-         f"floor = chalice local on the HTTP part of the mix; errors={sum(errors.values())} lost={lost} "
-         f"webhooks={len(_Receiver.delivered)}/{laps}; {per_route}")
+    emit(
+        "load_mix_rps",
+        total / elapsed,
+        peer or float("nan"),
+        "req/s",
+        f"floor = chalice local on the HTTP part of the mix; errors={sum(errors.values())} lost={lost} "
+        f"webhooks={len(_Receiver.delivered)}/{laps}; {per_route}",
+    )
 
 
 def _peer_rate() -> float | None:

@@ -116,8 +116,13 @@ def main() -> None:
     for name, source, entry in (("fuel_per_lap", bundle, "math"), ("stint_pace", stint_bundle, "kpiProcessor")):
         ours = statistics.median(ours_compile_s(source, entry, 15))
         floor = statistics.median(floor_compile_s(source, 15))
-        emit(f"plugin_cold_compile_{name}", ours * 1000, floor * 1000, "ms",
-             "median; lower is better; ours adds the sandbox prelude and the freeze of the built-ins")
+        emit(
+            f"plugin_cold_compile_{name}",
+            ours * 1000,
+            floor * 1000,
+            "ms",
+            "median; lower is better; ours adds the sandbox prelude and the freeze of the built-ins",
+        )
 
     with local_stack() as stack:
         api = Client(stack.api_url, token_for(stack))
@@ -131,15 +136,21 @@ def main() -> None:
         # A new version's first call in a running sandbox: S3 + compile + call.
         firsts = []
         for minor in range(1, 6):
-            status, _, _ = api.call("POST", "/plugins", {"manifest": {**manifest, "version": f"1.{minor}.0"},
-                                                         "bundle": bundle})
+            status, _, _ = api.call(
+                "POST", "/plugins", {"manifest": {**manifest, "version": f"1.{minor}.0"}, "bundle": bundle}
+            )
             assert status == 201, status
             status, answer, elapsed = api.call("POST", path, {"input": FUEL_INPUT})
             assert status == 200 and answer["compiled"] is True, answer
             firsts.append(elapsed)
         compile_floor = statistics.median(floor_compile_s(bundle, 5))
-        emit("plugin_first_invoke_new_version", statistics.median(firsts) * 1000, compile_floor * 1000, "ms",
-             "median of 5 versions; floor: bare context + bundle eval; lower is better")
+        emit(
+            "plugin_first_invoke_new_version",
+            statistics.median(firsts) * 1000,
+            compile_floor * 1000,
+            "ms",
+            "median of 5 versions; floor: bare context + bundle eval; lower is better",
+        )
 
         # Warm invokes (cache hits) vs a direct call; the gateway's own cost measured on /health.
         for _ in range(200):
@@ -155,14 +166,29 @@ def main() -> None:
         warm_p50, health_p50, me_p50, floor_p50 = (percentile(v, 50) * 1000 for v in (warm, health, me, floor))
         budget = 2 * floor_p50 + health_p50
         verdict = "met" if warm_p50 <= budget else "NOT met"
-        emit("plugin_warm_invoke_p50", warm_p50, floor_p50, "ms",
-             f"target <= 2x floor + /health {health_p50:.3f} ms = {budget:.3f} ms: {verdict}; "
-             f"p99 {percentile(warm, 99) * 1000:.3f} ms")
-        emit("plugin_warm_invoke_over_health_p50", warm_p50 - health_p50, floor_p50, "ms",
-             "warm invoke minus GET /health (auth, 1 query, sandbox round trip, V8 call); target ratio <= 2")
-        emit("plugin_warm_invoke_over_auth_p50", warm_p50 - me_p50, floor_p50, "ms",
-             f"warm invoke minus an authenticated GET /auth/me ({me_p50:.3f} ms): the plugin route's own share "
-             "(its query, the sandbox round trip, the V8 call)")
+        emit(
+            "plugin_warm_invoke_p50",
+            warm_p50,
+            floor_p50,
+            "ms",
+            f"target <= 2x floor + /health {health_p50:.3f} ms = {budget:.3f} ms: {verdict}; "
+            f"p99 {percentile(warm, 99) * 1000:.3f} ms",
+        )
+        emit(
+            "plugin_warm_invoke_over_health_p50",
+            warm_p50 - health_p50,
+            floor_p50,
+            "ms",
+            "warm invoke minus GET /health (auth, 1 query, sandbox round trip, V8 call); target ratio <= 2",
+        )
+        emit(
+            "plugin_warm_invoke_over_auth_p50",
+            warm_p50 - me_p50,
+            floor_p50,
+            "ms",
+            f"warm invoke minus an authenticated GET /auth/me ({me_p50:.3f} ms): the plugin route's own share "
+            "(its query, the sandbox round trip, the V8 call)",
+        )
 
     # The sandbox alone (no HTTP, no SQL): the process hop, the driver and the limits.
     from chalicelib.plugins.sandbox import InvokeRequest, SandboxPool
@@ -175,9 +201,14 @@ def main() -> None:
         assert pool.invoke(request, lambda *a: None, lambda: bundle).compiled
         starts.append(time.perf_counter() - began)
         pool.shutdown()
-    emit("plugin_sandbox_start", statistics.median(starts) * 1000, statistics.median(process_start_s(3)) * 1000, "ms",
-         "an account's first call in a container: worker process + compile + call, median of 3; floor: a bare "
-         "python + mini-racer process; lower is better")
+    emit(
+        "plugin_sandbox_start",
+        statistics.median(starts) * 1000,
+        statistics.median(process_start_s(3)) * 1000,
+        "ms",
+        "an account's first call in a container: worker process + compile + call, median of 3; floor: a bare "
+        "python + mini-racer process; lower is better",
+    )
     pool = SandboxPool()
     try:
         pool.invoke(request, lambda *a: None, lambda: bundle)
@@ -186,8 +217,13 @@ def main() -> None:
     finally:
         pool.shutdown()
     floor = floor_call_s(bundle, "math", FUEL_INPUT, WARM_REQUESTS)
-    emit("plugin_warm_sandbox_call_p50", percentile(sandbox_calls, 50) * 1000, percentile(floor, 50) * 1000, "ms",
-         "SandboxPool.invoke back to back on a cached context (process hop, driver, limits) vs the direct call")
+    emit(
+        "plugin_warm_sandbox_call_p50",
+        percentile(sandbox_calls, 50) * 1000,
+        percentile(floor, 50) * 1000,
+        "ms",
+        "SandboxPool.invoke back to back on a cached context (process hop, driver, limits) vs the direct call",
+    )
 
 
 if __name__ == "__main__":

@@ -41,12 +41,13 @@ def _floor_copy(database_url: str, data: bytes) -> float:
     rows = csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";")
     next(rows)
     with psycopg.connect(database_url) as conn:
-        conn.execute("CREATE TEMP TABLE floor_laps (car text, lap int, lap_time text, s1 text, s2 text, s3 text, "
-                     "pit text, pit_time text, flag text, driver text)")
+        conn.execute(
+            "CREATE TEMP TABLE floor_laps (car text, lap int, lap_time text, s1 text, s2 text, s3 text, "
+            "pit text, pit_time text, flag text, driver text)"
+        )
         with conn.cursor().copy("COPY floor_laps FROM STDIN") as copy:
             for row in rows:
-                copy.write_row((row[0], int(row[2]), row[3], row[6], row[8], row[10], row[5], row[20], row[25],
-                                row[1]))
+                copy.write_row((row[0], int(row[2]), row[3], row[6], row[8], row[10], row[5], row[20], row[25], row[1]))
     return time.perf_counter() - started
 
 
@@ -69,8 +70,13 @@ def main() -> None:
     emit("timing_parse_lemans", parse_s * 1000, parse_floor_s * 1000, "ms", "lower is better; csv split floor")
 
     with backing_services(seed=True) as (database_url, aws_url):
-        env = {**DUMMY_AWS, "STAGE": "local", "JWT_SECRET": JWT_SECRET, "DATABASE_URL": database_url,
-               "AWS_ENDPOINT_URL": aws_url}
+        env = {
+            **DUMMY_AWS,
+            "STAGE": "local",
+            "JWT_SECRET": JWT_SECRET,
+            "DATABASE_URL": database_url,
+            "AWS_ENDPOINT_URL": aws_url,
+        }
         with _env(env):
             _reset_caches()
             import psycopg
@@ -81,12 +87,19 @@ def main() -> None:
             with psycopg.connect(database_url) as conn:
                 account_id, user_id = conn.execute(
                     "SELECT m.account_id, m.user_id FROM memberships m JOIN users u ON u.id = m.user_id "
-                    "WHERE u.email = %s", (JAMIE,)).fetchone()  # type: ignore[misc]
-                event_id = conn.execute("INSERT INTO events (account_id, name) VALUES (%s, 'Le Mans 2024') "
-                                        "RETURNING id", (account_id,)).fetchone()[0]  # type: ignore[index]
-                session_id = str(conn.execute(
-                    "INSERT INTO sessions (account_id, event_id, name, type) VALUES (%s, %s, 'Race', 'race') "
-                    "RETURNING id", (account_id, event_id)).fetchone()[0])  # type: ignore[index]
+                    "WHERE u.email = %s",
+                    (JAMIE,),
+                ).fetchone()  # type: ignore[misc]
+                event_id = conn.execute(
+                    "INSERT INTO events (account_id, name) VALUES (%s, 'Le Mans 2024') RETURNING id", (account_id,)
+                ).fetchone()[0]  # type: ignore[index]
+                session_id = str(
+                    conn.execute(
+                        "INSERT INTO sessions (account_id, event_id, name, type) VALUES (%s, %s, 'Race', 'race') "
+                        "RETURNING id",
+                        (account_id, event_id),
+                    ).fetchone()[0]
+                )  # type: ignore[index]
             caller = Caller(str(account_id), "owner", str(user_id))
 
             def import_once() -> tuple[float, dict[str, object]]:
@@ -102,11 +115,21 @@ def main() -> None:
             assert all(done["lapsUnchanged"] == 15_593 for _, done in again)
             floor_s = min(_floor_copy(database_url, data) for _ in range(RUNS))
             _reset_caches()
-    emit("timing_import_lemans", first_s, floor_s, "s",
-         "lower is better; S3 read + parse + cars/run sheets + 15,593 laps upserted + their domain events; "
-         "floor: csv split + COPY into a bare table")
-    emit("timing_reimport_lemans", min(s for s, _ in again), floor_s, "s",
-         "lower is better; the same file again: 0 created, 0 updated")
+    emit(
+        "timing_import_lemans",
+        first_s,
+        floor_s,
+        "s",
+        "lower is better; S3 read + parse + cars/run sheets + 15,593 laps upserted + their domain events; "
+        "floor: csv split + COPY into a bare table",
+    )
+    emit(
+        "timing_reimport_lemans",
+        min(s for s, _ in again),
+        floor_s,
+        "s",
+        "lower is better; the same file again: 0 created, 0 updated",
+    )
 
 
 def _timed(work: Callable[[], object]) -> float:

@@ -127,10 +127,16 @@ def raw_loop_rate(receiver: ReceiverProcess, body: str) -> float:
     before = receiver.count()
     started = time.perf_counter()
     for _ in range(DELIVERIES):
-        headers = signing.headers(delivery_id=str(uuid.uuid4()), event_type="board_card.create", body=body,
-                                  secrets_=[secret], timestamp_s=int(time.time()))
-        answer = http.request("POST", receiver.url, body=body.encode(), headers=headers, retries=False,
-                              redirect=False, timeout=10.0)
+        headers = signing.headers(
+            delivery_id=str(uuid.uuid4()),
+            event_type="board_card.create",
+            body=body,
+            secrets_=[secret],
+            timestamp_s=int(time.time()),
+        )
+        answer = http.request(
+            "POST", receiver.url, body=body.encode(), headers=headers, retries=False, redirect=False, timeout=10.0
+        )
         assert answer.status == 200
     elapsed = time.perf_counter() - started
     assert receiver.count() - before == DELIVERIES
@@ -145,8 +151,10 @@ def _pollers(stack: Any) -> Iterator[None]:
     from app import app
     from infra.local.sqs_poller import SqsPoller
 
-    pollers = [SqsPoller(app, boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1"),
-                         wait_time_s=1) for _ in range(POLLERS)]
+    pollers = [
+        SqsPoller(app, boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1"), wait_time_s=1)
+        for _ in range(POLLERS)
+    ]
     for poller in pollers:
         poller.start_in_thread()
     try:
@@ -178,8 +186,11 @@ def end_to_end_rate(stack: Any, token: str, receiver: ReceiverProcess) -> float:
             list(writers.map(write, range(WRITES)))
         writes_done = time.perf_counter()
         finished = receiver.wait_for(before + DELIVERIES)
-    print(f"# end to end: writes took {writes_done - started:.2f} s, the last delivery was acknowledged "
-          f"{finished - writes_done:.2f} s after the last write; {cpu_split(cpu, finished - started)}", flush=True)
+    print(
+        f"# end to end: writes took {writes_done - started:.2f} s, the last delivery was acknowledged "
+        f"{finished - writes_done:.2f} s after the last write; {cpu_split(cpu, finished - started)}",
+        flush=True,
+    )
     return DELIVERIES / (finished - started)
 
 
@@ -201,10 +212,13 @@ def bulk_rate(stack: Any, token: str, receiver: ReceiverProcess) -> float:
     session = post("/sessions", {"eventId": event["id"], "name": "Race", "type": "race"})
     car = post("/cars", {"eventId": event["id"], "number": "7"})
     sheet = post("/run-sheets", {"sessionId": session["id"], "carId": car["id"]})
-    post("/webhooks", {"url": receiver.url, "entityTypes": ["lap"], "operations": ["create"],
-                       "description": "bench bulk"})
-    batches = [{"laps": [lap(sheet["id"], w * BULK_LAPS + n + 1) for n in range(BULK_LAPS)]}
-               for w in range(BULK_WRITES)]
+    post(
+        "/webhooks",
+        {"url": receiver.url, "entityTypes": ["lap"], "operations": ["create"], "description": "bench bulk"},
+    )
+    batches = [
+        {"laps": [lap(sheet["id"], w * BULK_LAPS + n + 1) for n in range(BULK_LAPS)]} for w in range(BULK_WRITES)
+    ]
     with _pollers(stack):
         before = receiver.count()
         cpu = cpu_seconds()
@@ -213,9 +227,11 @@ def bulk_rate(stack: Any, token: str, receiver: ReceiverProcess) -> float:
             post("/laps", batch)
         writes_done = time.perf_counter()
         finished = receiver.wait_for(before + DELIVERIES)
-    print(f"# bulk: {BULK_WRITES} lap batches took {writes_done - started:.2f} s, the last delivery was "
-          f"acknowledged {finished - writes_done:.2f} s after the last write; {cpu_split(cpu, finished - started)}",
-          flush=True)
+    print(
+        f"# bulk: {BULK_WRITES} lap batches took {writes_done - started:.2f} s, the last delivery was "
+        f"acknowledged {finished - writes_done:.2f} s after the last write; {cpu_split(cpu, finished - started)}",
+        flush=True,
+    )
     return DELIVERIES / (finished - started)
 
 
@@ -237,7 +253,7 @@ def worker_rate(stack: Any, receiver: ReceiverProcess) -> float:
     before = receiver.count()
     started = time.perf_counter()
     for start in range(0, len(records), BATCH):
-        assert worker.process(records[start:start + BATCH]) == {}
+        assert worker.process(records[start : start + BATCH]) == {}
     elapsed = time.perf_counter() - started
     assert receiver.count() - before == DELIVERIES
     return DELIVERIES / elapsed
@@ -253,14 +269,17 @@ def sqs_floor_rate(stack: Any) -> float:
     done = 0
     started = time.perf_counter()
     for _ in range(WRITES):
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": body}
-                                                      for i in range(SUBSCRIPTIONS)])
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": body} for i in range(SUBSCRIPTIONS)]
+        )
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=BATCH).get("Messages", [])
             if not messages:
                 break
-            sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                                                            for i, m in enumerate(messages)])
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
             done += len(messages)
     elapsed = time.perf_counter() - started
     assert done == DELIVERIES
@@ -278,8 +297,11 @@ def main() -> None:
             http = requests.Session()
             http.headers["Authorization"] = f"Bearer {token}"
             for n in range(SUBSCRIPTIONS):
-                answer = http.post(f"{stack.api_url}/webhooks", timeout=10, json={
-                    "url": receiver.url, "entityTypes": ["board_card"], "description": f"bench {n}"})
+                answer = http.post(
+                    f"{stack.api_url}/webhooks",
+                    timeout=10,
+                    json={"url": receiver.url, "entityTypes": ["board_card"], "description": f"bench {n}"},
+                )
                 assert answer.status_code == 201, answer.text
             ours = end_to_end_rate(stack, token, receiver)
             _check_succeeded(stack.database_url, SUBSCRIPTIONS * (WRITES + 1))
@@ -289,18 +311,39 @@ def main() -> None:
             worker_alone = worker_rate(stack, receiver)
             sqs_floor = sqs_floor_rate(stack)
             raw = raw_loop_rate(receiver, body)
-        setup = (f"{WRITES} API writes x {SUBSCRIPTIONS} subscriptions, {WRITERS} writer threads, "
-                 f"{POLLERS} concurrent workers")
-        emit("webhook_deliveries_per_s", ours, raw, "/s",
-             f"higher is better; {setup}; floor: 1 loop of signed POSTs; 2-core machine shared with moto and "
-             f"PostgreSQL")
-        emit("webhook_bulk_deliveries_per_s", bulk, raw, "/s",
-             f"higher is better; {BULK_WRITES} POST /laps of {BULK_LAPS} laps, 1 subscription to lap.create, "
-             f"{POLLERS} concurrent workers; floor: 1 loop of signed POSTs")
-        emit("webhook_worker_per_s", worker_alone, raw, "/s",
-             "higher is better; the worker alone on outbox rows: claim + 10 concurrent POSTs + record per batch")
-        emit("webhook_e2e_vs_sqs_floor", ours, sqs_floor, "/s",
-             "higher is better; floor: the same 1,000 messages sent/received/deleted through the emulator alone")
+        setup = (
+            f"{WRITES} API writes x {SUBSCRIPTIONS} subscriptions, {WRITERS} writer threads, "
+            f"{POLLERS} concurrent workers"
+        )
+        emit(
+            "webhook_deliveries_per_s",
+            ours,
+            raw,
+            "/s",
+            f"higher is better; {setup}; floor: 1 loop of signed POSTs; 2-core machine shared with moto and PostgreSQL",
+        )
+        emit(
+            "webhook_bulk_deliveries_per_s",
+            bulk,
+            raw,
+            "/s",
+            f"higher is better; {BULK_WRITES} POST /laps of {BULK_LAPS} laps, 1 subscription to lap.create, "
+            f"{POLLERS} concurrent workers; floor: 1 loop of signed POSTs",
+        )
+        emit(
+            "webhook_worker_per_s",
+            worker_alone,
+            raw,
+            "/s",
+            "higher is better; the worker alone on outbox rows: claim + 10 concurrent POSTs + record per batch",
+        )
+        emit(
+            "webhook_e2e_vs_sqs_floor",
+            ours,
+            sqs_floor,
+            "/s",
+            "higher is better; floor: the same 1,000 messages sent/received/deleted through the emulator alone",
+        )
     finally:
         receiver.stop()
 

@@ -33,7 +33,7 @@ class Figure:
     why_behind: str = ""
 
     def verdict(self) -> str:
-        """"met" / "behind" for targets of the forms `>= 0.5x`, `<= 1.5x`, `<= 250 ms` (or as the note
+        """ "met" / "behind" for targets of the forms `>= 0.5x`, `<= 1.5x`, `<= 250 ms` (or as the note
         says); "" otherwise."""
         match = re.fullmatch(r"(>=|<=) ([0-9.]+) ?(x|ms)", self.target.strip())
         if not match:  # a target the benchmark judges itself says so in its note ("...: NOT met")
@@ -102,8 +102,9 @@ def run_one(module: str) -> Outcome:
             match = LINE.match(line)
             if match:
                 name, ours, floor, ratio, note = match.groups()
-                outcome.figures.append(Figure(name, ours, floor, ratio, note or "", targets.get(name, ""),
-                                              reasons.get(name, "")))
+                outcome.figures.append(
+                    Figure(name, ours, floor, ratio, note or "", targets.get(name, ""), reasons.get(name, ""))
+                )
             if time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(module, TIMEOUT_S)
         code = child.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -181,8 +182,10 @@ def render(outcomes: list[Outcome], partial: bool) -> str:
                 f"| {verdict} | {_cell(f.note)} |"
             )
             if verdict == "behind":
-                behind.append(f"- `{outcome.module}` {f.name}: ratio {f.ratio} (ours {f.ours}) against "
-                              f"{f.target}. {f.why_behind or 'No explanation recorded yet.'}")
+                behind.append(
+                    f"- `{outcome.module}` {f.name}: ratio {f.ratio} (ours {f.ours}) against "
+                    f"{f.target}. {f.why_behind or 'No explanation recorded yet.'}"
+                )
         status = f"FAILED ({outcome.failure})" if outcome.failure else "ok"
         runs.append(f"- `{outcome.module}`: {status}, {outcome.seconds:.0f} s ({now})")
     lines += sorted(table, key=lambda row: row.split("|")[1])  # by benchmark, figures in emitted order

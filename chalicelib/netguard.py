@@ -119,8 +119,9 @@ def check_url(url: str, *, local: bool, resolver: Resolver = system_resolver) ->
         literal: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:
         literal = None
-    candidates = [literal] if literal is not None else [ipaddress.ip_address(a.split("%")[0])
-                                                        for a in resolver(host, port)]
+    candidates = (
+        [literal] if literal is not None else [ipaddress.ip_address(a.split("%")[0]) for a in resolver(host, port)]
+    )
     if not candidates:
         raise Unreachable(f"{host} does not resolve")
     for address in candidates:
@@ -160,21 +161,38 @@ def request(
     pool: Any
     if destination.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
-            str(destination.address), destination.port, timeout=timeout, retries=False,
-            server_hostname=destination.host, assert_hostname=destination.host, maxsize=1,
+            str(destination.address),
+            destination.port,
+            timeout=timeout,
+            retries=False,
+            server_hostname=destination.host,
+            assert_hostname=destination.host,
+            maxsize=1,
         )
     else:
-        pool = urllib3.HTTPConnectionPool(str(destination.address), destination.port, timeout=timeout,
-                                          retries=False, maxsize=1)
+        pool = urllib3.HTTPConnectionPool(
+            str(destination.address), destination.port, timeout=timeout, retries=False, maxsize=1
+        )
     try:
-        answer = pool.urlopen(method, destination.target, body=body, headers=send_headers, redirect=False,
-                              preload_content=False, assert_same_host=False)
+        answer = pool.urlopen(
+            method,
+            destination.target,
+            body=body,
+            headers=send_headers,
+            redirect=False,
+            preload_content=False,
+            assert_same_host=False,
+        )
         try:
             data = answer.read(max_response_bytes + 1, decode_content=True)
             if len(data) > max_response_bytes:
                 raise ResponseTooLarge(f"the response is larger than {max_response_bytes} bytes")
-            return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, data,
-                            (time.perf_counter() - started) * 1000)
+            return Response(
+                answer.status,
+                {k.lower(): v for k, v in answer.headers.items()},
+                data,
+                (time.perf_counter() - started) * 1000,
+            )
         finally:
             answer.release_conn()
     except urllib3.exceptions.HTTPError as exc:

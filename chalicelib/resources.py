@@ -44,8 +44,15 @@ class Bucket:
     # Browsers upload and download through presigned URLs: the bucket needs a CORS rule.
     browser_access: bool = False
 
-    CORS_RULES = ({"AllowedMethods": ["GET", "PUT", "HEAD"], "AllowedOrigins": ["*"],
-                   "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000},)
+    CORS_RULES = (
+        {
+            "AllowedMethods": ["GET", "PUT", "HEAD"],
+            "AllowedOrigins": ["*"],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 3000,
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -189,9 +189,7 @@ def shell_word(*segments: str) -> str:
     literals = [s for s in segments if not s.startswith("$")]
     if all(not set(s) & set('$`"\\!') for s in literals):
         return '"' + "".join(var(i) if s.startswith("$") else s for i, s in enumerate(segments)) + '"'
-    return "".join(
-        '"' + var(i) + '"' if s.startswith("$") else shlex.quote(s) for i, s in enumerate(segments) if s
-    )
+    return "".join('"' + var(i) + '"' if s.startswith("$") else shlex.quote(s) for i, s in enumerate(segments) if s)
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -399,9 +397,7 @@ class WsClient:
             lower = {k.lower(): v for k, v in headers}
             accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
             if lower.get("upgrade", "").lower() != "websocket":
-                raise StepFailed(
-                    "HTTP 101 without 'Upgrade: websocket'", response=Response(status, reason, headers)
-                )
+                raise StepFailed("HTTP 101 without 'Upgrade: websocket'", response=Response(status, reason, headers))
             if lower.get("sec-websocket-accept", "").strip() != accept:
                 raise StepFailed(
                     "HTTP 101 with a wrong Sec-WebSocket-Accept", response=Response(status, reason, headers)
@@ -576,9 +572,7 @@ def step_login(ctx: Context) -> None:
         raise StepFailed('expected {"token": "<JWT>", ...}', req, resp)
     segments = token.split(".")
     if len(segments) != 3 or not all(segments[:2]):
-        raise StepFailed(
-            f"token is not a JWT (expected 3 dot-separated parts, got {len(segments)})", req, resp
-        )
+        raise StepFailed(f"token is not a JWT (expected 3 dot-separated parts, got {len(segments)})", req, resp)
     ctx.http.token = token
 
 
@@ -805,9 +799,7 @@ def run(cfg: Config, stream: Any = None) -> int:
     out = Output(redact, stream)
     reporter = Reporter(out, cfg)
     ctx = Context(cfg=cfg, http=Http(cfg), redact=redact)
-    out.line(
-        f"smoke test: API_URL={cfg.api_url} WS_URL={cfg.ws_url} as {cfg.email} (timeout {cfg.timeout:g} s)"
-    )
+    out.line(f"smoke test: API_URL={cfg.api_url} WS_URL={cfg.ws_url} as {cfg.email} (timeout {cfg.timeout:g} s)")
     status: dict[int, str] = {}  # number -> "pass" | "fail" | "unreachable" | "skipped"
     for step in build_steps(cfg):
         blocker = None
@@ -835,9 +827,7 @@ def run(cfg: Config, stream: Any = None) -> int:
             reporter.passed(step)
     failed = [n for n, s in sorted(status.items()) if s != "pass"]
     if failed:
-        out.line(
-            f"smoke test FAILED: {TOTAL - len(failed)}/{TOTAL} passed; failed: {', '.join(map(str, failed))}"
-        )
+        out.line(f"smoke test FAILED: {TOTAL - len(failed)}/{TOTAL} passed; failed: {', '.join(map(str, failed))}")
         return 1
     out.line(f"smoke test passed: {TOTAL}/{TOTAL}")
     return 0

@@ -20,8 +20,11 @@ from chalicelib.errors import Invalid
 
 
 def csv_response(page: CsvPage, filename: str) -> Response:
-    headers: dict[str, str | list[str]] = {"Content-Type": "text/csv; charset=utf-8",
-               "Content-Disposition": f'attachment; filename="{filename}"', "X-Row-Count": str(page.rows)}
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Row-Count": str(page.rows),
+    }
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
     return Response(body=page.text, status_code=200, headers=headers)
@@ -46,8 +49,10 @@ def register_reads(bp: Blueprint, path: str, resource: Resource, query: Queryabl
         return list_answer(bp, resource, query)
 
     label = resource.name.replace("_", " ")
-    list_resource.__doc__ = (f"List {label}s of your account (filters and comparisons such as {query.ranges[0]}>=..., "
-                             "sort, fields, cursor pagination; ?format=csv for a spreadsheet)")
+    list_resource.__doc__ = (
+        f"List {label}s of your account (filters and comparisons such as {query.ranges[0]}>=..., "
+        "sort, fields, cursor pagination; ?format=csv for a spreadsheet)"
+    )
     list_resource.race_resource = resource  # type: ignore[attr-defined]  # read by the OpenAPI generator
     list_resource.race_list = True  # type: ignore[attr-defined]
 

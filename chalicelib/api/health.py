@@ -14,8 +14,11 @@ bp = Blueprint(__name__)
 
 
 @route(bp, "/health", public=True)
-@documented(answer=shapes.health_answer(), query={"deep": {"type": "string"}},
-            errors={"503": "?deep=1: a dependency is down (the report names it)"})
+@documented(
+    answer=shapes.health_answer(),
+    query={"deep": {"type": "string"}},
+    errors={"503": "?deep=1: a dependency is down (the report names it)"},
+)
 def health() -> Any:
     """Liveness; ?deep=1 checks PostgreSQL, DynamoDB, SQS and S3 and names the one down"""
     params = query_params(bp)
@@ -24,5 +27,6 @@ def health() -> Any:
     from chalicelib.domain.health import deep_check
 
     report = deep_check()
-    return Response(body=report, status_code=200 if report["status"] == "ok" else 503,
-                    headers={"Content-Type": "application/json"})
+    return Response(
+        body=report, status_code=200 if report["status"] == "ok" else 503, headers={"Content-Type": "application/json"}
+    )

@@ -40,19 +40,38 @@ def _remaining_ms(bp: Blueprint) -> Callable[[], int]:
     return lambda: DEFAULT_REMAINING_MS
 
 
-def answer(bp: Blueprint, path: str, key: str, path_params: dict[str, Any], view: Callable[[], Any],
-           status: int, *, applied_once: bool = False) -> Response:
+def answer(
+    bp: Blueprint,
+    path: str,
+    key: str,
+    path_params: dict[str, Any],
+    view: Callable[[], Any],
+    status: int,
+    *,
+    applied_once: bool = False,
+) -> Response:
     """Run `view` at most once for this Idempotency-Key and answer with its (first) answer."""
     from chalicelib.api.routing import caller
 
     request = bp.current_request
     query = dict(request.query_params or {})
     raw = request.raw_body or b""
-    fingerprint = idempotency.fingerprint(request.method, path, {k: str(v) for k, v in path_params.items()}, query,
-                                          raw.encode() if isinstance(raw, str) else raw)
-    stored = idempotency.once(caller(), f"{request.method} {path}", key, fingerprint,
-                              lambda: _stored(view(), status), remaining_ms=_remaining_ms(bp),
-                              applied_once=applied_once)
+    fingerprint = idempotency.fingerprint(
+        request.method,
+        path,
+        {k: str(v) for k, v in path_params.items()},
+        query,
+        raw.encode() if isinstance(raw, str) else raw,
+    )
+    stored = idempotency.once(
+        caller(),
+        f"{request.method} {path}",
+        key,
+        fingerprint,
+        lambda: _stored(view(), status),
+        remaining_ms=_remaining_ms(bp),
+        applied_once=applied_once,
+    )
     headers: dict[str, str | list[str]] = {"Content-Type": stored.content_type}
     if stored.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -46,7 +46,6 @@ def list_members() -> Any:
     return members.list_members(caller(), query_params(bp))
 
 
-
 @route(bp, "/members", methods=("POST",), status=201, applied_once=True)
 @documented(request=shapes.member_request(creating=True), resource=members.MEMBERS)
 def add_member() -> Any:

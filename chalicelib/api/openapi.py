@@ -25,12 +25,17 @@ _KIND_SCHEMA: dict[str, dict[str, Any]] = {
     "int_array": {"type": "array", "items": {"type": "integer"}},
     "decimal": {"type": "number"},
 }
-_ERRORS = {"400": "Bad input (the error names the field)", "401": "No or invalid credentials",
-           "403": "Your role may not do this", "404": "Absent, or in another account",
-           "409": "Conflict", "413": "Body too large",
-           "415": "Content-Type not accepted (application/json; text/csv where a route says so)",
-           "429": "Rate limited (see Retry-After)",
-           "503": "A dependency is down (the message names it)"}
+_ERRORS = {
+    "400": "Bad input (the error names the field)",
+    "401": "No or invalid credentials",
+    "403": "Your role may not do this",
+    "404": "Absent, or in another account",
+    "409": "Conflict",
+    "413": "Body too large",
+    "415": "Content-Type not accepted (application/json; text/csv where a route says so)",
+    "429": "Rate limited (see Retry-After)",
+    "503": "A dependency is down (the message names it)",
+}
 
 
 def _field_schema(field: Field) -> dict[str, Any]:
@@ -80,21 +85,37 @@ class _BodyShape:
             self.null_is_value.add(name)
         self.properties[name] = schema
 
-    def text(self, name: str, *, required: bool = True, max_len: int = 200, default: str | None = None,
-             min_len: int = 1) -> None:
-        self._field(name, {"type": "string", "maxLength": max_len,
-                           "pattern": _SOME_TEXT if min_len else _NO_NUL}, required)
+    def text(
+        self, name: str, *, required: bool = True, max_len: int = 200, default: str | None = None, min_len: int = 1
+    ) -> None:
+        self._field(
+            name, {"type": "string", "maxLength": max_len, "pattern": _SOME_TEXT if min_len else _NO_NUL}, required
+        )
 
     def choice(self, name: str, choices: Any, *, required: bool = False, default: str | None = None) -> None:
         self._field(name, {"enum": list(choices)}, required, null_is_value=default is not None)
 
-    def integer(self, name: str, *, required: bool = True, minimum: int | None = None,
-                maximum: int | None = None, default: int | None = None) -> None:
+    def integer(
+        self,
+        name: str,
+        *,
+        required: bool = True,
+        minimum: int | None = None,
+        maximum: int | None = None,
+        default: int | None = None,
+    ) -> None:
         bounds = {k: v for k, v in (("minimum", minimum), ("maximum", maximum)) if v is not None}
         self._field(name, {"type": "integer", **bounds}, required)
 
-    def number(self, name: str, *, required: bool = True, minimum: float | None = None,
-               maximum: float | None = None, default: float | None = None) -> None:
+    def number(
+        self,
+        name: str,
+        *,
+        required: bool = True,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        default: float | None = None,
+    ) -> None:
         bounds = {k: v for k, v in (("minimum", minimum), ("maximum", maximum)) if v is not None}
         self._field(name, {"type": "number", **bounds}, required)
 
@@ -115,11 +136,17 @@ def _patterns() -> dict[tuple[str, str], dict[str, Any]]:
     """What race_data readers check on values themselves, which _BodyShape cannot see."""
     from chalicelib.domain import race_data
 
-    column = {"type": "object", "additionalProperties": False, "required": ["key", "label", "type"], "properties": {
-        "key": {"type": "string", "maxLength": 40, "pattern": _SOME_TEXT},
-        "label": {"type": "string", "maxLength": 80, "pattern": _SOME_TEXT},
-        "type": {"enum": ["number", "text", "boolean"]},
-        "unit": {"anyOf": [{"type": "string", "maxLength": 20, "pattern": _SOME_TEXT}, {"type": "null"}]}}}
+    column = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["key", "label", "type"],
+        "properties": {
+            "key": {"type": "string", "maxLength": 40, "pattern": _SOME_TEXT},
+            "label": {"type": "string", "maxLength": 80, "pattern": _SOME_TEXT},
+            "type": {"enum": ["number", "text", "boolean"]},
+            "unit": {"anyOf": [{"type": "string", "maxLength": 20, "pattern": _SOME_TEXT}, {"type": "null"}]},
+        },
+    }
     return {
         ("car", "number"): {"type": "string", "pattern": race_data._CAR_NUMBER.pattern},
         ("car", "liveryColor"): {"type": "string", "pattern": race_data._COLOR.pattern},
@@ -137,7 +164,9 @@ def _lap_body(creating: bool) -> dict[str, Any]:
         "lapNumber": {"type": "integer", "minimum": 1, "maximum": laps.MAX_LAP_NUMBER},
         "lapTimeMs": whole_ms,
         "sectorTimesMs": {"type": "array", "maxItems": laps.MAX_SECTORS, "items": whole_ms},
-        "isInLap": {"type": "boolean"}, "isOutLap": {"type": "boolean"}, "isValid": {"type": "boolean"},
+        "isInLap": {"type": "boolean"},
+        "isOutLap": {"type": "boolean"},
+        "isValid": {"type": "boolean"},
         "pitTimeMs": {"type": "integer", "minimum": 0, "maximum": laps.MAX_LAP_TIME_MS},
         "flag": {"enum": list(laps.FLAGS)},
         "driverId": {"type": "string", "format": "uuid"},
@@ -152,16 +181,23 @@ def _lap_body(creating: bool) -> dict[str, Any]:
     if not creating:
         del fields["runSheetId"]
     clearable = {name for name, (_, _, nullable) in laps._READERS.items() if nullable} | set(laps._CLEARED_BY_NULL)
-    properties = {name: {"anyOf": [schema, {"type": "null"}]}
-                  if name not in required and (creating or name in clearable) else schema
-                  for name, schema in fields.items()}
+    properties = {
+        name: {"anyOf": [schema, {"type": "null"}]}
+        if name not in required and (creating or name in clearable)
+        else schema
+        for name, schema in fields.items()
+    }
     lap: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         lap["required"] = required
     if not creating:
         return lap
-    batch = {"type": "object", "required": ["laps"], "additionalProperties": False, "properties": {
-        "laps": {"type": "array", "minItems": 1, "maxItems": laps.MAX_BATCH_LAPS, "items": lap}}}
+    batch = {
+        "type": "object",
+        "required": ["laps"],
+        "additionalProperties": False,
+        "properties": {"laps": {"type": "array", "minItems": 1, "maxItems": laps.MAX_BATCH_LAPS, "items": lap}},
+    }
     return {"anyOf": [lap, batch]}
 
 
@@ -181,8 +217,11 @@ def _body_schema(resource: Resource, editable: Any, creating: bool) -> dict[str,
     for name, value in shape.properties.items():
         value = dict(patterns.get(name, value))
         # Optional nulls: on create the default; on update they clear a nullable column, else 400.
-        nullable = value.pop("nullable", True) and name not in shape.required and (
-            creating or name in clearable or name in shape.null_is_value)
+        nullable = (
+            value.pop("nullable", True)
+            and name not in shape.required
+            and (creating or name in clearable or name in shape.null_is_value)
+        )
         properties[name] = {"anyOf": [value, {"type": "null"}]} if nullable else value
     if not creating:
         for name in getattr(editable, "create_only", ()):
@@ -193,8 +232,7 @@ def _body_schema(resource: Resource, editable: Any, creating: bool) -> dict[str,
 
 
 def _resource_schema(resource: Resource) -> dict[str, Any]:
-    return {"type": "object", "properties": {f.name: _field_schema(f) for f in resource.fields},
-            "required": ["id"]}
+    return {"type": "object", "properties": {f.name: _field_schema(f) for f in resource.fields}, "required": ["id"]}
 
 
 def _schema_name(resource: Resource) -> str:
@@ -208,56 +246,89 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
     operation: dict[str, Any] = {
         "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_') or 'root'}",
         "summary": doc.splitlines()[0] if doc else f"{method} {path}",
-        "responses": {code: {"description": text, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Error"}}}} for code, text in _ERRORS.items()},
+        "responses": {
+            code: {
+                "description": text,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+            for code, text in _ERRORS.items()
+        },
     }
     for code, text in getattr(inner, "race_errors", {}).items():
-        operation["responses"][code] = {"description": text, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Error"}}}}
+        operation["responses"][code] = {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
     if getattr(view, "race_public", False):
         operation["security"] = []
-    parameters = [{"name": name, "in": "path", "required": True, "schema": _path_schema(path, name)}
-                  for name in re.findall(r"{(\w+)}", path)]
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(path, name)}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
     ok: dict[str, Any] = {"description": "OK", "content": {"application/json": {"schema": {}}}}
     if resource is not None:
         name = _schema_name(resource)
         components[name] = _resource_schema(resource)
         item = {"$ref": f"#/components/schemas/{name}"}
         if getattr(inner, "race_list", False):
-            parameters += [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                       "maximum": 500}},
-                           {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
-            parameters += [{"name": f.name, "in": "query", "schema": _KIND_SCHEMA.get(f.kind, {"type": "string"})}
-                           for f in resource.filters]
-            parameters += [{"name": n, "in": "query", "schema": {"type": "string", "format": "uuid"}}
-                           for n, _ in resource.parent_filters]
+            parameters += [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            ]
+            parameters += [
+                {"name": f.name, "in": "query", "schema": _KIND_SCHEMA.get(f.kind, {"type": "string"})}
+                for f in resource.filters
+            ]
+            parameters += [
+                {"name": n, "in": "query", "schema": {"type": "string", "format": "uuid"}}
+                for n, _ in resource.parent_filters
+            ]
             ok["content"]["application/json"]["schema"] = {
-                "type": "object", "required": ["items", "nextCursor"],
-                "properties": {"items": {"type": "array", "items": item},
-                               "nextCursor": {"type": ["string", "null"]}}}
+                "type": "object",
+                "required": ["items", "nextCursor"],
+                "properties": {"items": {"type": "array", "items": item}, "nextCursor": {"type": ["string", "null"]}},
+            }
         elif method != "DELETE":
             ok["content"]["application/json"]["schema"] = item
         if resource.name == "lap" and method == "POST":  # a batch answers what it created
-            ok["content"]["application/json"]["schema"] = {"anyOf": [item, {
-                "type": "object", "required": ["created", "items"], "properties": {
-                    "created": {"type": "integer"}, "items": {"type": "array", "items": {"type": "object"}}}}]}
+            ok["content"]["application/json"]["schema"] = {
+                "anyOf": [
+                    item,
+                    {
+                        "type": "object",
+                        "required": ["created", "items"],
+                        "properties": {
+                            "created": {"type": "integer"},
+                            "items": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
+                ]
+            }
         editable = getattr(inner, "race_body", None)
         if editable is not None:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": _body_schema(resource, editable, creating=method == "POST")}}}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _body_schema(resource, editable, creating=method == "POST")}
+                },
+            }
     request = getattr(inner, "race_request", None)  # chalicelib/api/shapes.py
     if request is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": request}}}
         if getattr(inner, "race_csv_body", False):
             operation["requestBody"]["content"]["text/csv"] = {"schema": {"type": "string"}}
-    elif method in ("POST", "PUT", "PATCH") and "requestBody" not in operation \
-            and not getattr(inner, "race_no_body", False):
+    elif (
+        method in ("POST", "PUT", "PATCH")
+        and "requestBody" not in operation
+        and not getattr(inner, "race_no_body", False)
+    ):
         operation["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
     answer = getattr(inner, "race_answer", None)
     if answer is not None:
         ok["content"]["application/json"]["schema"] = answer
-    parameters += [{"name": name, "in": "query", "schema": schema}
-                   for name, schema in getattr(inner, "race_query", {}).items()]
+    parameters += [
+        {"name": name, "in": "query", "schema": schema} for name, schema in getattr(inner, "race_query", {}).items()
+    ]
     status = str(getattr(view, "race_status", 200))
     if inspect.signature(inner).return_annotation in (None, "None"):  # the route answers 204
         operation["responses"]["204"] = {"description": "Done (no content)"}
@@ -273,10 +344,22 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
 def document(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """An OpenAPI 3.1 document for a Chalice route table."""
     components: dict[str, Any] = {
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-            "type": "object", "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                           "field": {"type": "string"}, "details": {"type": "array"}}}}},
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "field": {"type": "string"},
+                        "details": {"type": "array"},
+                    },
+                }
+            },
+        },
     }
     paths: dict[str, Any] = {}
     for path in sorted(routes):
@@ -284,19 +367,30 @@ def document(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
             paths.setdefault(path, {})[method.lower()] = _operation(path, method, entry.view_function, components)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Race Platform API", "version": "1.0.0",
-                 "description": "Race engineering: events, sessions, cars, run sheets, laps, live rooms, "
-                                "webhooks and plugins. Errors share one shape; lists page with cursors."},
+        "info": {
+            "title": "Race Platform API",
+            "version": "1.0.0",
+            "description": "Race engineering: events, sessions, cars, run sheets, laps, live rooms, "
+            "webhooks and plugins. Errors share one shape; lists page with cursors.",
+        },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"apiKey": []}],
         "paths": paths,
         "components": {
             "schemas": components,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                           "description": "POST /auth/login returns the token"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                           "description": "race_<secret> from POST /api-keys"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "POST /auth/login returns the token",
+                },
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "race_<secret> from POST /api-keys",
+                },
             },
         },
     }

@@ -53,16 +53,18 @@ def set_plugin_grants(id: str) -> Any:
 
 
 @route(bp, "/plugins/{id}/invoke/math", methods=("POST",))
-@documented(request=shapes.plugin_invoke_request("math"), answer=shapes.plugin_invoke_answer(),
-            errors=shapes.PLUGIN_FAILED)
+@documented(
+    request=shapes.plugin_invoke_request("math"), answer=shapes.plugin_invoke_answer(), errors=shapes.PLUGIN_FAILED
+)
 def invoke_math(id: str) -> Any:
     """Run plugin.math on {input}; optional version pins one (else the latest)"""
     return service.invoke(caller(), id, "math", json_body(bp))
 
 
 @route(bp, "/plugins/{id}/invoke/kpi", methods=("POST",))
-@documented(request=shapes.plugin_invoke_request("kpi"), answer=shapes.plugin_invoke_answer(),
-            errors=shapes.PLUGIN_FAILED)
+@documented(
+    request=shapes.plugin_invoke_request("kpi"), answer=shapes.plugin_invoke_answer(), errors=shapes.PLUGIN_FAILED
+)
 def invoke_kpi(id: str) -> Any:
     """Run plugin.kpiProcessor on a run sheet's laps ({runSheetId}) or on {laps}; optional params, version"""
     return service.invoke(caller(), id, "kpi", json_body(bp))

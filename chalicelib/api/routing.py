@@ -102,9 +102,16 @@ def _authenticate(request: Any) -> Caller:
     return authenticate(headers.get("authorization"), headers.get("x-api-key"))
 
 
-def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, public: bool = False,
-          status: int = 200, content_types: tuple[str, ...] = ("application/json",),
-          applied_once: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def route(
+    bp: Blueprint,
+    path: str,
+    methods: tuple[str, ...] = ("GET",),
+    *,
+    public: bool = False,
+    status: int = 200,
+    content_types: tuple[str, ...] = ("application/json",),
+    applied_once: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view that returns a JSON-able value (or a Response) and may raise PlatformError.
 
     applied_once: the view's write records its Idempotency-Key in its own transaction
@@ -130,8 +137,9 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, publ
                 if key is not None:  # every POST honours Idempotency-Key: chalicelib/api/idempotent.py
                     from chalicelib.api import idempotent
 
-                    return idempotent.answer(bp, path, key, kwargs, lambda: view(**kwargs), status,
-                                             applied_once=applied_once)
+                    return idempotent.answer(
+                        bp, path, key, kwargs, lambda: view(**kwargs), status, applied_once=applied_once
+                    )
                 result = view(**kwargs)
                 if isinstance(result, Response):
                     return result
@@ -185,7 +193,6 @@ def register_reads(bp: Blueprint, path: str, resource: Any) -> None:
     list_resource.race_resource = resource  # type: ignore[attr-defined]
     list_resource.race_list = True  # type: ignore[attr-defined]
 
-
     @route(bp, path + "/{id}")
     def get_resource(id: str) -> Any:
         return reads.get_one(caller(), resource, id)
@@ -194,8 +201,15 @@ def register_reads(bp: Blueprint, path: str, resource: Any) -> None:
     get_resource.race_resource = resource  # type: ignore[attr-defined]
 
 
-_CHALICE_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                  413: "payload_too_large", 415: "unsupported_media_type", 500: "internal"}
+_CHALICE_CODES = {
+    400: "invalid",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    500: "internal",
+}
 
 
 def uniform_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:

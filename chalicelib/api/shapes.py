@@ -23,10 +23,17 @@ def _nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def documented(*, request: Schema | None = None, answer: Schema | None = None, resource: Resource | None = None,
-               listing: bool = False, query: Mapping[str, Schema] | None = None,
-               no_body: bool = False, errors: Mapping[str, str] | None = None,
-               csv_body: bool = False) -> Callable[[Any], Any]:
+def documented(
+    *,
+    request: Schema | None = None,
+    answer: Schema | None = None,
+    resource: Resource | None = None,
+    listing: bool = False,
+    query: Mapping[str, Schema] | None = None,
+    no_body: bool = False,
+    errors: Mapping[str, str] | None = None,
+    csv_body: bool = False,
+) -> Callable[[Any], Any]:
     """Mark a view for the OpenAPI generator: its body (or that it reads none, or that it also takes
     text/csv), its answer, the resource it lists or returns, and error statuses of its own (beyond
     those every route has)."""
@@ -56,19 +63,31 @@ def webhook() -> Schema:
     from chalicelib.domain.changes import OPS
     from chalicelib.webhooks.subscriptions import ENTITY_TYPES
 
-    return {"type": "object", "required": ["id", "url", "entityTypes", "operations", "enabled", "createdAt"],
-            "properties": {
-                "id": _UUID, "url": _TEXT, "description": _nullable(_TEXT),
-                "entityTypes": {"type": "array", "items": {"enum": list(ENTITY_TYPES)}},
-                "operations": {"type": "array", "items": {"enum": list(OPS)}},
-                "enabled": {"type": "boolean"}, "disabledReason": _nullable(_TEXT),
-                "secretRotationEndsAt": _nullable(_TIME), "createdAt": _TIME, "updatedAt": _TIME}}
+    return {
+        "type": "object",
+        "required": ["id", "url", "entityTypes", "operations", "enabled", "createdAt"],
+        "properties": {
+            "id": _UUID,
+            "url": _TEXT,
+            "description": _nullable(_TEXT),
+            "entityTypes": {"type": "array", "items": {"enum": list(ENTITY_TYPES)}},
+            "operations": {"type": "array", "items": {"enum": list(OPS)}},
+            "enabled": {"type": "boolean"},
+            "disabledReason": _nullable(_TEXT),
+            "secretRotationEndsAt": _nullable(_TIME),
+            "createdAt": _TIME,
+            "updatedAt": _TIME,
+        },
+    }
 
 
 def webhook_with_secret() -> Schema:
     schema = webhook()
-    return {**schema, "required": [*schema["required"], "secret"],
-            "properties": {**schema["properties"], "secret": {"type": "string", "pattern": "^whsec_"}}}
+    return {
+        **schema,
+        "required": [*schema["required"], "secret"],
+        "properties": {**schema["properties"], "secret": {"type": "string", "pattern": "^whsec_"}},
+    }
 
 
 def webhook_write(creating: bool) -> Schema:
@@ -77,12 +96,17 @@ def webhook_write(creating: bool) -> Schema:
     from chalicelib.domain.changes import OPS
     from chalicelib.webhooks.subscriptions import ENTITY_TYPES
 
-    schema: Schema = {"type": "object", "additionalProperties": False, "properties": {
-        "url": {"type": "string", "maxLength": netguard.MAX_URL_LENGTH},
-        "description": _nullable({"type": "string", "maxLength": 500}),
-        "entityTypes": {"type": "array", "items": {"enum": list(ENTITY_TYPES)}},
-        "operations": {"type": "array", "minItems": 1, "items": {"enum": list(OPS)}},
-        "enabled": _nullable({"type": "boolean"})}}
+    schema: Schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "url": {"type": "string", "maxLength": netguard.MAX_URL_LENGTH},
+            "description": _nullable({"type": "string", "maxLength": 500}),
+            "entityTypes": {"type": "array", "items": {"enum": list(ENTITY_TYPES)}},
+            "operations": {"type": "array", "minItems": 1, "items": {"enum": list(OPS)}},
+            "enabled": _nullable({"type": "boolean"}),
+        },
+    }
     if creating:
         schema["required"] = ["url"]
     else:
@@ -94,31 +118,71 @@ def delivery() -> Schema:
     from chalicelib.webhooks.deliveries import STATUSES
 
     integer = {"type": "integer"}
-    return {"type": "object",
-            "required": ["id", "eventType", "status", "attempts", "createdAt", "nextAttemptAt", "succeededAt",
-                         "lastStatusCode", "lastError"],
-            "properties": {
-                "id": _UUID, "webhookId": _UUID, "eventId": _nullable(integer), "eventType": _TEXT,
-                "status": {"enum": list(STATUSES)}, "attempts": integer, "createdAt": _TIME,
-                "nextAttemptAt": _nullable(_TIME), "succeededAt": _nullable(_TIME), "failedAt": _nullable(_TIME),
-                "lastStatusCode": _nullable(integer), "lastError": _nullable(_TEXT)}}
+    return {
+        "type": "object",
+        "required": [
+            "id",
+            "eventType",
+            "status",
+            "attempts",
+            "createdAt",
+            "nextAttemptAt",
+            "succeededAt",
+            "lastStatusCode",
+            "lastError",
+        ],
+        "properties": {
+            "id": _UUID,
+            "webhookId": _UUID,
+            "eventId": _nullable(integer),
+            "eventType": _TEXT,
+            "status": {"enum": list(STATUSES)},
+            "attempts": integer,
+            "createdAt": _TIME,
+            "nextAttemptAt": _nullable(_TIME),
+            "succeededAt": _nullable(_TIME),
+            "failedAt": _nullable(_TIME),
+            "lastStatusCode": _nullable(integer),
+            "lastError": _nullable(_TEXT),
+        },
+    }
 
 
 def delivery_detail() -> Schema:
     integer = {"type": "integer"}
-    attempt = {"type": "object", "required": ["attempt"], "properties": {
-        "attempt": integer, "cycle": integer, "startedAt": _nullable(_TIME), "finishedAt": _nullable(_TIME),
-        "durationMs": _nullable(integer), "statusCode": _nullable(integer), "error": _nullable(_TEXT),
-        "responseBody": _nullable(_TEXT)}}
+    attempt = {
+        "type": "object",
+        "required": ["attempt"],
+        "properties": {
+            "attempt": integer,
+            "cycle": integer,
+            "startedAt": _nullable(_TIME),
+            "finishedAt": _nullable(_TIME),
+            "durationMs": _nullable(integer),
+            "statusCode": _nullable(integer),
+            "error": _nullable(_TEXT),
+            "responseBody": _nullable(_TEXT),
+        },
+    }
     schema = delivery()
-    return {**schema, "required": [*schema["required"], "payload", "attemptLog"],
-            "properties": {**schema["properties"], "cycle": integer, "payload": {"type": "object"},
-                           "attemptLog": {"type": "array", "items": attempt}}}
+    return {
+        **schema,
+        "required": [*schema["required"], "payload", "attemptLog"],
+        "properties": {
+            **schema["properties"],
+            "cycle": integer,
+            "payload": {"type": "object"},
+            "attemptLog": {"type": "array", "items": attempt},
+        },
+    }
 
 
 def page_of(item: Schema) -> Schema:
-    return {"type": "object", "required": ["items", "nextCursor"],
-            "properties": {"items": {"type": "array", "items": item}, "nextCursor": _nullable(_TEXT)}}
+    return {
+        "type": "object",
+        "required": ["items", "nextCursor"],
+        "properties": {"items": {"type": "array", "items": item}, "nextCursor": _nullable(_TEXT)},
+    }
 
 
 def page_query() -> dict[str, Schema]:
@@ -129,69 +193,140 @@ def page_query() -> dict[str, Schema]:
 def delivery_query() -> dict[str, Schema]:
     from chalicelib.webhooks.deliveries import STATUSES
 
-    return {**page_query(), "status": {"enum": list(STATUSES)}, "eventType": {"type": "string", "maxLength": 100},
-            "since": _TIME, "until": _TIME}
+    return {
+        **page_query(),
+        "status": {"enum": list(STATUSES)},
+        "eventType": {"type": "string", "maxLength": 100},
+        "since": _TIME,
+        "until": _TIME,
+    }
 
 
 def recover_request() -> Schema:
-    return {"type": "object", "additionalProperties": False, "required": ["since"],
-            "properties": {"since": _TIME, "until": _nullable(_TIME)}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["since"],
+        "properties": {"since": _TIME, "until": _nullable(_TIME)},
+    }
 
 
 def recover_answer() -> Schema:
-    return {"type": "object", "required": ["recovering", "since", "until"],
-            "properties": {"recovering": {"type": "integer", "minimum": 0}, "since": _TIME, "until": _TIME}}
+    return {
+        "type": "object",
+        "required": ["recovering", "since", "until"],
+        "properties": {"recovering": {"type": "integer", "minimum": 0}, "since": _TIME, "until": _TIME},
+    }
 
 
 def login_request() -> Schema:
-    return {"type": "object", "additionalProperties": False, "required": ["email", "password"], "properties": {
-        "email": {"type": "string", "pattern": "@"}, "password": {"type": "string", "minLength": 1},
-        "accountId": _nullable(_UUID)}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["email", "password"],
+        "properties": {
+            "email": {"type": "string", "pattern": "@"},
+            "password": {"type": "string", "minLength": 1},
+            "accountId": _nullable(_UUID),
+        },
+    }
 
 
 def login_answer() -> Schema:
     from chalicelib.domain.roles import ROLES
 
     role = {"enum": list(ROLES)}
-    user = {"type": "object", "required": ["id", "email", "role", "accountId"], "properties": {
-        "id": _UUID, "email": _TEXT, "name": _nullable(_TEXT), "role": role, "accountId": _UUID,
-        "accountName": _TEXT}}
-    account = {"type": "object", "required": ["id", "name", "role"],
-               "properties": {"id": _UUID, "name": _TEXT, "role": role}}
-    return {"type": "object", "required": ["token", "expiresIn", "user", "accounts"], "properties": {
-        "token": _TEXT, "expiresIn": {"type": "integer", "minimum": 1}, "user": user,
-        "accounts": {"type": "array", "items": account}}}
+    user = {
+        "type": "object",
+        "required": ["id", "email", "role", "accountId"],
+        "properties": {
+            "id": _UUID,
+            "email": _TEXT,
+            "name": _nullable(_TEXT),
+            "role": role,
+            "accountId": _UUID,
+            "accountName": _TEXT,
+        },
+    }
+    account = {
+        "type": "object",
+        "required": ["id", "name", "role"],
+        "properties": {"id": _UUID, "name": _TEXT, "role": role},
+    }
+    return {
+        "type": "object",
+        "required": ["token", "expiresIn", "user", "accounts"],
+        "properties": {
+            "token": _TEXT,
+            "expiresIn": {"type": "integer", "minimum": 1},
+            "user": user,
+            "accounts": {"type": "array", "items": account},
+        },
+    }
 
 
 def me_answer() -> Schema:
     from chalicelib.domain.roles import ROLES
 
-    return {"type": "object", "required": ["kind", "role", "account"], "properties": {
-        "kind": {"enum": ["user", "api_key"]}, "role": {"enum": list(ROLES)},
-        "account": {"type": "object", "required": ["id", "name"],
-                    "properties": {"id": _UUID, "name": _TEXT, "slug": _TEXT}},
-        "user": {"type": "object", "required": ["id", "email"],
-                 "properties": {"id": _UUID, "email": _TEXT, "name": _nullable(_TEXT)}},
-        "apiKey": {"type": "object", "required": ["id"], "properties": {"id": _UUID}}}}
+    return {
+        "type": "object",
+        "required": ["kind", "role", "account"],
+        "properties": {
+            "kind": {"enum": ["user", "api_key"]},
+            "role": {"enum": list(ROLES)},
+            "account": {
+                "type": "object",
+                "required": ["id", "name"],
+                "properties": {"id": _UUID, "name": _TEXT, "slug": _TEXT},
+            },
+            "user": {
+                "type": "object",
+                "required": ["id", "email"],
+                "properties": {"id": _UUID, "email": _TEXT, "name": _nullable(_TEXT)},
+            },
+            "apiKey": {"type": "object", "required": ["id"], "properties": {"id": _UUID}},
+        },
+    }
 
 
 def password_request() -> Schema:
-    return {"type": "object", "additionalProperties": False, "required": ["currentPassword", "newPassword"],
-            "properties": {"currentPassword": {"type": "string", "minLength": 1},
-                           "newPassword": {"type": "string", "minLength": 1}}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["currentPassword", "newPassword"],
+        "properties": {
+            "currentPassword": {"type": "string", "minLength": 1},
+            "newPassword": {"type": "string", "minLength": 1},
+        },
+    }
 
 
 def api_key_request() -> Schema:
     from chalicelib.domain.api_keys import KEY_ROLES
 
-    return {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
-        "name": _TEXT, "role": _nullable({"enum": list(KEY_ROLES)}), "expiresAt": _nullable(_TIME)}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {"name": _TEXT, "role": _nullable({"enum": list(KEY_ROLES)}), "expiresAt": _nullable(_TIME)},
+    }
 
 
 def api_key_created() -> Schema:
-    return {"type": "object", "required": ["id", "name", "prefix", "role", "createdAt", "key"], "properties": {
-        "id": _UUID, "name": _TEXT, "prefix": _TEXT, "role": _TEXT, "createdAt": _TIME,
-        "lastUsedAt": _nullable(_TIME), "expiresAt": _nullable(_TIME), "key": {"type": "string", "pattern": "^race_"}}}
+    return {
+        "type": "object",
+        "required": ["id", "name", "prefix", "role", "createdAt", "key"],
+        "properties": {
+            "id": _UUID,
+            "name": _TEXT,
+            "prefix": _TEXT,
+            "role": _TEXT,
+            "createdAt": _TIME,
+            "lastUsedAt": _nullable(_TIME),
+            "expiresAt": _nullable(_TIME),
+            "key": {"type": "string", "pattern": "^race_"},
+        },
+    }
 
 
 def member_request(creating: bool) -> Schema:
@@ -200,30 +335,60 @@ def member_request(creating: bool) -> Schema:
     properties: Schema = {"role": {"enum": list(ROLES)}}
     if creating:
         properties["email"] = {"type": "string", "pattern": "@"}
-    return {"type": "object", "additionalProperties": False, "required": sorted(properties),
-            "properties": properties}
+    return {"type": "object", "additionalProperties": False, "required": sorted(properties), "properties": properties}
 
 
 def plugin_upload_request() -> Schema:
-    return {"type": "object", "additionalProperties": False, "required": ["manifest", "bundle"],
-            "properties": {"manifest": {"type": "object"}, "bundle": {"type": "string", "minLength": 1}}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["manifest", "bundle"],
+        "properties": {"manifest": {"type": "object"}, "bundle": {"type": "string", "minLength": 1}},
+    }
 
 
 def plugin_version() -> Schema:
     strings = {"type": "array", "items": _TEXT}
-    return {"type": "object", "required": ["id", "version", "name", "interfaces", "capabilities", "timeoutMs",
-                                           "bundleSha256", "bundleBytes", "createdAt"],
-            "properties": {"id": _TEXT, "version": _TEXT, "name": _TEXT, "interfaces": strings,
-                           "capabilities": strings, "timeoutMs": {"type": "integer"}, "entryPoints": {"type": "object"},
-                           "description": _nullable(_TEXT), "main": _nullable(_TEXT),
-                           "bundleSha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                           "bundleBytes": {"type": "integer"}, "createdAt": _TIME}}
+    return {
+        "type": "object",
+        "required": [
+            "id",
+            "version",
+            "name",
+            "interfaces",
+            "capabilities",
+            "timeoutMs",
+            "bundleSha256",
+            "bundleBytes",
+            "createdAt",
+        ],
+        "properties": {
+            "id": _TEXT,
+            "version": _TEXT,
+            "name": _TEXT,
+            "interfaces": strings,
+            "capabilities": strings,
+            "timeoutMs": {"type": "integer"},
+            "entryPoints": {"type": "object"},
+            "description": _nullable(_TEXT),
+            "main": _nullable(_TEXT),
+            "bundleSha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "bundleBytes": {"type": "integer"},
+            "createdAt": _TIME,
+        },
+    }
 
 
 def plugin(detail: bool) -> Schema:
     strings = {"type": "array", "items": _TEXT}
-    properties: Schema = {"id": _TEXT, "name": _TEXT, "latestVersion": _nullable(_TEXT), "grants": strings,
-                          "createdAt": _TIME, "updatedAt": _TIME}
+    properties: Schema = {
+        "id": _TEXT,
+        "name": _TEXT,
+        "latestVersion": _nullable(_TEXT),
+        "grants": strings,
+        "createdAt": _TIME,
+        "updatedAt": _TIME,
+    }
     if detail:
         properties["versions"] = {"type": "array", "items": plugin_version()}
     else:
@@ -232,99 +397,188 @@ def plugin(detail: bool) -> Schema:
 
 
 def plugin_grants_request() -> Schema:
-    return {"type": "object", "additionalProperties": False, "required": ["capabilities"],
-            "properties": {"capabilities": {"type": "array", "maxItems": 20}}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["capabilities"],
+        "properties": {"capabilities": {"type": "array", "maxItems": 20}},
+    }
 
 
 def plugin_grants_answer() -> Schema:
-    return {"type": "object", "required": ["id", "grants", "updatedAt"],
-            "properties": {"id": _TEXT, "grants": {"type": "array", "items": _TEXT}, "updatedAt": _TIME}}
+    return {
+        "type": "object",
+        "required": ["id", "grants", "updatedAt"],
+        "properties": {"id": _TEXT, "grants": {"type": "array", "items": _TEXT}, "updatedAt": _TIME},
+    }
 
 
 def plugin_invoke_request(route: str) -> Schema:
     version = _nullable(_TEXT)
     if route == "math":
-        return {"type": "object", "additionalProperties": False, "required": ["input"],
-                "properties": {"input": {}, "version": version}}
-    return {"type": "object", "additionalProperties": False,
-            "anyOf": [{"required": ["runSheetId"]}, {"required": ["laps"]}],
-            "properties": {"runSheetId": _nullable(_UUID), "laps": {"type": "array", "items": {"type": "object"}},
-                           "params": {}, "version": version}}
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["input"],
+            "properties": {"input": {}, "version": version},
+        }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "anyOf": [{"required": ["runSheetId"]}, {"required": ["laps"]}],
+        "properties": {
+            "runSheetId": _nullable(_UUID),
+            "laps": {"type": "array", "items": {"type": "object"}},
+            "params": {},
+            "version": version,
+        },
+    }
 
 
 def plugin_invoke_answer() -> Schema:
-    return {"type": "object", "required": ["output", "durationMs", "version", "compiled"], "properties": {
-        "output": {}, "durationMs": {"type": "number", "minimum": 0}, "version": _TEXT,
-        "compiled": {"type": "boolean"}}}
+    return {
+        "type": "object",
+        "required": ["output", "durationMs", "version", "compiled"],
+        "properties": {
+            "output": {},
+            "durationMs": {"type": "number", "minimum": 0},
+            "version": _TEXT,
+            "compiled": {"type": "boolean"},
+        },
+    }
 
 
-PLUGIN_FAILED = {"422": "The plugin failed (the code says how): plugin_error, plugin_timeout, plugin_memory_limit, "
-                        "plugin_output_too_large, plugin_capability_refused"}
+PLUGIN_FAILED = {
+    "422": "The plugin failed (the code says how): plugin_error, plugin_timeout, plugin_memory_limit, "
+    "plugin_output_too_large, plugin_capability_refused"
+}
 
 
 def attachment_request() -> Schema:
     from chalicelib.domain.attachments import MAX_ATTACHMENT_BYTES
 
-    return {"type": "object", "additionalProperties": False, "required": ["fileName", "contentType", "sizeBytes"],
-            "properties": {"fileName": _TEXT, "contentType": _TEXT,
-                           "sizeBytes": {"type": "integer", "minimum": 1, "maximum": MAX_ATTACHMENT_BYTES}}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["fileName", "contentType", "sizeBytes"],
+        "properties": {
+            "fileName": _TEXT,
+            "contentType": _TEXT,
+            "sizeBytes": {"type": "integer", "minimum": 1, "maximum": MAX_ATTACHMENT_BYTES},
+        },
+    }
 
 
 def attachment_created() -> Schema:
-    return {"type": "object", "required": ["id", "uploadUrl", "uploadHeaders", "expiresIn"], "properties": {
-        "id": _UUID, "uploadUrl": _TEXT, "uploadHeaders": {"type": "object"}, "expiresIn": {"type": "integer"}}}
+    return {
+        "type": "object",
+        "required": ["id", "uploadUrl", "uploadHeaders", "expiresIn"],
+        "properties": {
+            "id": _UUID,
+            "uploadUrl": _TEXT,
+            "uploadHeaders": {"type": "object"},
+            "expiresIn": {"type": "integer"},
+        },
+    }
 
 
 def attachment_with_download() -> Schema:
-    return {"type": "object", "required": ["id", "downloadUrl"], "properties": {
-        "id": _UUID, "downloadUrl": _nullable(_TEXT), "downloadExpiresIn": {"type": "integer"}}}
+    return {
+        "type": "object",
+        "required": ["id", "downloadUrl"],
+        "properties": {"id": _UUID, "downloadUrl": _nullable(_TEXT), "downloadExpiresIn": {"type": "integer"}},
+    }
 
 
 def timing_upload_url() -> Schema:
-    return {"type": "object", "required": ["url", "method", "s3Key", "expiresIn", "maxBytes"], "properties": {
-        "url": _TEXT, "method": {"const": "PUT"}, "s3Key": _TEXT, "expiresIn": {"type": "integer"},
-        "maxBytes": {"type": "integer"}}}
+    return {
+        "type": "object",
+        "required": ["url", "method", "s3Key", "expiresIn", "maxBytes"],
+        "properties": {
+            "url": _TEXT,
+            "method": {"const": "PUT"},
+            "s3Key": _TEXT,
+            "expiresIn": {"type": "integer"},
+            "maxBytes": {"type": "integer"},
+        },
+    }
 
 
 def signup_request() -> Schema:
-    return {"type": "object", "additionalProperties": False,
-            "required": ["email", "password", "name", "accountName"],
-            "properties": {"email": {"type": "string", "pattern": "@"}, "password": {"type": "string", "minLength": 1},
-                           "name": _TEXT, "accountName": _TEXT}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["email", "password", "name", "accountName"],
+        "properties": {
+            "email": {"type": "string", "pattern": "@"},
+            "password": {"type": "string", "minLength": 1},
+            "name": _TEXT,
+            "accountName": _TEXT,
+        },
+    }
 
 
 def accept_invite_request() -> Schema:
-    return {"type": "object", "additionalProperties": False, "required": ["token", "password"],
-            "properties": {"token": _TEXT, "password": {"type": "string", "minLength": 1}, "name": _nullable(_TEXT)}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["token", "password"],
+        "properties": {"token": _TEXT, "password": {"type": "string", "minLength": 1}, "name": _nullable(_TEXT)},
+    }
 
 
 def deleted() -> Schema:
     """A race-data DELETE: the id and how many rows of each table went (children with ?cascade=true)."""
-    return {"type": "object", "required": ["id", "deleted"], "properties": {
-        "id": _UUID, "deleted": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}}}}
+    return {
+        "type": "object",
+        "required": ["id", "deleted"],
+        "properties": {
+            "id": _UUID,
+            "deleted": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
+        },
+    }
 
 
 def strategy_answer() -> Schema:
-    return {"type": "object", "required": ["eventId", "sessionId", "cars"], "properties": {
-        "eventId": _UUID, "sessionId": _nullable(_UUID), "cars": {"type": "array", "items": {
-            "type": "object", "required": ["carId"], "properties": {"carId": _UUID}}}}}
+    return {
+        "type": "object",
+        "required": ["eventId", "sessionId", "cars"],
+        "properties": {
+            "eventId": _UUID,
+            "sessionId": _nullable(_UUID),
+            "cars": {
+                "type": "array",
+                "items": {"type": "object", "required": ["carId"], "properties": {"carId": _UUID}},
+            },
+        },
+    }
 
 
 def strategy_request() -> Schema:
     from chalicelib.domain.strategy import MAX_PLANNED_STINTS
 
-    return {"type": "object", "additionalProperties": False, "required": ["stints"], "properties": {
-        "stints": {"type": "array", "maxItems": MAX_PLANNED_STINTS, "items": {"type": "object"}}}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["stints"],
+        "properties": {"stints": {"type": "array", "maxItems": MAX_PLANNED_STINTS, "items": {"type": "object"}}},
+    }
 
 
 def strategy_saved() -> Schema:
-    return {"type": "object", "required": ["eventId", "stints"], "properties": {
-        "eventId": _UUID, "stints": {"type": "array", "items": {"type": "object"}}}}
+    return {
+        "type": "object",
+        "required": ["eventId", "stints"],
+        "properties": {"eventId": _UUID, "stints": {"type": "array", "items": {"type": "object"}}},
+    }
 
 
 def stats_answer() -> Schema:
-    return {"type": "object", "required": ["runSheetId", "sessionId", "carId"], "properties": {
-        "runSheetId": _UUID, "sessionId": _UUID, "carId": _UUID}}
+    return {
+        "type": "object",
+        "required": ["runSheetId", "sessionId", "carId"],
+        "properties": {"runSheetId": _UUID, "sessionId": _UUID, "carId": _UUID},
+    }
 
 
 def health_answer() -> Schema:
@@ -332,9 +586,15 @@ def health_answer() -> Schema:
 
 
 def openapi_answer() -> Schema:
-    return {"type": "object", "required": ["openapi", "info", "paths"],
-            "properties": {"openapi": {"type": "string", "pattern": "^3\\."}, "info": {"type": "object"},
-                           "paths": {"type": "object"}}}
+    return {
+        "type": "object",
+        "required": ["openapi", "info", "paths"],
+        "properties": {
+            "openapi": {"type": "string", "pattern": "^3\\."},
+            "info": {"type": "object"},
+            "paths": {"type": "object"},
+        },
+    }
 
 
 def timing_import_request() -> Schema:

@@ -88,4 +88,3 @@ def replay_delivery(id: str, deliveryId: str) -> Any:
 def recover_deliveries(id: str) -> Any:
     """Replay every failed delivery created in [since, until), in the background; says how many"""
     return deliveries.recover(caller(), id, json_body(bp))
-

@@ -87,61 +87,125 @@ def laps_for(rng: random.Random, pace_ms: int, count: int, stint_length: int) ->
             lap_ms += 6_000 + rng.randint(0, 2_000)
         s1 = round(lap_ms * 0.276) + rng.randint(-80, 80)
         s2 = round(lap_ms * 0.383) + rng.randint(-80, 80)
-        laps.append({
-            "lap_number": number,
-            "lap_time_ms": lap_ms,
-            "sector_times_ms": [s1, s2, lap_ms - s1 - s2],
-            "is_out_lap": is_out,
-            "is_in_lap": is_in,
-            "is_valid": not (is_out or is_in) and rng.random() > 0.08,
-            "stint": stint,
-            "fuel_l": round(max(5.0, 100 - in_stint * 3.1), 2),
-        })
+        laps.append(
+            {
+                "lap_number": number,
+                "lap_time_ms": lap_ms,
+                "sector_times_ms": [s1, s2, lap_ms - s1 - s2],
+                "is_out_lap": is_out,
+                "is_in_lap": is_in,
+                "is_valid": not (is_out or is_in) and rng.random() > 0.08,
+                "stint": stint,
+                "fuel_l": round(max(5.0, 100 - in_stint * 3.1), 2),
+            }
+        )
     return laps
 
 
-def _event(conn: psycopg.Connection[Any], account_id: str, key: str, name: str, track: str,
-           cars: tuple[CarPlan, ...], sessions: tuple[tuple[str, str, int, int, int], ...], seed: int) -> None:
+def _event(
+    conn: psycopg.Connection[Any],
+    account_id: str,
+    key: str,
+    name: str,
+    track: str,
+    cars: tuple[CarPlan, ...],
+    sessions: tuple[tuple[str, str, int, int, int], ...],
+    seed: int,
+) -> None:
     rng = random.Random(seed)
     event_id = sid("event", account_id, key)
-    _insert(conn, "events", {
-        "id": event_id, "account_id": account_id, "name": name, "track": track,
-        "starts_at": SEBRING_START - dt.timedelta(days=1), "ends_at": SEBRING_START + dt.timedelta(days=3),
-    })
+    _insert(
+        conn,
+        "events",
+        {
+            "id": event_id,
+            "account_id": account_id,
+            "name": name,
+            "track": track,
+            "starts_at": SEBRING_START - dt.timedelta(days=1),
+            "ends_at": SEBRING_START + dt.timedelta(days=3),
+        },
+    )
     car_rows = []
     for car in cars:
         car_id = sid("car", event_id, car.number)
         car_rows.append((car, car_id))
-        _insert(conn, "cars", {"id": car_id, "account_id": account_id, "event_id": event_id, "number": car.number,
-                               "class": car.car_class, "livery_color": car.livery_color, "team": None})
+        _insert(
+            conn,
+            "cars",
+            {
+                "id": car_id,
+                "account_id": account_id,
+                "event_id": event_id,
+                "number": car.number,
+                "class": car.car_class,
+                "livery_color": car.livery_color,
+                "team": None,
+            },
+        )
         for driver_name, driver_number in car.drivers:
-            _insert(conn, "drivers", {"id": sid("driver", car_id, driver_name), "account_id": account_id,
-                                      "car_id": car_id, "name": driver_name, "number": driver_number})
+            _insert(
+                conn,
+                "drivers",
+                {
+                    "id": sid("driver", car_id, driver_name),
+                    "account_id": account_id,
+                    "car_id": car_id,
+                    "name": driver_name,
+                    "number": driver_number,
+                },
+            )
     for session_name, session_type, day, minutes, lap_count in sessions:
         session_id = sid("session", event_id, session_name)
         starts_at = SEBRING_START + dt.timedelta(days=day)
-        _insert(conn, "sessions", {"id": session_id, "account_id": account_id, "event_id": event_id,
-                                   "name": session_name, "type": session_type, "starts_at": starts_at,
-                                   "ends_at": starts_at + dt.timedelta(minutes=minutes)})
+        _insert(
+            conn,
+            "sessions",
+            {
+                "id": session_id,
+                "account_id": account_id,
+                "event_id": event_id,
+                "name": session_name,
+                "type": session_type,
+                "starts_at": starts_at,
+                "ends_at": starts_at + dt.timedelta(minutes=minutes),
+            },
+        )
         for car, car_id in car_rows:
             run_sheet_id = sid("run_sheet", session_id, car_id)
-            _insert(conn, "run_sheets", {
-                "id": run_sheet_id, "account_id": account_id, "session_id": session_id, "car_id": car_id,
-                "setup": Jsonb({"frontWingDeg": 4.5, "rearWingDeg": 9, "tyrePressureKpa": 172}),
-                "ambient": Jsonb({"airTempC": 27, "trackTempC": 41, "humidityPct": 63}),
-                "engineer_notes": f"{session_name}: baseline setup, watch rear deg in T17.",
-            })
+            _insert(
+                conn,
+                "run_sheets",
+                {
+                    "id": run_sheet_id,
+                    "account_id": account_id,
+                    "session_id": session_id,
+                    "car_id": car_id,
+                    "setup": Jsonb({"frontWingDeg": 4.5, "rearWingDeg": 9, "tyrePressureKpa": 172}),
+                    "ambient": Jsonb({"airTempC": 27, "trackTempC": 41, "humidityPct": 63}),
+                    "engineer_notes": f"{session_name}: baseline setup, watch rear deg in T17.",
+                },
+            )
             recorded = starts_at
             stint_length = 12 if session_type == "race" else 6
             for lap in laps_for(rng, car.pace_ms, lap_count, stint_length):
                 recorded += dt.timedelta(milliseconds=lap["lap_time_ms"])
                 driver = car.drivers[(lap["stint"] - 1) % len(car.drivers)]
-                _insert(conn, "laps", {
-                    "id": sid("lap", run_sheet_id, lap["lap_number"]), "account_id": account_id,
-                    "run_sheet_id": run_sheet_id, "session_id": session_id, "car_id": car_id,
-                    "driver_id": sid("driver", car_id, driver[0]), "driver_number": driver[1],
-                    "recorded_at": recorded, **lap,
-                })
+                _insert(
+                    conn,
+                    "laps",
+                    {
+                        "id": sid("lap", run_sheet_id, lap["lap_number"]),
+                        "account_id": account_id,
+                        "run_sheet_id": run_sheet_id,
+                        "session_id": session_id,
+                        "car_id": car_id,
+                        "driver_id": sid("driver", car_id, driver[0]),
+                        "driver_number": driver[1],
+                        "recorded_at": recorded,
+                        **lap,
+                    },
+                )
 
 
 def seed(database_url: str, stage: str, password: str) -> None:
@@ -158,9 +222,16 @@ def seed(database_url: str, stage: str, password: str) -> None:
         _event(conn, apex, "sebring-2026", "Sebring 12 Hours", "Sebring International Raceway", APEX_CARS, SESSIONS, 12)
         rival = _account(conn, "rival-motorsport", "Rival Motorsport")
         _user(conn, rival, "alex@rivalmotorsport.io", "Alex Romero", "owner", password_hash)
-        _event(conn, rival, "road-atlanta-2026", "Road Atlanta Petit", "Michelin Raceway Road Atlanta",
-               (CarPlan("23", "LMP2", "#f4a261", (("Alex Romero", "1"),), 75_300),),
-               (("FP1", "practice", 0, 60, 10),), 23)
+        _event(
+            conn,
+            rival,
+            "road-atlanta-2026",
+            "Road Atlanta Petit",
+            "Michelin Raceway Road Atlanta",
+            (CarPlan("23", "LMP2", "#f4a261", (("Alex Romero", "1"),), 75_300),),
+            (("FP1", "practice", 0, 60, 10),),
+            23,
+        )
 
 
 def main() -> int:

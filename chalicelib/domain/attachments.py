@@ -29,8 +29,16 @@ UPLOAD_URL_TTL_S = 900
 DOWNLOAD_URL_TTL_S = 300
 # Telemetry logs (MoTeC .ld, AiM, ...) travel as application/octet-stream.
 CONTENT_TYPES = (
-    "image/png", "image/jpeg", "image/gif", "image/webp", "image/heic",
-    "application/pdf", "text/csv", "application/json", "text/plain", "application/zip",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "application/pdf",
+    "text/csv",
+    "application/json",
+    "text/plain",
+    "application/zip",
     "application/octet-stream",
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -67,15 +75,19 @@ def _read(payload: Any) -> tuple[str, str, int]:
         body.fail("fileName must not contain control characters", "fileName")
     content_type = body.text("contentType", max_len=100)
     if content_type.lower() not in CONTENT_TYPES:
-        body.fail(f"contentType {content_type[:40]!r} is not accepted; send one of {', '.join(CONTENT_TYPES)} "
-                  "(telemetry logs as application/octet-stream)", "contentType")
+        body.fail(
+            f"contentType {content_type[:40]!r} is not accepted; send one of {', '.join(CONTENT_TYPES)} "
+            "(telemetry logs as application/octet-stream)",
+            "contentType",
+        )
     size_bytes: int = body.integer("sizeBytes", minimum=1, maximum=MAX_ATTACHMENT_BYTES)
     return file_name, content_type.lower(), size_bytes
 
 
 def _run_sheet(conn: Any, caller: Caller, run_sheet_id: str) -> Row:
-    sheet = fetch_one(conn, "run_sheet_for_attachments",
-                      {"run_sheet_id": run_sheet_id, "account_id": caller.account_id})
+    sheet = fetch_one(
+        conn, "run_sheet_for_attachments", {"run_sheet_id": run_sheet_id, "account_id": caller.account_id}
+    )
     if sheet is None:
         raise NotFound(f"run sheet {run_sheet_id} not found")
     return sheet
@@ -84,8 +96,7 @@ def _run_sheet(conn: Any, caller: Caller, run_sheet_id: str) -> Row:
 def _with_download(row: Row) -> dict[str, Any]:
     wire = ATTACHMENTS.to_wire(row)
     if row["status"] == "uploaded":
-        wire["downloadUrl"] = objects.presigned_get(row["s3_key"], safe_file_name(row["file_name"]),
-                                                    DOWNLOAD_URL_TTL_S)
+        wire["downloadUrl"] = objects.presigned_get(row["s3_key"], safe_file_name(row["file_name"]), DOWNLOAD_URL_TTL_S)
         wire["downloadExpiresIn"] = DOWNLOAD_URL_TTL_S
     else:
         wire["downloadUrl"] = None
@@ -101,11 +112,21 @@ def create(caller: Caller, run_sheet_id: str, payload: Any) -> dict[str, Any]:
     key = f"{caller.account_id}/{run_sheet_id}/{attachment_id}/{safe_file_name(file_name)}"
     with changes.write(caller) as (conn, recorder):
         sheet = _run_sheet(conn, caller, run_sheet_id)
-        row = fetch_one(conn, "insert_attachment", {
-            "id": attachment_id, "account_id": caller.account_id, "run_sheet_id": run_sheet_id,
-            "file_name": file_name, "content_type": content_type, "size_bytes": size_bytes, "s3_key": key,
-            "created_by_user_id": caller.user_id, "created_by_api_key_id": caller.api_key_id,
-        })
+        row = fetch_one(
+            conn,
+            "insert_attachment",
+            {
+                "id": attachment_id,
+                "account_id": caller.account_id,
+                "run_sheet_id": run_sheet_id,
+                "file_name": file_name,
+                "content_type": content_type,
+                "size_bytes": size_bytes,
+                "s3_key": key,
+                "created_by_user_id": caller.user_id,
+                "created_by_api_key_id": caller.api_key_id,
+            },
+        )
         assert row is not None
         wire = ATTACHMENTS.to_wire(row)
         recorder.record("attachment", "create", wire, session_id=str(sheet["session_id"]))
@@ -147,11 +168,15 @@ def complete(caller: Caller, attachment_id: str) -> dict[str, Any]:
 
 def _mismatch(row: Row, stored: objects.StoredObject) -> tuple[str, str] | None:
     if stored.size_bytes != row["size_bytes"]:
-        return "sizeBytes", (f"the uploaded file has {stored.size_bytes} bytes, not the {row['size_bytes']} "
-                             "declared; it was discarded, upload the declared file again")
+        return "sizeBytes", (
+            f"the uploaded file has {stored.size_bytes} bytes, not the {row['size_bytes']} "
+            "declared; it was discarded, upload the declared file again"
+        )
     if stored.content_type.split(";")[0].strip().lower() != row["content_type"]:
-        return "contentType", (f"the upload was sent as {stored.content_type[:60]!r}, not the declared "
-                               f"{row['content_type']}; it was discarded, upload it again with the declared type")
+        return "contentType", (
+            f"the upload was sent as {stored.content_type[:60]!r}, not the declared "
+            f"{row['content_type']}; it was discarded, upload it again with the declared type"
+        )
     return None
 
 

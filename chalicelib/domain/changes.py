@@ -58,21 +58,42 @@ class Recorder:
             raise ValueError(f"op must be one of {OPS}")
         actor = {"userId": self.caller.user_id} if self.caller.user_id else {"apiKeyId": self.caller.api_key_id}
         entity_id = data.get("id") if isinstance(data.get("id"), str) else None
-        row = fetch_one(self.conn, "insert_domain_event", {
-            "account_id": self.caller.account_id, "type": f"{entity}.{op}", "entity": entity, "op": op,
-            "entity_id": entity_id, "session_id": session_id, "actor": Jsonb(actor), "data": Jsonb(data),
-        })
+        row = fetch_one(
+            self.conn,
+            "insert_domain_event",
+            {
+                "account_id": self.caller.account_id,
+                "type": f"{entity}.{op}",
+                "entity": entity,
+                "op": op,
+                "entity_id": entity_id,
+                "session_id": session_id,
+                "actor": Jsonb(actor),
+                "data": Jsonb(data),
+            },
+        )
         assert row is not None
-        event = DomainEvent(row["id"], self.caller.account_id, f"{entity}.{op}", entity, op, entity_id,
-                            session_id, data, actor, row["created_at"])
+        event = DomainEvent(
+            row["id"],
+            self.caller.account_id,
+            f"{entity}.{op}",
+            entity,
+            op,
+            entity_id,
+            session_id,
+            data,
+            actor,
+            row["created_at"],
+        )
         self.events.append(event)
         from chalicelib.webhooks import outbox
 
         self.deliveries += outbox.enqueue_for(self.conn, event, self.webhook_subscriptions)  # same transaction
         return event
 
-    def record_many(self, entity: str, op: str, changes: list[tuple[dict[str, Any], str | None]], *,
-                    push: bool = True) -> list[DomainEvent]:
+    def record_many(
+        self, entity: str, op: str, changes: list[tuple[dict[str, Any], str | None]], *, push: bool = True
+    ) -> list[DomainEvent]:
         """`record` for many (data, session id) changes: the events in one COPY, then their webhook
         deliveries in one statement. push=False stores them as published: webhooks get each, session
         rooms do not."""
@@ -84,9 +105,21 @@ class Recorder:
             return []
         actor = {"userId": self.caller.user_id} if self.caller.user_id else {"apiKeyId": self.caller.api_key_id}
         ids, now = self._reserve_ids(len(changes))
-        events = [DomainEvent(event_id, self.caller.account_id, f"{entity}.{op}", entity, op,
-                              data.get("id") if isinstance(data.get("id"), str) else None, session, data, actor, now)
-                  for event_id, (data, session) in zip(ids, changes, strict=True)]
+        events = [
+            DomainEvent(
+                event_id,
+                self.caller.account_id,
+                f"{entity}.{op}",
+                entity,
+                op,
+                data.get("id") if isinstance(data.get("id"), str) else None,
+                session,
+                data,
+                actor,
+                now,
+            )
+            for event_id, (data, session) in zip(ids, changes, strict=True)
+        ]
         self._copy(events, published_at=None if push else now)
         if push:
             self.events.extend(events)
@@ -107,8 +140,21 @@ class Recorder:
         actor_json = to_json(events[0].actor)
         with self.conn.cursor().copy(query("copy_domain_events")) as copy:
             for event in events:
-                copy.write_row((event.id, event.account_id, event.type, event.entity, event.op, event.entity_id,
-                                event.session_id, actor_json, to_json(event.data), event.created_at, published_at))
+                copy.write_row(
+                    (
+                        event.id,
+                        event.account_id,
+                        event.type,
+                        event.entity,
+                        event.op,
+                        event.entity_id,
+                        event.session_id,
+                        actor_json,
+                        to_json(event.data),
+                        event.created_at,
+                        published_at,
+                    )
+                )
 
 
 @contextmanager

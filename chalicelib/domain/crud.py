@@ -125,16 +125,25 @@ def update(caller: Caller, editable: Editable, row_id: str, payload: Any) -> dic
         _check_parents(conn, editable, wire, caller.account_id)
         if editable.check:
             editable.check(conn, {**current, **columns}, caller.account_id)
-        row = _guarded(editable, {**current, **columns},
-                       lambda: writes.update(conn, editable.resource, caller.account_id, row_id, columns))
+        row = _guarded(
+            editable,
+            {**current, **columns},
+            lambda: writes.update(conn, editable.resource, caller.account_id, row_id, columns),
+        )
         assert row is not None
         data = editable.resource.to_wire(row)
         recorder.record(editable.entity, "update", data, session_id=_session_of(editable, conn, row))
     return data
 
 
-def delete(caller: Caller, editable: Editable, row_id: str, cascade: bool, tree: Tree,
-           after_commit: Callable[[dict[str, list[Any]]], None] | None = None) -> dict[str, Any]:
+def delete(
+    caller: Caller,
+    editable: Editable,
+    row_id: str,
+    cascade: bool,
+    tree: Tree,
+    after_commit: Callable[[dict[str, list[Any]]], None] | None = None,
+) -> dict[str, Any]:
     """Delete a row (and with `cascade` everything under it); `after_commit` gets the collected values."""
     caller.require(editable.role)
     collected: dict[str, list[Any]] = {}
@@ -146,12 +155,18 @@ def delete(caller: Caller, editable: Editable, row_id: str, cascade: bool, tree:
         blocking = _blocking_children(conn, tree, editable.resource.table, row_id, caller.account_id)
         if blocking and not cascade:
             listed = ", ".join(f"{n} {label}" for label, n in blocking.items())
-            raise Conflict(f"{editable.entity.replace('_', ' ')} still has {listed}; "
-                           "delete them first or send ?cascade=true to delete them too")
+            raise Conflict(
+                f"{editable.entity.replace('_', ' ')} still has {listed}; "
+                "delete them first or send ?cascade=true to delete them too"
+            )
         removed = _delete_tree(conn, tree, editable.resource.table, [row_id], caller.account_id, collected)
         data = {"id": row_id, "deleted": {k: v for k, v in removed.items() if v}}
-        recorder.record(editable.entity, "delete", {**editable.resource.to_wire(current), **data},
-                        session_id=_session_of(editable, conn, current))
+        recorder.record(
+            editable.entity,
+            "delete",
+            {**editable.resource.to_wire(current), **data},
+            session_id=_session_of(editable, conn, current),
+        )
     if after_commit and collected:
         after_commit(collected)
     return data
@@ -167,8 +182,9 @@ def _blocking_children(conn: Any, tree: Tree, table: str, row_id: str, account_i
     return found
 
 
-def _delete_tree(conn: Any, tree: Tree, table: str, ids: list[str], account_id: str,
-                 collected: dict[str, list[Any]]) -> dict[str, int]:
+def _delete_tree(
+    conn: Any, tree: Tree, table: str, ids: list[str], account_id: str, collected: dict[str, list[Any]]
+) -> dict[str, int]:
     """Delete rows and, depth first, everything that points at them; returns counts per table."""
     removed: dict[str, int] = {}
     for child in tree.get(table, ()):
@@ -187,8 +203,9 @@ def _delete_tree(conn: Any, tree: Tree, table: str, ids: list[str], account_id: 
     return removed
 
 
-def _ids_where(conn: Any, table: str, column: str, ids: list[str], account_id: str,
-              also: str | None = None) -> list[Row]:
+def _ids_where(
+    conn: Any, table: str, column: str, ids: list[str], account_id: str, also: str | None = None
+) -> list[Row]:
     from psycopg import sql
 
     columns = [sql.Identifier("id")] + ([sql.Identifier(also)] if also else [])

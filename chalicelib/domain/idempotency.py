@@ -43,8 +43,18 @@ EXPIRES_AFTER_S = 24 * 3600
 MAX_KEY_CHARS = 255
 _KEY = re.compile(r"^[\x20-\x7e]+$")
 
-__all__ = ["EXPIRES_AFTER_S", "HEADER", "AlreadyApplied", "InProgress", "KeyReused", "Stored", "claim_in",
-           "fingerprint", "forget_expired", "once"]
+__all__ = [
+    "EXPIRES_AFTER_S",
+    "HEADER",
+    "AlreadyApplied",
+    "InProgress",
+    "KeyReused",
+    "Stored",
+    "claim_in",
+    "fingerprint",
+    "forget_expired",
+    "once",
+]
 
 
 class KeyReused(Conflict):
@@ -93,11 +103,16 @@ def claim_in(conn: psycopg.Connection[dict[str, Any]]) -> None:
         return
     from chalicelib.store.postgres import fetch_one
 
-    row = fetch_one(conn, "claim_applied_request", {"account_id": pending.account_id, "route": pending.route,
-                                                    "key_sha256": pending.key_sha256})
+    row = fetch_one(
+        conn,
+        "claim_applied_request",
+        {"account_id": pending.account_id, "route": pending.route, "key_sha256": pending.key_sha256},
+    )
     if row is None:
-        raise AlreadyApplied(f"this request was already applied, but its answer was lost in a failure; read the "
-                             f"result with GET (a new {HEADER} applies it again)")
+        raise AlreadyApplied(
+            f"this request was already applied, but its answer was lost in a failure; read the "
+            f"result with GET (a new {HEADER} applies it again)"
+        )
     pending.claimed = True
 
 
@@ -112,13 +127,13 @@ def forget_expired(limit: int = 10_000) -> int:
 def check_key(key: str) -> str:
     key = key.strip()
     if not 1 <= len(key) <= MAX_KEY_CHARS or not _KEY.match(key):
-        raise Invalid(f"{HEADER} must be 1 to {MAX_KEY_CHARS} printable ASCII characters (a UUID is a good key)",
-                      field=HEADER)
+        raise Invalid(
+            f"{HEADER} must be 1 to {MAX_KEY_CHARS} printable ASCII characters (a UUID is a good key)", field=HEADER
+        )
     return key
 
 
-def fingerprint(method: str, path: str, path_params: Mapping[str, str], query: Mapping[str, str],
-                body: bytes) -> str:
+def fingerprint(method: str, path: str, path_params: Mapping[str, str], query: Mapping[str, str], body: bytes) -> str:
     """What makes two requests "the same request": route, path parameters, query and body bytes."""
     head = json.dumps([method, path, sorted(path_params.items()), sorted(query.items())], separators=(",", ":"))
     digest = hashlib.sha256(head.encode())
@@ -127,8 +142,16 @@ def fingerprint(method: str, path: str, path_params: Mapping[str, str], query: M
     return digest.hexdigest()
 
 
-def once(caller: Caller, route: str, key: str, request_fingerprint: str, run: Callable[[], Stored], *,
-         remaining_ms: Callable[[], int], applied_once: bool = False) -> Stored:
+def once(
+    caller: Caller,
+    route: str,
+    key: str,
+    request_fingerprint: str,
+    run: Callable[[], Stored],
+    *,
+    remaining_ms: Callable[[], int],
+    applied_once: bool = False,
+) -> Stored:
     """`run` once for (account, route, key); a retry gets the stored answer (`replayed`).
 
     applied_once: `run`'s write records the key in its own transaction (`claim_in`), so it may run
@@ -141,8 +164,15 @@ def once(caller: Caller, route: str, key: str, request_fingerprint: str, run: Ca
             return run()
 
     try:
-        answer = store.once(caller.account_id, route, key, request_fingerprint, run_recording_the_key,
-                            expires_after_s=EXPIRES_AFTER_S, remaining_ms=remaining_ms)
+        answer = store.once(
+            caller.account_id,
+            route,
+            key,
+            request_fingerprint,
+            run_recording_the_key,
+            expires_after_s=EXPIRES_AFTER_S,
+            remaining_ms=remaining_ms,
+        )
     except store.KeyNotTaken:
         if not applied_once:
             raise
@@ -150,11 +180,18 @@ def once(caller: Caller, route: str, key: str, request_fingerprint: str, run: Ca
     except store.KeyInProgress as exc:
         raise InProgress(f"a request with this {HEADER} is still in progress; retry once it has finished") from exc
     except store.KeyReused as exc:
-        raise KeyReused(f"this {HEADER} was already used for a different request (path, query or body); "
-                        "use a new key for a new request") from exc
+        raise KeyReused(
+            f"this {HEADER} was already used for a different request (path, query or body); "
+            "use a new key for a new request"
+        ) from exc
     if answer.too_large:
-        body = json.dumps({"message": "this request was already applied; its answer was too large to keep, "
-                                      "read the result with GET", HEADER.lower(): key})
+        body = json.dumps(
+            {
+                "message": "this request was already applied; its answer was too large to keep, "
+                "read the result with GET",
+                HEADER.lower(): key,
+            }
+        )
         return Stored(answer.status, body, "application/json", replayed=True)
     return answer
 
@@ -168,8 +205,10 @@ def _run_without_the_store(account_id: str, route: str, key: str, run: Callable[
         answer = run()
     log = logger()
     if pending.claimed:
-        log.warning("idempotency store down: request run on its PostgreSQL claim alone; its answer is not kept",
-                    extra={"route": route})
+        log.warning(
+            "idempotency store down: request run on its PostgreSQL claim alone; its answer is not kept",
+            extra={"route": route},
+        )
     elif answer.status < 300:  # a route marked applied_once whose write did not claim: a bug to fix
         log.error("applied_once route ran without claiming its Idempotency-Key", extra={"route": route})
     return answer

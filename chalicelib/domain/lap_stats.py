@@ -44,10 +44,19 @@ class StatLap:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StatLap:
-        return cls(str(row["id"]), row["lap_number"], row["lap_time_ms"], tuple(row["sector_times_ms"] or ()),
-                   row["is_in_lap"], row["is_out_lap"], row["is_valid"],
-                   str(row["driver_id"]) if row["driver_id"] else None, row["driver_number"], row["stint"],
-                   bool(row["official_best"]))
+        return cls(
+            str(row["id"]),
+            row["lap_number"],
+            row["lap_time_ms"],
+            tuple(row["sector_times_ms"] or ()),
+            row["is_in_lap"],
+            row["is_out_lap"],
+            row["is_valid"],
+            str(row["driver_id"]) if row["driver_id"] else None,
+            row["driver_number"],
+            row["stint"],
+            bool(row["official_best"]),
+        )
 
 
 def counts(lap: StatLap) -> bool:
@@ -127,9 +136,12 @@ def _round(value: float | None, digits: int) -> float | None:
 def _pace(laps: Sequence[StatLap]) -> dict[str, Any]:
     counting = [lap for lap in laps if counts(lap)]
     fastest = _fastest(counting)
-    return {"laps": len(laps), "countingLaps": len(counting),
-            "bestLapMs": fastest.lap_time_ms if fastest else None,
-            "averageLapMs": _round(mean([lap.lap_time_ms for lap in counting]), 1)}
+    return {
+        "laps": len(laps),
+        "countingLaps": len(counting),
+        "bestLapMs": fastest.lap_time_ms if fastest else None,
+        "averageLapMs": _round(mean([lap.lap_time_ms for lap in counting]), 1),
+    }
 
 
 def degradation(laps: Sequence[StatLap]) -> float | None:
@@ -152,16 +164,33 @@ def summary(laps: Sequence[StatLap]) -> dict[str, Any]:
     return {
         "laps": len(laps),
         "countingLaps": sum(1 for lap in laps if counts(lap)),
-        "bestLap": None if best is None else {
-            "id": best.id, "lapNumber": best.lap_number, "lapTimeMs": best.lap_time_ms, "driverId": best.driver_id,
-            "driverNumber": best.driver_number, "stint": best.stint, "basis": basis},
+        "bestLap": None
+        if best is None
+        else {
+            "id": best.id,
+            "lapNumber": best.lap_number,
+            "lapTimeMs": best.lap_time_ms,
+            "driverId": best.driver_id,
+            "driverNumber": best.driver_number,
+            "stint": best.stint,
+            "basis": basis,
+        },
         "theoreticalBestMs": theoretical_best(sectors),
         "bestSectors": [{"sector": i + 1, "ms": ms, "lapNumber": number} for i, (ms, number) in enumerate(sectors)],
-        "stints": [{"stint": stint, "firstLap": group[0].lap_number, "lastLap": group[-1].lap_number, **_pace(group),
-                    "degradationMsPerLap": degradation(group),
-                    "driverIds": list(dict.fromkeys(lap.driver_id for lap in group if lap.driver_id))}
-                   for stint, group in groups],
+        "stints": [
+            {
+                "stint": stint,
+                "firstLap": group[0].lap_number,
+                "lastLap": group[-1].lap_number,
+                **_pace(group),
+                "degradationMsPerLap": degradation(group),
+                "driverIds": list(dict.fromkeys(lap.driver_id for lap in group if lap.driver_id)),
+            }
+            for stint, group in groups
+        ],
         "stintsInferred": inferred,
-        "drivers": [{"driverId": key[0], "driverNumber": group[0].driver_number, **_pace(group)}
-                    for key, group in drivers.items()],
+        "drivers": [
+            {"driverId": key[0], "driverNumber": group[0].driver_number, **_pace(group)}
+            for key, group in drivers.items()
+        ],
     }

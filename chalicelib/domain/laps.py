@@ -70,6 +70,7 @@ class _Bad(Exception):
 
 # ---- reading laps --------------------------------------------------------------------------------
 
+
 def _integer(value: Any, low: int, high: int) -> int:
     if type(value) is not int:  # bool is an int to Python, not to us
         raise _Bad("must be an integer")
@@ -146,10 +147,16 @@ def _small_and_flat(value: dict[str, Any]) -> bool:
     """Cheaply certain to be within the limits: few keys, short keys, scalar or short text values
     (16 x (40 + 40 characters, each at most 6 bytes escaped, + punctuation) < 8 KB, one level deep)."""
     return len(value) <= 16 and all(
-        len(key) <= 40 and "\x00" not in key and (
-            item is None or isinstance(item, bool | float) or (isinstance(item, int) and -2**63 <= item < 2**63)
-            or (isinstance(item, str) and len(item) <= 40 and "\x00" not in item))
-        for key, item in value.items())
+        len(key) <= 40
+        and "\x00" not in key
+        and (
+            item is None
+            or isinstance(item, bool | float)
+            or (isinstance(item, int) and -(2**63) <= item < 2**63)
+            or (isinstance(item, str) and len(item) <= 40 and "\x00" not in item)
+        )
+        for key, item in value.items()
+    )
 
 
 def _custom(value: Any) -> dict[str, Any]:
@@ -204,8 +211,10 @@ def _sector_problem(lap_time_ms: int, sectors: list[int]) -> str | None:
         return None
     total = sum(sectors)
     if abs(total - lap_time_ms) > len(sectors):
-        return (f"sectorTimesMs add up to {total} ms but lapTimeMs is {lap_time_ms} ms "
-                f"(allowed: 1 ms per sector for rounding)")
+        return (
+            f"sectorTimesMs add up to {total} ms but lapTimeMs is {lap_time_ms} ms "
+            f"(allowed: 1 ms per sector for rounding)"
+        )
     return None
 
 
@@ -250,8 +259,11 @@ def _invalid(problems: list[dict[str, Any]], batch: bool) -> Invalid:
         return Invalid(first["message"], field=first["field"] or "body", details=problems[:MAX_DETAILS])
     where = f"laps[{first['index']}]" + (f".{first['field']}" if first["field"] else "")
     count = len({p["index"] for p in problems})
-    return Invalid(f"{count} of the laps are invalid; first, laps[{first['index']}]: {first['message']}",
-                   field=where, details=problems[:MAX_DETAILS])
+    return Invalid(
+        f"{count} of the laps are invalid; first, laps[{first['index']}]: {first['message']}",
+        field=where,
+        details=problems[:MAX_DETAILS],
+    )
 
 
 def read_new_laps(payload: Any) -> tuple[list[Row], bool]:
@@ -259,7 +271,7 @@ def read_new_laps(payload: Any) -> tuple[list[Row], bool]:
     if isinstance(payload, dict) and "laps" in payload:
         if set(payload) != {"laps"}:
             extra = sorted(set(payload) - {"laps"})[0]
-            raise Invalid(f"a batch is {{\"laps\": [...]}} only; unknown field {extra[:60]}", field=extra[:60])
+            raise Invalid(f'a batch is {{"laps": [...]}} only; unknown field {extra[:60]}', field=extra[:60])
         items = payload["laps"]
         if not isinstance(items, list) or not items:
             raise Invalid("laps must be a non-empty list of lap objects", field="laps")
@@ -282,13 +294,15 @@ def read_new_laps(payload: Any) -> tuple[list[Row], bool]:
     for index, lap in enumerate(laps):
         key = (lap["run_sheet_id"], lap["lap_number"])
         if key in seen:
-            raise Conflict(f"lap {key[1]} of run sheet {key[0]} is in the batch twice "
-                           f"(laps[{seen[key]}] and laps[{index}])")
+            raise Conflict(
+                f"lap {key[1]} of run sheet {key[0]} is in the batch twice (laps[{seen[key]}] and laps[{index}])"
+            )
         seen[key] = index
     return laps, batch
 
 
 # ---- writing laps --------------------------------------------------------------------------------
+
 
 def _source(caller: Caller) -> str:
     return "api" if caller.api_key_id else "manual"
@@ -326,19 +340,37 @@ def create(caller: Caller, payload: Any) -> dict[str, Any]:
             _tell_rooms(recorder, sheets, rows)
     if not batch:
         return wires[0]
-    return {"created": len(rows),
-            "items": [{"id": row["id"], "runSheetId": row["run_sheet_id"], "lapNumber": row["lap_number"]}
-                      for row in rows]}
+    return {
+        "created": len(rows),
+        "items": [{"id": row["id"], "runSheetId": row["run_sheet_id"], "lapNumber": row["lap_number"]} for row in rows],
+    }
 
 
-def _new_row(lap: Row, sheet: Row, drivers: Mapping[str, str | None], account_id: str, source: str,
-             now: dt.datetime) -> Row:
+def _new_row(
+    lap: Row, sheet: Row, drivers: Mapping[str, str | None], account_id: str, source: str, now: dt.datetime
+) -> Row:
     row: Row = {
-        "id": str(uuid.uuid4()), "account_id": account_id, "session_id": sheet["session_id"],
-        "car_id": sheet["car_id"], "sector_times_ms": [], "is_in_lap": False, "is_out_lap": False,
-        "is_valid": True, "pit_time_ms": None, "flag": None, "driver_id": None, "driver_number": None, "stint": None,
-        "fuel_l": None, "tyre_set": None, "recorded_at": now, "custom": {}, "source": source,
-        "created_at": now, "updated_at": now, **lap,
+        "id": str(uuid.uuid4()),
+        "account_id": account_id,
+        "session_id": sheet["session_id"],
+        "car_id": sheet["car_id"],
+        "sector_times_ms": [],
+        "is_in_lap": False,
+        "is_out_lap": False,
+        "is_valid": True,
+        "pit_time_ms": None,
+        "flag": None,
+        "driver_id": None,
+        "driver_number": None,
+        "stint": None,
+        "fuel_l": None,
+        "tyre_set": None,
+        "recorded_at": now,
+        "custom": {},
+        "source": source,
+        "created_at": now,
+        "updated_at": now,
+        **lap,
     }
     if row["driver_id"] and "driver_number" not in lap:
         row["driver_number"] = drivers.get(row["driver_id"])  # the driver's own number, unless one was sent
@@ -375,8 +407,9 @@ def update(caller: Caller, lap_id: str, payload: Any) -> dict[str, Any]:
     columns, problems = read_lap(payload, creating=False)
     if problems:
         field = problems[0][0] or "body"
-        raise Invalid(problems[0][1], field=field,
-                      details=[{"field": f, "message": m} for f, m in problems[:MAX_DETAILS]])
+        raise Invalid(
+            problems[0][1], field=field, details=[{"field": f, "message": m} for f, m in problems[:MAX_DETAILS]]
+        )
     if not columns:
         raise Invalid("nothing to update: send at least one field", field="body")
     with changes.write(caller) as (conn, recorder):
@@ -397,8 +430,9 @@ def update(caller: Caller, lap_id: str, payload: Any) -> dict[str, Any]:
         try:
             row = writes.update(conn, LAPS, caller.account_id, lap_id, columns)
         except Conflict as exc:
-            raise Conflict(f"lap {columns.get('lap_number')} of run sheet {current['run_sheet_id']} "
-                           "already exists") from exc
+            raise Conflict(
+                f"lap {columns.get('lap_number')} of run sheet {current['run_sheet_id']} already exists"
+            ) from exc
         assert row is not None
         data = LAPS.to_wire(row)
         recorder.record("lap", "update", data, session_id=str(row["session_id"]))
@@ -421,6 +455,7 @@ def delete(caller: Caller, lap_id: str) -> dict[str, Any]:
 
 # ---- reading laps back ---------------------------------------------------------------------------
 
+
 def stats(caller: Caller, run_sheet_id: str) -> dict[str, Any]:
     """GET /run-sheets/{id}/stats: best lap, theoretical best, stints (average, degradation), drivers."""
     run_sheet_id = listing.parse_uuid(run_sheet_id, "id")
@@ -429,5 +464,9 @@ def stats(caller: Caller, run_sheet_id: str) -> dict[str, Any]:
         if sheet is None:
             raise NotFound(f"run sheet {run_sheet_id} not found")
         laps = [lap_stats.StatLap.from_row(row) for row in store.stats_laps(conn, caller.account_id, run_sheet_id)]
-    return {"runSheetId": run_sheet_id, "sessionId": str(sheet["session_id"]), "carId": str(sheet["car_id"]),
-            **lap_stats.summary(laps)}
+    return {
+        "runSheetId": run_sheet_id,
+        "sessionId": str(sheet["session_id"]),
+        "carId": str(sheet["car_id"]),
+        **lap_stats.summary(laps),
+    }

@@ -197,8 +197,10 @@ def _sort(resource: Resource, query: Queryable | None, raw: str) -> tuple[tuple[
         name = key.lstrip("-")
         spec = resource.field(name)
         if not _SORT_KEY.match(key) or spec is None or name not in sorts:
-            raise Invalid(f"cannot sort by {key[:40]!r}; sortable fields: {', '.join(sorts) or 'none'} "
-                          "(prefix - for descending)", field="sort")
+            raise Invalid(
+                f"cannot sort by {key[:40]!r}; sortable fields: {', '.join(sorts) or 'none'} (prefix - for descending)",
+                field="sort",
+            )
         if any(column == spec.column for column, _ in order):
             raise Invalid(f"sort names {name} twice", field="sort")
         order.append((spec.column, key.startswith("-")))
@@ -240,9 +242,15 @@ def _cursor_values(resource: Resource, order: Sequence[tuple[str, bool]], values
     return tuple(checked)
 
 
-def parse(resource: Resource, params: Mapping[str, str], extra: frozenset[str] = frozenset(),
-          query: Queryable | None = None, *, max_limit: int = MAX_LIMIT,
-          default_limit: int = DEFAULT_LIMIT) -> ListRequest:
+def parse(
+    resource: Resource,
+    params: Mapping[str, str],
+    extra: frozenset[str] = frozenset(),
+    query: Queryable | None = None,
+    *,
+    max_limit: int = MAX_LIMIT,
+    default_limit: int = DEFAULT_LIMIT,
+) -> ListRequest:
     """Validate list query parameters; unknown ones are refused, naming them.
 
     Without `query`, a list takes equality filters, limit and cursor only (as every resource
@@ -278,8 +286,16 @@ def parse(resource: Resource, params: Mapping[str, str], extra: frozenset[str] =
     request = ListRequest(filters, tuple(parent_values), None, limit, tuple(ranges), order, fields, sort_text)
     cursor = params.get("cursor")
     if cursor:
-        request = ListRequest(request.filters, request.parent_filters, _after(resource, request, cursor),
-                              request.limit, request.ranges, request.order, request.fields, request.sort)
+        request = ListRequest(
+            request.filters,
+            request.parent_filters,
+            _after(resource, request, cursor),
+            request.limit,
+            request.ranges,
+            request.order,
+            request.fields,
+            request.sort,
+        )
     return request
 
 
@@ -313,8 +329,9 @@ def wire(resource: Resource, row: Mapping[str, Any], fields: Sequence[str] | Non
     return {spec.name: encode(row[spec.column]) for spec in specs if spec is not None and spec.column in row}
 
 
-def page(resource: Resource, rows: list[dict[str, Any]], limit: int,
-         request: ListRequest | None = None) -> dict[str, Any]:
+def page(
+    resource: Resource, rows: list[dict[str, Any]], limit: int, request: ListRequest | None = None
+) -> dict[str, Any]:
     """The wire page: items plus the cursor of the last item when more rows exist."""
     more = len(rows) > limit
     rows = rows[:limit]
@@ -359,7 +376,7 @@ def csv_page(resource: Resource, rows: list[dict[str, Any]], request: ListReques
     writer.writerow([spec.name for spec in specs])
     written = 0
     cut = False
-    for row in rows[:request.limit]:
+    for row in rows[: request.limit]:
         before = out.tell()
         writer.writerow([_cell(spec, row.get(spec.column)) for spec in specs])
         if out.tell() > max_bytes and written:  # characters, not bytes: a close enough budget

@@ -33,16 +33,19 @@ def _rows(caller: Caller, resource: Resource, request: listing.ListRequest) -> l
         return records.list_rows(conn, resource, caller.account_id, request)
 
 
-def json_page(caller: Caller, resource: Resource, params: Mapping[str, str],
-              query: listing.Queryable) -> dict[str, Any]:
+def json_page(
+    caller: Caller, resource: Resource, params: Mapping[str, str], query: listing.Queryable
+) -> dict[str, Any]:
     """`{"items", "nextCursor"}` (limit up to 500)."""
     request = listing.parse(resource, params, frozenset({FORMAT}), query)
     return listing.page(resource, _rows(caller, resource, request), request.limit, request)
 
 
-def csv_page(caller: Caller, resource: Resource, params: Mapping[str, str],
-             query: listing.Queryable) -> listing.CsvPage:
+def csv_page(
+    caller: Caller, resource: Resource, params: Mapping[str, str], query: listing.Queryable
+) -> listing.CsvPage:
     """The rows as CSV: limit defaults to (and may be up to) CSV_MAX_ROWS."""
-    request = listing.parse(resource, params, frozenset({FORMAT}), query, max_limit=CSV_MAX_ROWS,
-                            default_limit=CSV_MAX_ROWS)
+    request = listing.parse(
+        resource, params, frozenset({FORMAT}), query, max_limit=CSV_MAX_ROWS, default_limit=CSV_MAX_ROWS
+    )
     return listing.csv_page(resource, _rows(caller, resource, request), request, CSV_MAX_BYTES)

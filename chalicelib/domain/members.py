@@ -82,8 +82,14 @@ def _signed_in(user_id: str, email: str, name: str, role: str, account_id: str, 
     return {
         "token": token,
         "expiresIn": ttl_s,
-        "user": {"id": user_id, "email": email, "name": name, "role": role, "accountId": account_id,
-                 "accountName": account_name},
+        "user": {
+            "id": user_id,
+            "email": email,
+            "name": name,
+            "role": role,
+            "accountId": account_id,
+            "accountName": account_name,
+        },
         "accounts": auth.accounts_wire(accounts),
     }
 
@@ -162,10 +168,18 @@ def add_member(caller: Caller, payload: Any) -> dict[str, Any]:
         if pending is not None:
             _may_touch(caller, pending["role"])
         token = secrets.token_urlsafe(32)
-        invite = fetch_one(conn, "upsert_invite", {
-            "account_id": caller.account_id, "email": email, "role": role, "token_hash": _token_hash(token),
-            "invited_by": caller.user_id, "ttl_s": INVITE_TTL_S,
-        })
+        invite = fetch_one(
+            conn,
+            "upsert_invite",
+            {
+                "account_id": caller.account_id,
+                "email": email,
+                "role": role,
+                "token_hash": _token_hash(token),
+                "invited_by": caller.user_id,
+                "ttl_s": INVITE_TTL_S,
+            },
+        )
         assert invite is not None
         member = _wire(conn, caller.account_id, str(invite["id"]))
         recorder.record("member", "create" if invite["inserted"] else "update", member)
@@ -196,8 +210,9 @@ def change_role(caller: Caller, member_id: str, payload: Any) -> dict[str, Any]:
         else:
             if current["role"] == "owner" and _owners(conn, caller.account_id) <= 1:
                 raise Conflict("the account's last owner cannot be demoted; make another member owner first")
-            execute(conn, "update_membership_role", {"account_id": caller.account_id, "user_id": member_id,
-                                                     "role": role})
+            execute(
+                conn, "update_membership_role", {"account_id": caller.account_id, "user_id": member_id, "role": role}
+            )
         member = _wire(conn, caller.account_id, member_id)
         recorder.record("member", "update", member)
     return member
@@ -257,8 +272,11 @@ def accept_invite(payload: Any) -> dict[str, Any]:
             password_hash = passwords.hash_password(password)
             if user is None:
                 user_id = str(uuid.uuid4())
-                fetch_one(conn, "insert_user", {"id": user_id, "email": invite["email"], "name": name,
-                                                "password_hash": password_hash})
+                fetch_one(
+                    conn,
+                    "insert_user",
+                    {"id": user_id, "email": invite["email"], "name": name, "password_hash": password_hash},
+                )
             else:
                 user_id = str(user["id"])
                 execute(conn, "reclaim_user", {"id": user_id, "name": name, "password_hash": password_hash})

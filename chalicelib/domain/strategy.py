@@ -44,16 +44,18 @@ def actual_stints(laps: list[LapRow]) -> list[dict[str, Any]]:
     for number, stint in enumerate(stints, start=1):
         racing = [lap.lap_time_ms for lap in stint if lap.is_valid and not lap.is_in_lap and not lap.is_out_lap]
         drivers = Counter(lap.driver for lap in stint if lap.driver)
-        answer.append({
-            "stint": number,
-            "firstLap": stint[0].lap_number,
-            "lastLap": stint[-1].lap_number,
-            "laps": len(stint),
-            "driver": drivers.most_common(1)[0][0] if drivers else None,
-            "bestLapMs": min(racing) if racing else None,
-            "averageLapMs": round(mean(racing)) if racing else None,
-            "endedInPit": stint[-1].is_in_lap,
-        })
+        answer.append(
+            {
+                "stint": number,
+                "firstLap": stint[0].lap_number,
+                "lastLap": stint[-1].lap_number,
+                "laps": len(stint),
+                "driver": drivers.most_common(1)[0][0] if drivers else None,
+                "bestLapMs": min(racing) if racing else None,
+                "averageLapMs": round(mean(racing)) if racing else None,
+                "endedInPit": stint[-1].is_in_lap,
+            }
+        )
     return answer
 
 
@@ -63,12 +65,14 @@ def compare(planned: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list
     rows = []
     for plan in planned:
         done = by_number.get(plan["stint"])
-        rows.append({
-            "stint": plan["stint"],
-            "plannedLaps": plan["plannedLaps"],
-            "actualLaps": done["laps"] if done else None,
-            "deltaLaps": done["laps"] - plan["plannedLaps"] if done else None,
-        })
+        rows.append(
+            {
+                "stint": plan["stint"],
+                "plannedLaps": plan["plannedLaps"],
+                "actualLaps": done["laps"] if done else None,
+                "deltaLaps": done["laps"] - plan["plannedLaps"] if done else None,
+            }
+        )
     return rows
 
 
@@ -81,15 +85,21 @@ def get(caller: Caller, event_id: str, params: Mapping[str, str]) -> dict[str, A
         if records.get_row(conn, EVENTS, caller.account_id, event_id) is None:
             raise NotFound(f"event {event_id} not found")
         session_id = _race_session(conn, caller, event_id, params.get("sessionId"))
-        plan = [PLANNED_STINTS.to_wire(r) for r in fetch_all(
-            conn, "strategy_plan", {"account_id": caller.account_id, "event_id": event_id})]
-        laps = fetch_all(conn, "strategy_laps", {"account_id": caller.account_id, "session_id": session_id}) \
-            if session_id else []
+        plan = [
+            PLANNED_STINTS.to_wire(r)
+            for r in fetch_all(conn, "strategy_plan", {"account_id": caller.account_id, "event_id": event_id})
+        ]
+        laps = (
+            fetch_all(conn, "strategy_laps", {"account_id": caller.account_id, "session_id": session_id})
+            if session_id
+            else []
+        )
     per_car: dict[str, list[LapRow]] = {}
     for row in laps:
         driver = str(row["driver_id"]) if row["driver_id"] else row["driver_number"]
-        per_car.setdefault(str(row["car_id"]), []).append(LapRow(
-            row["lap_number"], row["lap_time_ms"], row["is_in_lap"], row["is_out_lap"], row["is_valid"], driver))
+        per_car.setdefault(str(row["car_id"]), []).append(
+            LapRow(row["lap_number"], row["lap_time_ms"], row["is_in_lap"], row["is_out_lap"], row["is_valid"], driver)
+        )
     cars = sorted({*per_car, *(p["carId"] for p in plan)})
     return {
         "eventId": event_id,
@@ -128,8 +138,9 @@ def replace_plan(caller: Caller, event_id: str, payload: Any) -> dict[str, Any]:
     planned = []
     seen: set[tuple[str, int]] = set()
     for i, item in enumerate(stints):
-        stint = Body(item, allowed={"carId", "stint", "driverId", "plannedLaps", "tyreSet", "fuelL"},
-                     prefix=f"stints[{i}].")
+        stint = Body(
+            item, allowed={"carId", "stint", "driverId", "plannedLaps", "tyreSet", "fuelL"}, prefix=f"stints[{i}]."
+        )
         row = {
             "car_id": stint.uuid("carId"),
             "stint": stint.integer("stint", minimum=1, maximum=1000),
@@ -152,8 +163,13 @@ def replace_plan(caller: Caller, event_id: str, payload: Any) -> dict[str, Any]:
             if row["driver_id"] and records.get_row(conn, DRIVERS, caller.account_id, row["driver_id"]) is None:
                 raise NotFound(f"stints[{i}].driverId {row['driver_id']}: no such driver")
         execute(conn, "strategy_clear_plan", {"account_id": caller.account_id, "event_id": event_id})
-        saved = [PLANNED_STINTS.to_wire(r) for r in (
-            fetch_one(conn, "strategy_insert_stint", {**row, "account_id": caller.account_id, "event_id": event_id})
-            for row in planned) if r]
+        saved = [
+            PLANNED_STINTS.to_wire(r)
+            for r in (
+                fetch_one(conn, "strategy_insert_stint", {**row, "account_id": caller.account_id, "event_id": event_id})
+                for row in planned
+            )
+            if r
+        ]
         recorder.record("strategy", "update", {"id": event_id, "eventId": event_id, "stints": saved})
     return {"eventId": event_id, "stints": saved}

@@ -92,8 +92,9 @@ class Body:
             self.fail(f"{self.prefix}{name} must not be null", name)
         return value
 
-    def text(self, name: str, *, required: bool = True, max_len: int = 200, default: str | None = None,
-             min_len: int = 1) -> Any:
+    def text(
+        self, name: str, *, required: bool = True, max_len: int = 200, default: str | None = None, min_len: int = 1
+    ) -> Any:
         value = self._get(name, required, default)
         if value is default and not required:
             return value
@@ -115,8 +116,15 @@ class Body:
             self.fail(f"{self.prefix}{name} must be one of {', '.join(options)}", name)
         return value
 
-    def integer(self, name: str, *, required: bool = True, minimum: int | None = None,
-                maximum: int | None = None, default: int | None = None) -> Any:
+    def integer(
+        self,
+        name: str,
+        *,
+        required: bool = True,
+        minimum: int | None = None,
+        maximum: int | None = None,
+        default: int | None = None,
+    ) -> Any:
         value = self._get(name, required, default)
         if value is default and not required:
             return value
@@ -128,8 +136,15 @@ class Body:
             self.fail(f"{self.prefix}{name} must be at most {maximum}", name)
         return value
 
-    def number(self, name: str, *, required: bool = True, minimum: float | None = None,
-               maximum: float | None = None, default: float | None = None) -> Any:
+    def number(
+        self,
+        name: str,
+        *,
+        required: bool = True,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        default: float | None = None,
+    ) -> Any:
         value = self._get(name, required, default)
         if value is default and not required:
             return value

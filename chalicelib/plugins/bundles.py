@@ -19,8 +19,9 @@ def object_key(account_id: str, plugin_id: str, version: str, bundle_sha256: str
 
 def put(key: str, bundle: bytes) -> None:
     with translated_errors("s3"):
-        client("s3").put_object(Bucket=settings().plugins_bucket, Key=key, Body=bundle,
-                                ContentType="application/javascript")
+        client("s3").put_object(
+            Bucket=settings().plugins_bucket, Key=key, Body=bundle, ContentType="application/javascript"
+        )
 
 
 def get(key: str, bundle_sha256: str) -> str:
@@ -31,8 +32,10 @@ def get(key: str, bundle_sha256: str) -> str:
         with translated_errors("s3"):
             data = client("s3").get_object(Bucket=settings().plugins_bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        raise DependencyDown("S3", f"the plugin bundle {key} cannot be read from S3 "
-                                   f"({exc.response.get('Error', {}).get('Code', 'error')})") from exc
+        raise DependencyDown(
+            "S3",
+            f"the plugin bundle {key} cannot be read from S3 ({exc.response.get('Error', {}).get('Code', 'error')})",
+        ) from exc
     if sha256_hex(data) != bundle_sha256:
         raise DependencyDown("S3", f"the plugin bundle {key} in S3 does not match its recorded SHA-256")
     return data.decode()
@@ -43,5 +46,5 @@ def delete(keys: list[str]) -> None:
         with translated_errors("s3"):
             client("s3").delete_objects(
                 Bucket=settings().plugins_bucket,
-                Delete={"Objects": [{"Key": k} for k in keys[offset:offset + 1000]], "Quiet": True},
+                Delete={"Objects": [{"Key": k} for k in keys[offset : offset + 1000]], "Quiet": True},
             )

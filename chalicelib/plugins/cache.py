@@ -122,8 +122,11 @@ class CompileCache:
     def discard_plugin(self, account_id: str, plugin_id: str) -> None:
         """Forget every idle context of one plugin of one account (after it is deleted)."""
         with self._lock:
-            doomed = [k for k, e in self._entries.items()
-                      if k.account_id == account_id and k.plugin_id == plugin_id and not e.busy]
+            doomed = [
+                k
+                for k, e in self._entries.items()
+                if k.account_id == account_id and k.plugin_id == plugin_id and not e.busy
+            ]
             plugins = [self._entries.pop(k).plugin for k in doomed]
         for plugin in plugins:
             plugin.close()
@@ -134,5 +137,10 @@ class CompileCache:
 
     def stats(self) -> CacheStats:
         with self._lock:
-            return CacheStats(len(self._entries), sum(e.plugin.size_bytes for e in self._entries.values()),
-                              self._hits, self._misses, self._evictions)
+            return CacheStats(
+                len(self._entries),
+                sum(e.plugin.size_bytes for e in self._entries.values()),
+                self._hits,
+                self._misses,
+                self._evictions,
+            )

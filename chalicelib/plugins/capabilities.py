@@ -18,8 +18,20 @@ from chalicelib.plugins.manifest import split_host_port
 from chalicelib.plugins.runtime import HostFailed, HostRefused
 
 FETCH_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-_HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "te",
-                          "proxy-authorization", "proxy-connection", "keep-alive", "trailer"})
+_HOP_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+        "te",
+        "proxy-authorization",
+        "proxy-connection",
+        "keep-alive",
+        "trailer",
+    }
+)
 
 Fetcher = Callable[..., netguard.Response]
 
@@ -28,15 +40,23 @@ def grants_fetch(capability: str, host: str, port: int) -> bool:
     """Whether `fetch:<host>` (any port) or `fetch:<host>:<port>` covers host:port."""
     if not capability.startswith("fetch:"):
         return False
-    cap_host, cap_port = split_host_port(capability[len("fetch:"):])
+    cap_host, cap_port = split_host_port(capability[len("fetch:") :])
     return cap_host == host and (cap_port is None or cap_port == port)
 
 
 class PluginHost:
     """The host side of one invocation: what the plugin may use and the functions that do it."""
 
-    def __init__(self, *, account_id: str, plugin_id: str, declared: Sequence[str], granted: Sequence[str],
-                 local: bool, fetcher: Fetcher = netguard.request) -> None:
+    def __init__(
+        self,
+        *,
+        account_id: str,
+        plugin_id: str,
+        declared: Sequence[str],
+        granted: Sequence[str],
+        local: bool,
+        fetcher: Fetcher = netguard.request,
+    ) -> None:
         self.account_id = account_id
         self.plugin_id = plugin_id
         self.declared = tuple(declared)
@@ -61,11 +81,13 @@ class PluginHost:
         if not declared:
             raise HostRefused(
                 f"{capability} is not declared: add it to capabilities in the manifest of {self.plugin_id} "
-                "and upload a new version")
+                "and upload a new version"
+            )
         if not granted:
             raise HostRefused(
                 f"{capability} is declared but not granted to {self.plugin_id} in this account: an admin "
-                f"grants it with PUT /plugins/{self.plugin_id}/grants")
+                f"grants it with PUT /plugins/{self.plugin_id}/grants"
+            )
 
     def _count(self, kind: str, maximum: int) -> None:
         self.calls[kind] += 1
@@ -85,26 +107,40 @@ class PluginHost:
         except ValueError as exc:
             raise HostRefused(f"host.fetch: {url[:200]!r} is not a valid URL") from exc
         capability = f"fetch:{host}" if ":" not in host else f"fetch:[{host}]"
-        self._require(capability,
-                      any(grants_fetch(c, host, port) for c in self.declared),
-                      any(grants_fetch(c, host, port) for c in self.effective))
+        self._require(
+            capability,
+            any(grants_fetch(c, host, port) for c in self.declared),
+            any(grants_fetch(c, host, port) for c in self.effective),
+        )
         self._count("fetch", limits.FETCH_MAX_CALLS)
         method, headers, body = self._fetch_init(init)
         timeout_s = min(limits.FETCH_TIMEOUT_S, remaining_s)
         if timeout_s <= 0:
             raise HostFailed("host.fetch: no time left in this invocation")
         try:
-            answer = self.fetcher(method, url, local=self.local, headers=headers, body=body, timeout_s=timeout_s,
-                                  max_response_bytes=limits.FETCH_MAX_RESPONSE_BYTES)
+            answer = self.fetcher(
+                method,
+                url,
+                local=self.local,
+                headers=headers,
+                body=body,
+                timeout_s=timeout_s,
+                max_response_bytes=limits.FETCH_MAX_RESPONSE_BYTES,
+            )
         except netguard.Refused as exc:
             raise HostRefused(f"host.fetch refused {url[:200]}: {exc}") from exc
         except netguard.ResponseTooLarge as exc:
-            raise HostFailed(f"host.fetch {url[:200]}: the response is larger than "
-                             f"{limits.FETCH_MAX_RESPONSE_BYTES} bytes") from exc
+            raise HostFailed(
+                f"host.fetch {url[:200]}: the response is larger than {limits.FETCH_MAX_RESPONSE_BYTES} bytes"
+            ) from exc
         except netguard.Unreachable as exc:
             raise HostFailed(f"host.fetch {url[:200]}: {exc}") from exc
-        return {"status": answer.status, "headers": answer.headers, "url": url,
-                "body": answer.body.decode("utf-8", errors="replace")}
+        return {
+            "status": answer.status,
+            "headers": answer.headers,
+            "url": url,
+            "body": answer.body.decode("utf-8", errors="replace"),
+        }
 
     @staticmethod
     def _fetch_init(init: Any) -> tuple[str, dict[str, str], bytes | None]:
@@ -121,8 +157,12 @@ class PluginHost:
             raise HostRefused("host.fetch: headers must be an object of at most 50 string values")
         headers: dict[str, str] = {}
         for name, value in raw_headers.items():
-            if not isinstance(value, str) or len(name) > 200 or len(value) > 8192 or \
-                    any(c in name + value for c in "\r\n\x00"):
+            if (
+                not isinstance(value, str)
+                or len(name) > 200
+                or len(value) > 8192
+                or any(c in name + value for c in "\r\n\x00")
+            ):
                 raise HostRefused(f"host.fetch: header {name[:60]!r} must be a single-line string")
             if name.lower() not in _HOP_HEADERS:
                 headers[name] = value
@@ -140,16 +180,18 @@ class PluginHost:
         self._count("storage", limits.STORAGE_MAX_CALLS)
         key = args[0] if args else None
         if not isinstance(key, str) or not 1 <= len(key) <= limits.STORAGE_MAX_KEY_CHARS or "\x00" in key:
-            raise HostRefused(f"host.storage.{op}: key must be a string of 1 to {limits.STORAGE_MAX_KEY_CHARS} "
-                              "characters")
+            raise HostRefused(
+                f"host.storage.{op}: key must be a string of 1 to {limits.STORAGE_MAX_KEY_CHARS} characters"
+            )
         if op == "get":
             return storage.get(self.account_id, self.plugin_id, key)
         if op == "delete":
             return storage.delete(self.account_id, self.plugin_id, key)
         value_json = json.dumps(args[1] if len(args) > 1 else None, separators=(",", ":"))
         if len(value_json.encode()) > limits.STORAGE_MAX_VALUE_BYTES:
-            raise HostRefused(f"host.storage.put: the value is larger than {limits.STORAGE_MAX_VALUE_BYTES} bytes "
-                              "as JSON")
+            raise HostRefused(
+                f"host.storage.put: the value is larger than {limits.STORAGE_MAX_VALUE_BYTES} bytes as JSON"
+            )
         try:
             storage.put(self.account_id, self.plugin_id, key, value_json)
         except storage.StorageFull as exc:

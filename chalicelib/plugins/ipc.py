@@ -31,7 +31,7 @@ class Channel:
         view = memoryview(_HEADER.pack(len(data)) + data)
         try:
             while view:
-                view = view[os.write(self.write_fd, view):]
+                view = view[os.write(self.write_fd, view) :]
         except (BrokenPipeError, OSError) as exc:
             raise ChannelClosed(str(exc)) from exc
 

@@ -23,8 +23,17 @@ SEMVER = re.compile(
 )
 JS_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]{0,63}$")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-MANIFEST_FIELDS = ("id", "version", "name", "description", "interfaces", "capabilities", "timeoutMs",
-                   "entryPoints", "main")
+MANIFEST_FIELDS = (
+    "id",
+    "version",
+    "name",
+    "description",
+    "interfaces",
+    "capabilities",
+    "timeoutMs",
+    "entryPoints",
+    "main",
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +72,11 @@ class Manifest:
 
 def parse_plugin_id(value: Any, field: str = "id") -> str:
     if not isinstance(value, str) or not PLUGIN_ID.match(value):
-        raise Invalid(f"{field} must be 1 to 64 characters of a-z, 0-9 and '-', not starting or ending "
-                      "with '-' (e.g. fuel-per-lap)", field=field)
+        raise Invalid(
+            f"{field} must be 1 to 64 characters of a-z, 0-9 and '-', not starting or ending "
+            "with '-' (e.g. fuel-per-lap)",
+            field=field,
+        )
     return value
 
 
@@ -101,10 +113,13 @@ def parse_capability(value: Any, field: str) -> str:
         return value
     if not value.startswith("fetch:"):
         raise Invalid(f"{field} must be 'storage' or 'fetch:<host>' (got {value[:60]!r})", field=field)
-    host, port = split_host_port(value[len("fetch:"):])
+    host, port = split_host_port(value[len("fetch:") :])
     if host is None or (port is not None and not 1 <= port <= 65535):
-        raise Invalid(f"{field}: {value[:80]!r} does not name a host (e.g. fetch:api.weather.example or "
-                      "fetch:api.weather.example:8443)", field=field)
+        raise Invalid(
+            f"{field}: {value[:80]!r} does not name a host (e.g. fetch:api.weather.example or "
+            "fetch:api.weather.example:8443)",
+            field=field,
+        )
     return "fetch:" + (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
 
 
@@ -114,7 +129,7 @@ def split_host_port(text: str) -> tuple[str | None, int | None]:
     port: int | None = None
     if text.startswith("["):
         end = text.find("]")
-        host, rest = text[1:end], text[end + 1:]
+        host, rest = text[1:end], text[end + 1 :]
         if end < 0 or not _is_ip(host, 6):
             return None, None
     else:
@@ -138,8 +153,7 @@ def _is_ip(text: str, family: int) -> bool:
 
 def _is_hostname(text: str) -> bool:
     labels = text.split(".")
-    return 0 < len(text) <= 253 and all(_HOST_LABEL.match(label) for label in labels) and \
-        not labels[-1].isdigit()
+    return 0 < len(text) <= 253 and all(_HOST_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
 
 
 def _string_list(body: Body, name: str, *, required: bool, max_items: int) -> list[Any]:
@@ -187,8 +201,13 @@ def parse_manifest(payload: Any, prefix: str = "manifest.") -> Manifest:
             body.fail(f"{prefix}capabilities[{index}]: {capability} is listed twice", f"capabilities[{index}]")
         capabilities.append(capability)
 
-    timeout_ms = body.integer("timeoutMs", required=False, minimum=limits.MIN_TIMEOUT_MS,
-                              maximum=limits.MAX_TIMEOUT_MS, default=limits.DEFAULT_TIMEOUT_MS)
+    timeout_ms = body.integer(
+        "timeoutMs",
+        required=False,
+        minimum=limits.MIN_TIMEOUT_MS,
+        maximum=limits.MAX_TIMEOUT_MS,
+        default=limits.DEFAULT_TIMEOUT_MS,
+    )
 
     entry_points: dict[str, str] = {}
     for interface, function in body.obj("entryPoints", max_keys=len(INTERFACES)).items():
@@ -196,9 +215,11 @@ def parse_manifest(payload: Any, prefix: str = "manifest.") -> Manifest:
         if interface not in interfaces:
             body.fail(f"{prefix}{where}: {interface} is not one of the declared interfaces", where)
         if not isinstance(function, str) or not JS_IDENTIFIER.match(function):
-            body.fail(f"{prefix}{where} must name a function of the global plugin object (a JavaScript "
-                      "identifier)", where)
+            body.fail(
+                f"{prefix}{where} must name a function of the global plugin object (a JavaScript identifier)", where
+            )
         entry_points[interface] = function
 
-    return Manifest(plugin_id, version, name, tuple(interfaces), tuple(capabilities), timeout_ms,
-                    entry_points, description, main)
+    return Manifest(
+        plugin_id, version, name, tuple(interfaces), tuple(capabilities), timeout_ms, entry_points, description, main
+    )

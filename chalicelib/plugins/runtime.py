@@ -62,9 +62,12 @@ class Invocation:
 @functools.cache
 def _prelude() -> str:
     source = PRELUDE_PATH.read_text()
-    return (source.replace("%MEMORY_LIMIT_BYTES%", str(limits.MEMORY_LIMIT_BYTES))
-            .replace("%MAX_OUTPUT_CHARS%", str(limits.MAX_OUTPUT_BYTES))
-            + "\n//# sourceURL=race-prelude.js\n")
+    return (
+        source.replace("%MEMORY_LIMIT_BYTES%", str(limits.MEMORY_LIMIT_BYTES)).replace(
+            "%MAX_OUTPUT_CHARS%", str(limits.MAX_OUTPUT_BYTES)
+        )
+        + "\n//# sourceURL=race-prelude.js\n"
+    )
 
 
 def _first_line(text: str) -> str:
@@ -86,8 +89,9 @@ class CompiledPlugin:
         self.drain_deadline: float | None = None
 
     @classmethod
-    def compile(cls, bundle: str, *, label: str, entry_points: Sequence[str],
-                timeout_ms: int = limits.MAX_TIMEOUT_MS) -> CompiledPlugin:
+    def compile(
+        cls, bundle: str, *, label: str, entry_points: Sequence[str], timeout_ms: int = limits.MAX_TIMEOUT_MS
+    ) -> CompiledPlugin:
         """Create a context, run the prelude and the bundle's top level, check the entry points, lock down."""
         from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
 
@@ -98,13 +102,15 @@ class CompiledPlugin:
             racer.eval(_prelude(), timeout_sec=5.0)
             try:
                 racer.eval(bundle + f"\n//# sourceURL={BUNDLE_SOURCE_URL}\n", timeout_sec=timeout_ms / 1000)
-                problems = json.loads(str(racer.eval(f"__race.lockdown({json.dumps(json.dumps(list(entry_points)))})",
-                                                     timeout_sec=5.0)))
+                problems = json.loads(
+                    str(racer.eval(f"__race.lockdown({json.dumps(json.dumps(list(entry_points)))})", timeout_sec=5.0))
+                )
             except JSTimeoutException as exc:
                 raise BundleInvalid(f"the bundle's top level did not finish within {timeout_ms} ms") from exc
             except JSOOMException as exc:
-                raise BundleInvalid(f"the bundle's top level reached the memory limit of "
-                                    f"{limits.MEMORY_LIMIT_BYTES // 1048576} MB") from exc
+                raise BundleInvalid(
+                    f"the bundle's top level reached the memory limit of {limits.MEMORY_LIMIT_BYTES // 1048576} MB"
+                ) from exc
             except JSEvalException as exc:
                 raise BundleInvalid(f"the bundle failed to load: {_first_line(str(exc))}") from exc
             if problems:
@@ -116,8 +122,9 @@ class CompiledPlugin:
             raise
         return cls(racer, label, size)
 
-    def invoke(self, entry_point: str, payload: Any, *, timeout_ms: int, capabilities: Sequence[str],
-               host: HostCall) -> Invocation:
+    def invoke(
+        self, entry_point: str, payload: Any, *, timeout_ms: int, capabilities: Sequence[str], host: HostCall
+    ) -> Invocation:
         """Run `plugin[entry_point](payload)` under the limits; PluginFailed when it fails."""
         started = time.perf_counter()
         deadline = time.monotonic() + timeout_ms / 1000
@@ -126,7 +133,10 @@ class CompiledPlugin:
         input_json = json.dumps(payload, separators=(",", ":"))
         message = self._eval(
             f"__race.start({json.dumps(entry_point)},{json.dumps(input_json)},"
-            f"{json.dumps(json.dumps(list(capabilities)))})", deadline, timed_out)
+            f"{json.dumps(json.dumps(list(capabilities)))})",
+            deadline,
+            timed_out,
+        )
         polled = False
         while True:
             state = message["state"]
@@ -140,15 +150,16 @@ class CompiledPlugin:
                 polled = True
                 continue
             if state == "done":
-                return Invocation(self._output(message["output"]), (time.perf_counter() - started) * 1000,
-                                  host_calls)
+                return Invocation(self._output(message["output"]), (time.perf_counter() - started) * 1000, host_calls)
             if state == "failed":
                 raise self._failure(message)
             requests = message.get("requests") or []
             if not requests:
                 raise PluginFailed(
                     f"{self.label} returned a promise that never settled (only host.* calls can be "
-                    "awaited: timers and other event sources do not exist in the sandbox)", "error")
+                    "awaited: timers and other event sources do not exist in the sandbox)",
+                    "error",
+                )
             answers = []
             for request_id, op, args_json in requests:
                 if time.monotonic() >= deadline:
@@ -169,8 +180,12 @@ class CompiledPlugin:
         if deadline is None or not self.usable:
             return
         with contextlib.suppress(PluginFailed):  # _eval retires the context on a timeout or the memory limit
-            self._eval("__race.poll()", max(deadline, time.monotonic() + 0.05),
-                       PluginFailed(f"{self.label} kept running after its result", "timeout"), parse=False)
+            self._eval(
+                "__race.poll()",
+                max(deadline, time.monotonic() + 0.05),
+                PluginFailed(f"{self.label} kept running after its result", "timeout"),
+                parse=False,
+            )
 
     def _serve(self, request_id: int, op: str, args_json: str, deadline: float, host: HostCall) -> list[Any]:
         try:
@@ -209,14 +224,17 @@ class CompiledPlugin:
         return json.loads(str(result)) if parse else result
 
     def _memory_failure(self) -> PluginFailed:
-        return PluginFailed(f"{self.label} reached the memory limit of {limits.MEMORY_LIMIT_BYTES // 1048576} MB",
-                            "memory_limit")
+        return PluginFailed(
+            f"{self.label} reached the memory limit of {limits.MEMORY_LIMIT_BYTES // 1048576} MB", "memory_limit"
+        )
 
     def _output(self, output_json: str) -> Any:
         size = len(output_json.encode())
         if size > limits.MAX_OUTPUT_BYTES:
-            raise PluginFailed(f"{self.label} returned {size} bytes of output; the limit is "
-                               f"{limits.MAX_OUTPUT_BYTES} bytes", "output_too_large")
+            raise PluginFailed(
+                f"{self.label} returned {size} bytes of output; the limit is {limits.MAX_OUTPUT_BYTES} bytes",
+                "output_too_large",
+            )
         return json.loads(output_json)
 
     def _failure(self, message: dict[str, Any]) -> PluginFailed:
@@ -225,15 +243,17 @@ class CompiledPlugin:
             self.usable = False
             return self._memory_failure()
         if kind == "output_size":
-            return PluginFailed(f"{self.label} returned more than {limits.MAX_OUTPUT_BYTES} bytes of output "
-                                f"({message.get('size')} characters of JSON)", "output_too_large")
+            return PluginFailed(
+                f"{self.label} returned more than {limits.MAX_OUTPUT_BYTES} bytes of output "
+                f"({message.get('size')} characters of JSON)",
+                "output_too_large",
+            )
         error = message.get("error") or {}
         name = str(error.get("name", "Error"))
         text = (str(error.get("message", "")).splitlines() or [""])[0]
         where = _location(str(error.get("stack", "")))
         if kind == "output":
-            return PluginFailed(f"{self.label} returned a value that is not JSON-serialisable: {name}: {text}",
-                                "error")
+            return PluginFailed(f"{self.label} returned a value that is not JSON-serialisable: {name}: {text}", "error")
         reason = "capability_refused" if name == HostRefused.js_name else "error"
         return PluginFailed(f"{self.label} threw {name}: {text}{where}", reason)
 

@@ -80,10 +80,22 @@ class SandboxWorker:
         env.update({"PYTHONPATH": str(CODE_ROOT), "PYTHONDONTWRITEBYTECODE": "1"})
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "chalicelib.plugins.worker", str(request_read), str(answer_write),
-                 str(limits.CACHE_MAX_ENTRIES), str(limits.CACHE_MAX_BYTES)],
-                pass_fds=(request_read, answer_write), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=self._stderr, env=env, cwd=str(CODE_ROOT), close_fds=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "chalicelib.plugins.worker",
+                    str(request_read),
+                    str(answer_write),
+                    str(limits.CACHE_MAX_ENTRIES),
+                    str(limits.CACHE_MAX_BYTES),
+                ],
+                pass_fds=(request_read, answer_write),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                env=env,
+                cwd=str(CODE_ROOT),
+                close_fds=True,
             )
         except OSError as exc:
             raise DependencyDown("plugin sandbox", f"the plugin sandbox could not start ({exc})") from exc
@@ -120,8 +132,14 @@ class SandboxWorker:
         except (OSError, ValueError):
             return ""
 
-    def exchange(self, message: dict[str, Any], *, watch_s: float, host: HostFunction | None = None,
-                 load_bundle: Callable[[], str] | None = None) -> dict[str, Any]:
+    def exchange(
+        self,
+        message: dict[str, Any],
+        *,
+        watch_s: float,
+        host: HostFunction | None = None,
+        load_bundle: Callable[[], str] | None = None,
+    ) -> dict[str, Any]:
         """Send `message`, serve the worker's host and bundle requests, return its final answer.
 
         `watch_s`: how long the worker may take, beyond time spent here serving its requests.
@@ -162,8 +180,11 @@ class SandboxWorker:
                 rss_start.append(rss)
             start = rss_start[0]
             if rss is not None and start is not None and rss - start > limits.SANDBOX_MAX_CALL_GROWTH_BYTES:
-                raise _WorkerLost("memory_limit", f"used more than {limits.SANDBOX_MAX_CALL_GROWTH_BYTES // 1048576} "
-                                                  "MB of memory in one call; its sandbox was restarted")
+                raise _WorkerLost(
+                    "memory_limit",
+                    f"used more than {limits.SANDBOX_MAX_CALL_GROWTH_BYTES // 1048576} "
+                    "MB of memory in one call; its sandbox was restarted",
+                )
 
     def _lost(self) -> _WorkerLost:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -176,8 +197,10 @@ class SandboxWorker:
 
 def _host_answer(host: HostFunction, request: dict[str, Any]) -> dict[str, Any]:
     try:
-        return {"ok": True, "value": host(str(request["call"]), list(request.get("args") or []),
-                                          float(request.get("remainingS", 0)))}
+        return {
+            "ok": True,
+            "value": host(str(request["call"]), list(request.get("args") or []), float(request.get("remainingS", 0))),
+        }
     except (HostRefused, HostFailed) as exc:
         return {"ok": False, "name": type(exc).js_name, "message": str(exc)}
     except DependencyDown as exc:
@@ -187,8 +210,11 @@ def _host_answer(host: HostFunction, request: dict[str, Any]) -> dict[str, Any]:
 class SandboxPool:
     """Worker processes by account, least recently used first out."""
 
-    def __init__(self, max_workers: int = limits.SANDBOX_MAX_WORKERS,
-                 worker_factory: Callable[[str], SandboxWorker] = SandboxWorker) -> None:
+    def __init__(
+        self,
+        max_workers: int = limits.SANDBOX_MAX_WORKERS,
+        worker_factory: Callable[[str], SandboxWorker] = SandboxWorker,
+    ) -> None:
         self.max_workers = max_workers
         self._worker_factory = worker_factory
         self._workers: OrderedDict[str, SandboxWorker] = OrderedDict()
@@ -222,8 +248,16 @@ class SandboxPool:
             worker.stop()
         return fresh
 
-    def _call(self, account_id: str, message: dict[str, Any], *, watch_s: float, label: str,
-              host: HostFunction | None = None, load_bundle: Callable[[], str] | None = None) -> dict[str, Any]:
+    def _call(
+        self,
+        account_id: str,
+        message: dict[str, Any],
+        *,
+        watch_s: float,
+        label: str,
+        host: HostFunction | None = None,
+        load_bundle: Callable[[], str] | None = None,
+    ) -> dict[str, Any]:
         for _ in range(2):  # once more if the worker died between calls
             worker = self._worker(account_id)
             if not worker.lock.acquire(timeout=limits.MAX_TIMEOUT_MS / 1000 * 2 + 5):
@@ -253,28 +287,40 @@ class SandboxPool:
         message = {
             "op": "invoke",
             "key": [request.account_id, request.plugin_id, request.version, request.bundle_sha256],
-            "label": request.label, "entryPoint": request.entry_point, "input": request.payload,
-            "timeoutMs": request.timeout_ms, "capabilities": list(request.capabilities),
+            "label": request.label,
+            "entryPoint": request.entry_point,
+            "input": request.payload,
+            "timeoutMs": request.timeout_ms,
+            "capabilities": list(request.capabilities),
         }
         # Compiling (its top level may take timeoutMs) plus the call, plus margin for the process.
         watch_s = 2 * request.timeout_ms / 1000 + limits.SANDBOX_WATCH_MARGIN_S
-        answer = self._call(request.account_id, message, watch_s=watch_s, label=request.label, host=host,
-                            load_bundle=load_bundle)
+        answer = self._call(
+            request.account_id, message, watch_s=watch_s, label=request.label, host=host, load_bundle=load_bundle
+        )
         if answer.get("op") == "failed":
             raise PluginFailed(str(answer.get("message")), str(answer.get("reason", "error")))
         if answer.get("op") != "result":
             raise PluginFailed(f"{request.label}: the sandbox answered {answer.get('op')!r}")
-        return InvokeResult(answer.get("output"), float(answer["durationMs"]), int(answer["hostCalls"]),
-                            bool(answer["compiled"]))
+        return InvokeResult(
+            answer.get("output"), float(answer["durationMs"]), int(answer["hostCalls"]), bool(answer["compiled"])
+        )
 
-    def check_bundle(self, account_id: str, bundle: str, *, label: str, entry_points: Sequence[str],
-                     timeout_ms: int) -> str | None:
+    def check_bundle(
+        self, account_id: str, bundle: str, *, label: str, entry_points: Sequence[str], timeout_ms: int
+    ) -> str | None:
         """Why the bundle does not load (None when it does), compiled in the account's sandbox."""
-        message = {"op": "check", "bundle": bundle, "label": label, "entryPoints": list(entry_points),
-                   "timeoutMs": timeout_ms}
+        message = {
+            "op": "check",
+            "bundle": bundle,
+            "label": label,
+            "entryPoints": list(entry_points),
+            "timeoutMs": timeout_ms,
+        }
         try:
-            answer = self._call(account_id, message, watch_s=timeout_ms / 1000 + limits.SANDBOX_WATCH_MARGIN_S,
-                                label="the bundle")
+            answer = self._call(
+                account_id, message, watch_s=timeout_ms / 1000 + limits.SANDBOX_WATCH_MARGIN_S, label="the bundle"
+            )
         except PluginFailed as exc:
             return exc.message
         return str(answer["message"]) if answer.get("op") == "invalid" else None
@@ -285,8 +331,12 @@ class SandboxPool:
             worker = self._workers.get(account_id)
         if worker is None or not worker.alive:
             return
-        self._call(account_id, {"op": "discard", "accountId": account_id, "pluginId": plugin_id},
-                   watch_s=limits.SANDBOX_WATCH_MARGIN_S, label="discard")
+        self._call(
+            account_id,
+            {"op": "discard", "accountId": account_id, "pluginId": plugin_id},
+            watch_s=limits.SANDBOX_WATCH_MARGIN_S,
+            label="discard",
+        )
 
     def stats(self, account_id: str) -> dict[str, Any] | None:
         """The compile cache of this account's worker (tests and benchmarks), None without a worker."""

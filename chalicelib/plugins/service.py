@@ -39,12 +39,18 @@ def _version_wire(plugin_id: str, row: Row) -> dict[str, Any]:
     for key in ("entryPoints", "description", "main"):
         if key in stored:
             wire[key] = stored[key]
-    wire.update({"bundleSha256": row["bundle_sha256"], "bundleBytes": row["bundle_bytes"],
-                 "createdAt": encode(row["created_at"])})
+    wire.update(
+        {
+            "bundleSha256": row["bundle_sha256"],
+            "bundleBytes": row["bundle_bytes"],
+            "createdAt": encode(row["created_at"]),
+        }
+    )
     return wire
 
 
 # ---- management
+
 
 def upload(caller: Caller, payload: Any) -> tuple[bool, dict[str, Any]]:
     """Publish a version; (False, it) when this exact version and bundle were already published."""
@@ -70,9 +76,13 @@ def upload(caller: Caller, payload: Any) -> tuple[bool, dict[str, Any]]:
         return False, _same_or_conflict(caller, spec, existing["bundle_sha256"], sha)
 
     # Compiled once in the account's sandbox, so a broken bundle is refused now, not at its first call.
-    problem = sandbox_pool().check_bundle(caller.account_id, source, label=_label(spec.id, spec.version),
-                                          entry_points=[spec.entry_point(i) for i in spec.interfaces],
-                                          timeout_ms=spec.timeout_ms)
+    problem = sandbox_pool().check_bundle(
+        caller.account_id,
+        source,
+        label=_label(spec.id, spec.version),
+        entry_points=[spec.entry_point(i) for i in spec.interfaces],
+        timeout_ms=spec.timeout_ms,
+    )
     if problem is not None:
         raise Invalid(f"bundle: {problem}", field="bundle")
 
@@ -80,12 +90,22 @@ def upload(caller: Caller, payload: Any) -> tuple[bool, dict[str, Any]]:
     bundles.put(key, data)
     with transaction() as conn:
         execute(conn, "plugin_upsert", {**params, "name": spec.name, "created_by": caller.user_id})
-        row = fetch_one(conn, "plugin_version_insert", {
-            **params, "name": spec.name, "interfaces": list(spec.interfaces),
-            "capabilities": list(spec.capabilities), "timeout_ms": spec.timeout_ms,
-            "manifest": _json(spec.to_wire()), "bundle_sha256": sha, "bundle_bytes": len(data),
-            "s3_key": key, "created_by": caller.user_id,
-        })
+        row = fetch_one(
+            conn,
+            "plugin_version_insert",
+            {
+                **params,
+                "name": spec.name,
+                "interfaces": list(spec.interfaces),
+                "capabilities": list(spec.capabilities),
+                "timeout_ms": spec.timeout_ms,
+                "manifest": _json(spec.to_wire()),
+                "bundle_sha256": sha,
+                "bundle_bytes": len(data),
+                "s3_key": key,
+                "created_by": caller.user_id,
+            },
+        )
         if row is None:  # published concurrently
             existing = fetch_one(conn, "plugin_version_one", params)
     if row is None:
@@ -102,8 +122,10 @@ def _json(value: Any) -> Any:
 
 def _same_or_conflict(caller: Caller, spec: manifest.Manifest, stored_sha: str, sha: str) -> dict[str, Any]:
     if stored_sha != sha:
-        raise Conflict(f"{spec.id} {spec.version} is already published with another bundle; a published "
-                       "version is immutable: publish a new version")
+        raise Conflict(
+            f"{spec.id} {spec.version} is already published with another bundle; a published "
+            "version is immutable: publish a new version"
+        )
     detail = get_plugin(caller, spec.id)
     return next(v for v in detail["versions"] if v["version"] == spec.version)
 
@@ -122,12 +144,19 @@ def list_plugins(caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
         versions = {v["version"]: v for v in row["versions"] or []}
         latest_version = manifest.latest(list(versions))
         latest = versions.get(latest_version or "", {})
-        items.append({
-            "id": row["id"], "name": row["name"], "latestVersion": latest_version,
-            "interfaces": latest.get("interfaces", []), "capabilities": latest.get("capabilities", []),
-            "grants": list(row["grants"]), "versionCount": len(versions),
-            "createdAt": encode(row["created_at"]), "updatedAt": encode(row["updated_at"]),
-        })
+        items.append(
+            {
+                "id": row["id"],
+                "name": row["name"],
+                "latestVersion": latest_version,
+                "interfaces": latest.get("interfaces", []),
+                "capabilities": latest.get("capabilities", []),
+                "grants": list(row["grants"]),
+                "versionCount": len(versions),
+                "createdAt": encode(row["created_at"]),
+                "updatedAt": encode(row["updated_at"]),
+            }
+        )
     next_cursor = listing.encode_cursor((rows[limit - 1]["id"],)) if len(rows) > limit else None
     return {"items": items, "nextCursor": next_cursor}
 
@@ -151,10 +180,12 @@ def get_plugin(caller: Caller, plugin_id: str) -> dict[str, Any]:
         raise NotFound(f"plugin {plugin_id} not found")
     rows.sort(key=lambda r: manifest.version_key(r["version"]), reverse=True)
     return {
-        "id": plugin["id"], "name": plugin["name"],
+        "id": plugin["id"],
+        "name": plugin["name"],
         "latestVersion": manifest.latest([r["version"] for r in rows]),
         "grants": list(plugin["grants"]),
-        "createdAt": encode(plugin["created_at"]), "updatedAt": encode(plugin["updated_at"]),
+        "createdAt": encode(plugin["created_at"]),
+        "updatedAt": encode(plugin["updated_at"]),
         "versions": [_version_wire(plugin_id, r) for r in rows],
     }
 
@@ -180,7 +211,7 @@ def set_grants(caller: Caller, plugin_id: str, payload: Any) -> dict[str, Any]:
     body = Body(payload, allowed=("capabilities",))
     raw = body.payload.get("capabilities")
     if not isinstance(raw, list):
-        body.fail("capabilities must be a list such as [\"storage\", \"fetch:api.example.com\"]", "capabilities")
+        body.fail('capabilities must be a list such as ["storage", "fetch:api.example.com"]', "capabilities")
     if len(raw) > 20:
         body.fail("capabilities has more than 20 entries", "capabilities")
     params = {"account_id": caller.account_id, "plugin_id": plugin_id}
@@ -193,8 +224,11 @@ def set_grants(caller: Caller, plugin_id: str, payload: Any) -> dict[str, Any]:
         for index, item in enumerate(raw):
             capability = manifest.parse_capability(item, f"capabilities[{index}]")
             if capability not in declared:
-                raise Invalid(f"capabilities[{index}]: {capability} is not declared by any version of {plugin_id} "
-                              f"(declared: {', '.join(sorted(declared)) or 'none'})", field=f"capabilities[{index}]")
+                raise Invalid(
+                    f"capabilities[{index}]: {capability} is not declared by any version of {plugin_id} "
+                    f"(declared: {', '.join(sorted(declared)) or 'none'})",
+                    field=f"capabilities[{index}]",
+                )
             if capability not in grants:
                 grants.append(capability)
         row = fetch_one(conn, "plugin_set_grants", {**params, "grants": grants})
@@ -203,6 +237,7 @@ def set_grants(caller: Caller, plugin_id: str, payload: Any) -> dict[str, Any]:
 
 
 # ---- invocation
+
 
 def invoke(caller: Caller, plugin_id: str, route: str, payload: Any) -> dict[str, Any]:
     """POST /plugins/{id}/invoke/{math|kpi}: run the entry point of the pinned or latest version."""
@@ -235,21 +270,41 @@ def invoke(caller: Caller, plugin_id: str, route: str, payload: Any) -> dict[str
         raise NotFound(f"plugin {plugin_id} has no version {chosen}")
     label = _label(plugin_id, row["version"])
     if interface not in row["interfaces"]:
-        raise Invalid(f"{label} does not implement {interface} (its interfaces: {', '.join(row['interfaces'])})",
-                      field="version" if pinned else None)
+        raise Invalid(
+            f"{label} does not implement {interface} (its interfaces: {', '.join(row['interfaces'])})",
+            field="version" if pinned else None,
+        )
 
     if route == "math":
         plugin_input: Any = body.payload["input"]
     else:
         plugin_input = {"runSheetId": run_sheet_id, "laps": laps, "params": body.payload.get("params")}
     entry_point = row["manifest"].get("entryPoints", {}).get(interface, interface)
-    host = PluginHost(account_id=caller.account_id, plugin_id=plugin_id, declared=row["capabilities"],
-                      granted=row["grants"], local=settings().is_local)
-    request = InvokeRequest(caller.account_id, plugin_id, row["version"], row["bundle_sha256"], label, entry_point,
-                            plugin_input, row["timeout_ms"], host.effective)
+    host = PluginHost(
+        account_id=caller.account_id,
+        plugin_id=plugin_id,
+        declared=row["capabilities"],
+        granted=row["grants"],
+        local=settings().is_local,
+    )
+    request = InvokeRequest(
+        caller.account_id,
+        plugin_id,
+        row["version"],
+        row["bundle_sha256"],
+        label,
+        entry_point,
+        plugin_input,
+        row["timeout_ms"],
+        host.effective,
+    )
     result = sandbox_pool().invoke(request, host, lambda: bundles.get(row["s3_key"], row["bundle_sha256"]))
-    return {"output": result.output, "durationMs": round(result.duration_ms, 3), "version": row["version"],
-            "compiled": result.compiled}
+    return {
+        "output": result.output,
+        "durationMs": round(result.duration_ms, 3),
+        "version": row["version"],
+        "compiled": result.compiled,
+    }
 
 
 def _run_sheet_laps(conn: Any, account_id: str, run_sheet_id: str) -> list[dict[str, Any]]:

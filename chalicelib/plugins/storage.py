@@ -49,22 +49,35 @@ def put(account_id: str, plugin_id: str, key: str, value_json: str) -> None:
     for _ in range(3):
         with translated_errors("dynamodb"):
             try:  # an existing key is overwritten without touching the count
-                dynamodb.put_item(TableName=settings().kv_table, Item=item,
-                                  ConditionExpression="attribute_exists(pk)")
+                dynamodb.put_item(TableName=settings().kv_table, Item=item, ConditionExpression="attribute_exists(pk)")
                 return
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
             try:
-                dynamodb.transact_write_items(TransactItems=[
-                    {"Put": {"TableName": settings().kv_table, "Item": item,
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                    {"Update": {"TableName": settings().kv_table, "Key": {"pk": pk, "sk": {"S": _COUNT_SK}},
+                dynamodb.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": settings().kv_table,
+                                "Item": item,
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": settings().kv_table,
+                                "Key": {"pk": pk, "sk": {"S": _COUNT_SK}},
                                 "UpdateExpression": "ADD keyCount :one",
                                 "ConditionExpression": "attribute_not_exists(keyCount) OR keyCount < :max",
-                                "ExpressionAttributeValues": {":one": {"N": "1"},
-                                                              ":max": {"N": str(limits.STORAGE_MAX_KEYS)}}}},
-                ])
+                                "ExpressionAttributeValues": {
+                                    ":one": {"N": "1"},
+                                    ":max": {"N": str(limits.STORAGE_MAX_KEYS)},
+                                },
+                            }
+                        },
+                    ]
+                )
                 return
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "TransactionCanceledException":
@@ -83,13 +96,25 @@ def delete(account_id: str, plugin_id: str, key: str) -> bool:
     pk = {"S": partition(account_id, plugin_id)}
     with translated_errors("dynamodb"):
         try:
-            client("dynamodb").transact_write_items(TransactItems=[
-                {"Delete": {"TableName": settings().kv_table, "Key": {"pk": pk, "sk": {"S": _key(key)}},
-                            "ConditionExpression": "attribute_exists(pk)"}},
-                {"Update": {"TableName": settings().kv_table, "Key": {"pk": pk, "sk": {"S": _COUNT_SK}},
+            client("dynamodb").transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": settings().kv_table,
+                            "Key": {"pk": pk, "sk": {"S": _key(key)}},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": settings().kv_table,
+                            "Key": {"pk": pk, "sk": {"S": _COUNT_SK}},
                             "UpdateExpression": "ADD keyCount :minus",
-                            "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
-            ])
+                            "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+                        }
+                    },
+                ]
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 return False
@@ -105,13 +130,15 @@ def delete_all(account_id: str, plugin_id: str) -> int:
     with translated_errors("dynamodb"):
         while True:
             page = dynamodb.query(
-                TableName=settings().kv_table, KeyConditionExpression="pk = :pk",
+                TableName=settings().kv_table,
+                KeyConditionExpression="pk = :pk",
                 ExpressionAttributeValues={":pk": {"S": partition(account_id, plugin_id)}},
-                ProjectionExpression="pk, sk", **({"ExclusiveStartKey": start} if start else {}),
+                ProjectionExpression="pk, sk",
+                **({"ExclusiveStartKey": start} if start else {}),
             )
             items = page.get("Items", [])
             for offset in range(0, len(items), 25):
-                batch = [{"DeleteRequest": {"Key": item}} for item in items[offset:offset + 25]]
+                batch = [{"DeleteRequest": {"Key": item}} for item in items[offset : offset + 25]]
                 dynamodb.batch_write_item(RequestItems={settings().kv_table: batch})
                 removed += len(batch)
             start = page.get("LastEvaluatedKey")

@@ -38,16 +38,28 @@ class Worker:
                 self.channel.send({"op": "ok"})
             elif op == "stats":
                 stats = self.cache.stats()
-                self.channel.send({"op": "stats", "entries": stats.entries, "sizeBytes": stats.size_bytes,
-                                   "hits": stats.hits, "misses": stats.misses, "evictions": stats.evictions})
+                self.channel.send(
+                    {
+                        "op": "stats",
+                        "entries": stats.entries,
+                        "sizeBytes": stats.size_bytes,
+                        "hits": stats.hits,
+                        "misses": stats.misses,
+                        "evictions": stats.evictions,
+                    }
+                )
             else:
                 self.channel.send({"op": "failed", "reason": "error", "message": f"unknown operation {op!r}"})
 
     def check(self, message: dict[str, Any]) -> dict[str, Any]:
         """Compile a bundle once (upload validation) and throw the context away."""
         try:
-            CompiledPlugin.compile(message["bundle"], label=message["label"], entry_points=message["entryPoints"],
-                                   timeout_ms=message["timeoutMs"]).close()
+            CompiledPlugin.compile(
+                message["bundle"],
+                label=message["label"],
+                entry_points=message["entryPoints"],
+                timeout_ms=message["timeoutMs"],
+            ).close()
         except BundleInvalid as exc:
             return {"op": "invalid", "message": str(exc)}
         return {"op": "ok"}
@@ -60,25 +72,39 @@ class Worker:
         def compile_bundle() -> CompiledPlugin:
             self.channel.send({"op": "need_bundle"})
             bundle = self.channel.receive()["bundle"]
-            return CompiledPlugin.compile(bundle, label=message["label"], entry_points=[entry_point],
-                                          timeout_ms=message["timeoutMs"])
+            return CompiledPlugin.compile(
+                bundle, label=message["label"], entry_points=[entry_point], timeout_ms=message["timeoutMs"]
+            )
 
         try:
             with self.cache.lease(key, compile_bundle) as (plugin, compiled):
                 try:
-                    result = plugin.invoke(entry_point, message["input"], timeout_ms=message["timeoutMs"],
-                                           capabilities=message["capabilities"], host=self.host)
+                    result = plugin.invoke(
+                        entry_point,
+                        message["input"],
+                        timeout_ms=message["timeoutMs"],
+                        capabilities=message["capabilities"],
+                        host=self.host,
+                    )
                 except PluginFailed as exc:
                     self.channel.send({"op": "failed", "reason": exc.reason, "message": exc.message})
                 else:
-                    self.channel.send({"op": "result", "output": result.output, "durationMs": result.duration_ms,
-                                       "hostCalls": result.host_calls, "compiled": compiled})
+                    self.channel.send(
+                        {
+                            "op": "result",
+                            "output": result.output,
+                            "durationMs": result.duration_ms,
+                            "hostCalls": result.host_calls,
+                            "compiled": compiled,
+                        }
+                    )
                 plugin.drain()
         except PluginFailed as exc:  # compiling failed
             self.channel.send({"op": "failed", "reason": exc.reason, "message": exc.message})
         except BundleInvalid as exc:
-            self.channel.send({"op": "failed", "reason": "error",
-                               "message": f"{message['label']} no longer loads: {exc}"})
+            self.channel.send(
+                {"op": "failed", "reason": "error", "message": f"{message['label']} no longer loads: {exc}"}
+            )
 
     def host(self, op: str, args: list[Any], remaining_s: float) -> Any:
         """A host function call, performed by the API process."""

@@ -72,8 +72,11 @@ ENTITY_PATHS = {
 def href(event: DomainEvent) -> str:
     template = ENTITY_PATHS.get(event.entity, "/" + event.entity.replace("_", "-") + "s/{id}")
     data = event.data if isinstance(event.data, dict) else {}
-    return template.format(id=event.entity_id or data.get("id") or "", sessionId=event.session_id or "",
-                           eventId=data.get("eventId") or event.entity_id or "")
+    return template.format(
+        id=event.entity_id or data.get("id") or "",
+        sessionId=event.session_id or "",
+        eventId=data.get("eventId") or event.entity_id or "",
+    )
 
 
 def render(event: DomainEvent, seq: int) -> str:
@@ -102,7 +105,7 @@ def publish(events: list[DomainEvent]) -> None:
     for session_id, room_events in rooms.items():
         # A page at a time, so members of a busy room hear the first changes while the rest are logged.
         for start in range(0, len(room_events), PAGE_MESSAGES):
-            page = room_events[start:start + PAGE_MESSAGES]
+            page = room_events[start : start + PAGE_MESSAGES]
             _publish_page(session_id, [(event.id, partial(render, event)) for event in page])
 
 
@@ -134,8 +137,12 @@ def _last_seq(logged: list[LoggedMessage]) -> int | None:
     return max((m.seq for m in logged), default=None)
 
 
-def deliver(session_id: str, endpoint_url: str | None = None, until_seq: int | None = None,
-            held: tuple[str, connections.RoomState] | None = None) -> None:
+def deliver(
+    session_id: str,
+    endpoint_url: str | None = None,
+    until_seq: int | None = None,
+    held: tuple[str, connections.RoomState] | None = None,
+) -> None:
     """Send what the room has logged but not sent yet.
 
     A publisher passes `until_seq`, the last message it logged: it sends (or, while another sender
@@ -222,8 +229,9 @@ def turn(session_id: str, endpoint_url: str | None = None) -> Iterator[int]:
         deliver(session_id, endpoint_url)
 
 
-def _drain_and_end(session_id: str, holder: str, state: connections.RoomState,
-                   endpoint_url: str | None) -> connections.RoomState | None:
+def _drain_and_end(
+    session_id: str, holder: str, state: connections.RoomState, endpoint_url: str | None
+) -> connections.RoomState | None:
     """While holding the turn: send the logged messages after `state.sentSeq` up to `state.seq`, a
     page at a time, then give the turn up recording how far it got. Returns the room's state after
     (None when the turn was lost)."""
@@ -277,8 +285,11 @@ def resume_frames(session_id: str, since_seq: int, sent_seq: int, members: list[
     or one `resync` frame (refetch; pushes continue after `seq`)."""
     missed = catch_up(session_id, since_seq, sent_seq)
     if isinstance(missed, str):
-        return [push.encode({"type": "resync", "sessionId": session_id, "seq": sent_seq, "reason": missed,
-                             "members": members})]
+        return [
+            push.encode(
+                {"type": "resync", "sessionId": session_id, "seq": sent_seq, "reason": missed, "members": members}
+            )
+        ]
     pages: list[list[LoggedMessage]] = [[]]
     size = 0
     for message in missed:
@@ -292,8 +303,14 @@ def resume_frames(session_id: str, since_seq: int, sent_seq: int, members: list[
     first = since_seq + 1
     for number, page in enumerate(pages, 1):
         last = page[-1].seq if page else since_seq
-        frame: dict[str, Any] = {"type": "resumed", "sessionId": session_id, "fromSeq": first, "toSeq": last,
-                                 "final": number == len(pages), "messages": [json.loads(m.body) for m in page]}
+        frame: dict[str, Any] = {
+            "type": "resumed",
+            "sessionId": session_id,
+            "fromSeq": first,
+            "toSeq": last,
+            "final": number == len(pages),
+            "messages": [json.loads(m.body) for m in page],
+        }
         if frame["final"]:
             frame["members"] = members
         frames.append(push.encode(frame))

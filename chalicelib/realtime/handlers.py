@@ -56,4 +56,3 @@ def register(app: Chalice) -> None:
             disconnect(event.connection_id, _endpoint(event))
         except Exception:
             logger().exception("websocket disconnect cleanup failed", extra={"connection_id": event.connection_id})
-

@@ -30,8 +30,9 @@ def _client(endpoint_url: str) -> Any:
         "apigatewaymanagementapi",
         endpoint_url=endpoint_url,
         region_name=settings().aws_region,
-        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1},
-                      max_pool_connections=FANOUT_WORKERS + 2),
+        config=Config(
+            connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}, max_pool_connections=FANOUT_WORKERS + 2
+        ),
     )
 
 

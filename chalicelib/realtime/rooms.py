@@ -26,8 +26,9 @@ def connect(connection_id: str, token: str | None) -> Caller:
 
         raise Unauthorized("connect with ?token=<JWT or race_ API key>")
     caller = auth.authenticate(None, token) if token.startswith("race_") else auth.authenticate_jwt(token)
-    connections.save_connection(connection_id, caller.account_id, caller.role, caller.user_id,
-                                caller.api_key_id, _display_name(caller))
+    connections.save_connection(
+        connection_id, caller.account_id, caller.role, caller.user_id, caller.api_key_id, _display_name(caller)
+    )
     return caller
 
 
@@ -92,8 +93,9 @@ class Room:
         members = connections.members(session_id)  # read before the turn, which is kept short
         with broadcast.turn(session_id, self.endpoint_url) as sent_seq:
             members, entered = self._enter(session_id, connection, members)
-            self.reply({"type": "joined", "sessionId": session_id, "seq": sent_seq,
-                        "members": [_public(m) for m in members]})
+            self.reply(
+                {"type": "joined", "sessionId": session_id, "seq": sent_seq, "members": [_public(m) for m in members]}
+            )
         if entered:
             self._presence(session_id, "join", connection, members)
 
@@ -113,8 +115,9 @@ class Room:
         if entered:
             self._presence(session_id, "join", connection, members)
 
-    def _enter(self, session_id: str, connection: dict[str, Any],
-               members: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    def _enter(
+        self, session_id: str, connection: dict[str, Any], members: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], bool]:
         """Join the room (idempotent): the members with this connection, and whether it is new there."""
         if connections.is_member(session_id, self.connection_id):
             if any(m["connectionId"] == self.connection_id for m in members):
@@ -129,8 +132,9 @@ class Room:
         self.reply({"type": "left", "sessionId": session_id})
         announce_presence(session_id, "leave", connection, self.endpoint_url)
 
-    def _presence(self, session_id: str, change: str, connection: dict[str, Any],
-                  members: list[dict[str, Any]]) -> None:
+    def _presence(
+        self, session_id: str, change: str, connection: dict[str, Any], members: list[dict[str, Any]]
+    ) -> None:
         announce_presence(session_id, change, connection, self.endpoint_url, members=members)
 
 
@@ -152,8 +156,13 @@ def _public(member: dict[str, Any]) -> dict[str, Any]:
     return {k: member[k] for k in ("connectionId", "userId", "name", "role", "joinedAt")}
 
 
-def announce_presence(session_id: str, change: str, connection: dict[str, Any], endpoint_url: str,
-                      members: list[dict[str, Any]] | None = None) -> None:
+def announce_presence(
+    session_id: str,
+    change: str,
+    connection: dict[str, Any],
+    endpoint_url: str,
+    members: list[dict[str, Any]] | None = None,
+) -> None:
     """Tell the room's other members who came or went (`members`: the room now, if already read).
 
     The whole member list rides along only in rooms of up to PRESENCE_LIST_MAX: above that, a room
@@ -170,8 +179,12 @@ def announce_presence(session_id: str, change: str, connection: dict[str, Any], 
         "type": "presence",
         "sessionId": session_id,
         "change": change,
-        "member": {"connectionId": connection["connectionId"], "userId": connection.get("userId"),
-                   "name": connection["name"], "role": connection["role"]},
+        "member": {
+            "connectionId": connection["connectionId"],
+            "userId": connection.get("userId"),
+            "name": connection["name"],
+            "role": connection["role"],
+        },
         "count": len(ids),
     }
     if members is not None and len(members) <= PRESENCE_LIST_MAX:

@@ -73,10 +73,16 @@ def _event(row: dict[str, Any]) -> DomainEvent:
     from chalicelib.domain.changes import DomainEvent
 
     return DomainEvent(
-        id=int(row["id"]), account_id=str(row["account_id"]), type=row["type"], entity=row["entity"], op=row["op"],
+        id=int(row["id"]),
+        account_id=str(row["account_id"]),
+        type=row["type"],
+        entity=row["entity"],
+        op=row["op"],
         entity_id=str(row["entity_id"]) if row["entity_id"] else None,
         session_id=str(row["session_id"]) if row["session_id"] else None,
-        data=row["data"], actor=row["actor"], created_at=row["created_at"],
+        data=row["data"],
+        actor=row["actor"],
+        created_at=row["created_at"],
     )
 
 

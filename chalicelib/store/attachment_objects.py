@@ -19,23 +19,34 @@ class StoredObject:
 def presigned_put(key: str, content_type: str, size_bytes: int, ttl_s: int) -> str:
     """A PUT URL whose signature covers Content-Type and Content-Length: S3 refuses any other."""
     with translated_errors("s3"):
-        return str(client("s3").generate_presigned_url(
-            "put_object",
-            Params={"Bucket": settings().attachments_bucket, "Key": key, "ContentType": content_type,
-                    "ContentLength": size_bytes},
-            ExpiresIn=ttl_s,
-        ))
+        return str(
+            client("s3").generate_presigned_url(
+                "put_object",
+                Params={
+                    "Bucket": settings().attachments_bucket,
+                    "Key": key,
+                    "ContentType": content_type,
+                    "ContentLength": size_bytes,
+                },
+                ExpiresIn=ttl_s,
+            )
+        )
 
 
 def presigned_get(key: str, download_name: str, ttl_s: int) -> str:
     """A GET URL that makes browsers save the file (never render it inline from the bucket)."""
     with translated_errors("s3"):
-        return str(client("s3").generate_presigned_url(
-            "get_object",
-            Params={"Bucket": settings().attachments_bucket, "Key": key,
-                    "ResponseContentDisposition": f'attachment; filename="{download_name}"'},
-            ExpiresIn=ttl_s,
-        ))
+        return str(
+            client("s3").generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": settings().attachments_bucket,
+                    "Key": key,
+                    "ResponseContentDisposition": f'attachment; filename="{download_name}"',
+                },
+                ExpiresIn=ttl_s,
+            )
+        )
 
 
 def head(key: str) -> StoredObject | None:

@@ -46,8 +46,9 @@ def _log(session_id: str) -> str:
     return f"log#{session_id}"
 
 
-def save_connection(connection_id: str, account_id: str, role: str, user_id: str | None,
-                    api_key_id: str | None, name: str) -> None:
+def save_connection(
+    connection_id: str, account_id: str, role: str, user_id: str | None, api_key_id: str | None, name: str
+) -> None:
     now = int(time.time())
     item = {
         "pk": _s(f"conn#{connection_id}"),
@@ -68,9 +69,13 @@ def save_connection(connection_id: str, account_id: str, role: str, user_id: str
 
 def get_connection(connection_id: str) -> dict[str, Any] | None:
     with translated_errors("dynamodb"):
-        item = client("dynamodb").get_item(
-            TableName=_table(), Key={"pk": _s(f"conn#{connection_id}"), "sk": _s("meta")}, ConsistentRead=True
-        ).get("Item")
+        item = (
+            client("dynamodb")
+            .get_item(
+                TableName=_table(), Key={"pk": _s(f"conn#{connection_id}"), "sk": _s("meta")}, ConsistentRead=True
+            )
+            .get("Item")
+        )
     if not item or is_expired(item):
         return None
     return {
@@ -104,8 +109,13 @@ def join_room(session_id: str, connection: dict[str, Any]) -> dict[str, Any]:
     with translated_errors("dynamodb"):
         client("dynamodb").put_item(TableName=_table(), Item=mirror_item)
         client("dynamodb").put_item(TableName=_table(), Item=room_item)
-    return {"connectionId": cid, "userId": connection.get("userId"), "name": connection["name"],
-            "role": connection["role"], "joinedAt": now}
+    return {
+        "connectionId": cid,
+        "userId": connection.get("userId"),
+        "name": connection["name"],
+        "role": connection["role"],
+        "joinedAt": now,
+    }
 
 
 def leave_room(session_id: str, connection_id: str) -> None:
@@ -116,9 +126,11 @@ def leave_room(session_id: str, connection_id: str) -> None:
 
 def is_member(session_id: str, connection_id: str) -> bool:
     with translated_errors("dynamodb"):
-        item = client("dynamodb").get_item(
-            TableName=_table(), Key=_key(f"room#{session_id}", f"conn#{connection_id}"), ConsistentRead=True
-        ).get("Item")
+        item = (
+            client("dynamodb")
+            .get_item(TableName=_table(), Key=_key(f"room#{session_id}", f"conn#{connection_id}"), ConsistentRead=True)
+            .get("Item")
+        )
     return bool(item) and not is_expired(item)
 
 
@@ -137,8 +149,12 @@ def members(session_id: str) -> list[dict[str, Any]]:
             "role": item["role"]["S"],
             "joinedAt": int(item["joinedAt"]["N"]),
         }
-        for item in _query(f"room#{session_id}", "conn#", projection="sk, userId, #name, #role, joinedAt, expiresAt",
-                           names={"#name": "name", "#role": "role"})
+        for item in _query(
+            f"room#{session_id}",
+            "conn#",
+            projection="sk, userId, #name, #role, joinedAt, expiresAt",
+            names={"#name": "name", "#role": "role"},
+        )
     ]
 
 
@@ -158,8 +174,9 @@ def forget_connection(connection_id: str) -> list[str]:
     return rooms
 
 
-def _query(pk: str, sk_prefix: str, projection: str | None = None,
-           names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def _query(
+    pk: str, sk_prefix: str, projection: str | None = None, names: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "TableName": _table(),
@@ -218,8 +235,9 @@ def _condition_failed(exc: Exception) -> bool:
     return getattr(exc, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], str]]],
-                    state: RoomState | None = None) -> list[LoggedMessage]:
+def append_messages(
+    session_id: str, entries: list[tuple[int, Callable[[int], str]]], state: RoomState | None = None
+) -> list[LoggedMessage]:
     """Number and log messages for the room: `entries` are (domain event id, render(seq) -> JSON frame);
     `state` is the room's state if the caller has just read it (else it is read here).
 
@@ -256,9 +274,13 @@ def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], st
                 with translated_errors("dynamodb"):
                     client("dynamodb").put_item(
                         TableName=_table(),
-                        Item={"pk": _s(_log(session_id)), "sk": _s(_msg_sk(next_seq)), "body": _s(body),
-                              "eventId": {"N": str(event_id)},
-                              "expiresAt": {"N": str(int(time.time()) + MESSAGE_TTL_S)}},
+                        Item={
+                            "pk": _s(_log(session_id)),
+                            "sk": _s(_msg_sk(next_seq)),
+                            "body": _s(body),
+                            "eventId": {"N": str(event_id)},
+                            "expiresAt": {"N": str(int(time.time()) + MESSAGE_TTL_S)},
+                        },
                         ConditionExpression="attribute_not_exists(sk)",
                     )
             except ClientError as exc:
@@ -275,8 +297,9 @@ def append_messages(session_id: str, entries: list[tuple[int, Callable[[int], st
     return logged
 
 
-def _append_at_once(session_id: str, chunk: list[tuple[int, Callable[[int], str]]],
-                    first_seq: int) -> list[LoggedMessage] | None:
+def _append_at_once(
+    session_id: str, chunk: list[tuple[int, Callable[[int], str]]], first_seq: int
+) -> list[LoggedMessage] | None:
     """The common case in one round trip: claim each event and write its message at the next numbers,
     all or nothing (TransactWriteItems). None when any condition failed: then nothing was written."""
     from botocore.exceptions import ClientError
@@ -289,33 +312,59 @@ def _append_at_once(session_id: str, chunk: list[tuple[int, Callable[[int], str]
         seq = first_seq + offset
         body = render(seq)
         logged.append(LoggedMessage(seq, body))
-        actions.append({"Put": {
-            "TableName": table,
-            "Item": {"pk": pk, "sk": _s(f"evt#{event_id}"), "claimedAtMs": {"N": str(now_s * 1000)},
-                     "fromSeq": {"N": str(first_seq - 1)}, "expiresAt": {"N": str(now_s + EVENT_CLAIM_TTL_S)}},
-            "ConditionExpression": "attribute_not_exists(sk) OR expiresAt < :now",
-            "ExpressionAttributeValues": {":now": {"N": str(now_s)}},
-        }})
-        actions.append({"Put": {
-            "TableName": table,
-            "Item": {"pk": pk, "sk": _s(_msg_sk(seq)), "body": _s(body), "eventId": {"N": str(event_id)},
-                     "expiresAt": {"N": str(now_s + MESSAGE_TTL_S)}},
-            "ConditionExpression": "attribute_not_exists(sk)",
-        }})
+        actions.append(
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": {
+                        "pk": pk,
+                        "sk": _s(f"evt#{event_id}"),
+                        "claimedAtMs": {"N": str(now_s * 1000)},
+                        "fromSeq": {"N": str(first_seq - 1)},
+                        "expiresAt": {"N": str(now_s + EVENT_CLAIM_TTL_S)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(sk) OR expiresAt < :now",
+                    "ExpressionAttributeValues": {":now": {"N": str(now_s)}},
+                }
+            }
+        )
+        actions.append(
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": {
+                        "pk": pk,
+                        "sk": _s(_msg_sk(seq)),
+                        "body": _s(body),
+                        "eventId": {"N": str(event_id)},
+                        "expiresAt": {"N": str(now_s + MESSAGE_TTL_S)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(sk)",
+                }
+            }
+        )
     # The head moves past the new messages in the same transaction: if their puts succeed, no number
     # from first_seq on was written before, so the head was below them and this condition holds.
     last = first_seq + len(chunk) - 1
-    actions.append({"Update": {
-        "TableName": table, "Key": _key(f"room#{session_id}", "turn"), "UpdateExpression": "SET seq = :seq",
-        "ConditionExpression": "attribute_not_exists(seq) OR seq < :seq",
-        "ExpressionAttributeValues": {":seq": {"N": str(last)}},
-    }})
+    actions.append(
+        {
+            "Update": {
+                "TableName": table,
+                "Key": _key(f"room#{session_id}", "turn"),
+                "UpdateExpression": "SET seq = :seq",
+                "ConditionExpression": "attribute_not_exists(seq) OR seq < :seq",
+                "ExpressionAttributeValues": {":seq": {"N": str(last)}},
+            }
+        }
+    )
     try:
         with translated_errors("dynamodb"):
             client("dynamodb").transact_write_items(TransactItems=actions)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("TransactionCanceledException",
-                                                          "ConditionalCheckFailedException"):
+        if exc.response.get("Error", {}).get("Code") in (
+            "TransactionCanceledException",
+            "ConditionalCheckFailedException",
+        ):
             return None
         raise
     return logged
@@ -328,13 +377,20 @@ def _claim_event(session_id: str, event_id: int, head: int) -> int | None:
 
     key = _key(_log(session_id), f"evt#{event_id}")
     now_ms = int(time.time() * 1000)
-    claim = {**key, "claimedAtMs": {"N": str(now_ms)}, "fromSeq": {"N": str(head)},
-             "expiresAt": {"N": str(now_ms // 1000 + EVENT_CLAIM_TTL_S)}}
+    claim = {
+        **key,
+        "claimedAtMs": {"N": str(now_ms)},
+        "fromSeq": {"N": str(head)},
+        "expiresAt": {"N": str(now_ms // 1000 + EVENT_CLAIM_TTL_S)},
+    }
     try:
         with translated_errors("dynamodb"):
-            client("dynamodb").put_item(TableName=_table(), Item=claim,
-                                        ConditionExpression="attribute_not_exists(sk) OR expiresAt < :now",
-                                        ExpressionAttributeValues={":now": {"N": str(now_ms // 1000)}})
+            client("dynamodb").put_item(
+                TableName=_table(),
+                Item=claim,
+                ConditionExpression="attribute_not_exists(sk) OR expiresAt < :now",
+                ExpressionAttributeValues={":now": {"N": str(now_ms // 1000)}},
+            )
         return None
     except ClientError as exc:
         if not _condition_failed(exc):
@@ -349,8 +405,12 @@ def _claim_event(session_id: str, event_id: int, head: int) -> int | None:
         raise RoomBusy(f"event {event_id} is being published by another process")
     try:  # its claimer died before logging it: take over (unless another sweeper just did)
         with translated_errors("dynamodb"):
-            client("dynamodb").put_item(TableName=_table(), Item=claim, ConditionExpression="claimedAtMs = :then",
-                                        ExpressionAttributeValues={":then": {"N": claimed_at_ms}})
+            client("dynamodb").put_item(
+                TableName=_table(),
+                Item=claim,
+                ConditionExpression="claimedAtMs = :then",
+                ExpressionAttributeValues={":then": {"N": claimed_at_ms}},
+            )
     except ClientError as exc:
         if _condition_failed(exc):
             raise RoomBusy(f"event {event_id} is being published by another process") from exc
@@ -363,8 +423,11 @@ def _find_event(session_id: str, event_id: int, first_seq: int) -> int | None:
     kwargs: dict[str, Any] = {
         "TableName": _table(),
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
-        "ExpressionAttributeValues": {":pk": _s(_log(session_id)), ":first": _s(_msg_sk(max(first_seq, 0))),
-                                      ":last": _s(_msg_sk(10 ** SEQ_DIGITS - 1))},
+        "ExpressionAttributeValues": {
+            ":pk": _s(_log(session_id)),
+            ":first": _s(_msg_sk(max(first_seq, 0))),
+            ":last": _s(_msg_sk(10**SEQ_DIGITS - 1)),
+        },
         "ProjectionExpression": "sk, eventId",
         "ConsistentRead": True,
     }
@@ -385,7 +448,9 @@ def _raise_head(session_id: str, seq: int) -> None:
     try:
         with translated_errors("dynamodb"):
             client("dynamodb").update_item(
-                TableName=_table(), Key=_key(f"room#{session_id}", "turn"), UpdateExpression="SET seq = :seq",
+                TableName=_table(),
+                Key=_key(f"room#{session_id}", "turn"),
+                UpdateExpression="SET seq = :seq",
                 ConditionExpression="attribute_not_exists(seq) OR seq < :seq",
                 ExpressionAttributeValues={":seq": {"N": str(seq)}},
             )
@@ -411,8 +476,11 @@ def _state(item: dict[str, Any]) -> RoomState:
 def room_state(session_id: str) -> RoomState:
     """The room's head and fan-out turn, read consistently (one item, one round trip)."""
     with translated_errors("dynamodb"):
-        item = client("dynamodb").get_item(TableName=_table(), Key=_key(f"room#{session_id}", "turn"),
-                                           ConsistentRead=True).get("Item", {})
+        item = (
+            client("dynamodb")
+            .get_item(TableName=_table(), Key=_key(f"room#{session_id}", "turn"), ConsistentRead=True)
+            .get("Item", {})
+        )
     return _state(item)
 
 
@@ -432,12 +500,17 @@ def try_turn(session_id: str, holder: str, lease_ms: int) -> tuple[bool, RoomSta
     try:
         with translated_errors("dynamodb"):
             answer = client("dynamodb").update_item(
-                TableName=_table(), Key=_key(f"room#{session_id}", "turn"),
+                TableName=_table(),
+                Key=_key(f"room#{session_id}", "turn"),
                 UpdateExpression="SET holder = :me, leaseUntilMs = :until",
                 ConditionExpression="attribute_not_exists(holder) OR leaseUntilMs < :now",
-                ExpressionAttributeValues={":me": _s(holder), ":until": {"N": str(now_ms + lease_ms)},
-                                           ":now": {"N": str(now_ms)}},
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ExpressionAttributeValues={
+                    ":me": _s(holder),
+                    ":until": {"N": str(now_ms + lease_ms)},
+                    ":now": {"N": str(now_ms)},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
     except ClientError as exc:
         if _condition_failed(exc):
@@ -455,11 +528,15 @@ def advance_turn(session_id: str, holder: str, sent_seq: int, lease_ms: int) -> 
     try:
         with translated_errors("dynamodb"):
             client("dynamodb").update_item(
-                TableName=_table(), Key=_key(f"room#{session_id}", "turn"),
+                TableName=_table(),
+                Key=_key(f"room#{session_id}", "turn"),
                 UpdateExpression="SET sentSeq = :sent, leaseUntilMs = :until",
                 ConditionExpression="holder = :me",
-                ExpressionAttributeValues={":me": _s(holder), ":sent": {"N": str(sent_seq)},
-                                           ":until": {"N": str(until_ms)}},
+                ExpressionAttributeValues={
+                    ":me": _s(holder),
+                    ":sent": {"N": str(sent_seq)},
+                    ":until": {"N": str(until_ms)},
+                },
             )
     except ClientError as exc:
         if _condition_failed(exc):
@@ -481,8 +558,12 @@ def end_turn(session_id: str, holder: str, sent_seq: int | None = None) -> RoomS
     try:
         with translated_errors("dynamodb"):
             answer = client("dynamodb").update_item(
-                TableName=_table(), Key=_key(f"room#{session_id}", "turn"), UpdateExpression=update,
-                ConditionExpression="holder = :me", ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
+                TableName=_table(),
+                Key=_key(f"room#{session_id}", "turn"),
+                UpdateExpression=update,
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
     except ClientError as exc:
         if not _condition_failed(exc):
@@ -499,8 +580,11 @@ def logged_messages(session_id: str, first_seq: int, last_seq: int, limit: int) 
     kwargs: dict[str, Any] = {
         "TableName": _table(),
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
-        "ExpressionAttributeValues": {":pk": _s(_log(session_id)), ":first": _s(_msg_sk(first_seq)),
-                                      ":last": _s(_msg_sk(last_seq))},
+        "ExpressionAttributeValues": {
+            ":pk": _s(_log(session_id)),
+            ":first": _s(_msg_sk(first_seq)),
+            ":last": _s(_msg_sk(last_seq)),
+        },
         "ConsistentRead": True,
         "Limit": limit,
     }
@@ -508,8 +592,11 @@ def logged_messages(session_id: str, first_seq: int, last_seq: int, limit: int) 
     with translated_errors("dynamodb"):
         while len(found) < limit:
             answer = client("dynamodb").query(**kwargs)
-            found.extend(LoggedMessage(int(item["sk"]["S"].removeprefix("msg#")), item["body"]["S"])
-                         for item in answer.get("Items", []) if not is_expired(item, now))
+            found.extend(
+                LoggedMessage(int(item["sk"]["S"].removeprefix("msg#")), item["body"]["S"])
+                for item in answer.get("Items", [])
+                if not is_expired(item, now)
+            )
             if "LastEvaluatedKey" not in answer:
                 break
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]

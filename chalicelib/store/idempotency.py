@@ -67,8 +67,13 @@ def _unpack(packed: dict[str, Any]) -> Stored:
         body = gzip.decompress(base64.b64decode(packed["bodyGz"])).decode()
     else:
         body = packed.get("body", "")
-    return Stored(int(packed["status"]), body, str(packed.get("contentType", "application/json")), replayed=True,
-                  too_large=bool(packed.get("tooLarge")))
+    return Stored(
+        int(packed["status"]),
+        body,
+        str(packed.get("contentType", "application/json")),
+        replayed=True,
+        too_large=bool(packed.get("tooLarge")),
+    )
 
 
 class _Deadline:
@@ -79,8 +84,16 @@ class _Deadline:
         self.get_remaining_time_in_millis = remaining_ms
 
 
-def once(account_id: str, route: str, key: str, fingerprint: str, run: Callable[[], Stored], *,
-         expires_after_s: int, remaining_ms: Callable[[], int]) -> Stored:
+def once(
+    account_id: str,
+    route: str,
+    key: str,
+    fingerprint: str,
+    run: Callable[[], Stored],
+    *,
+    expires_after_s: int,
+    remaining_ms: Callable[[], int],
+) -> Stored:
     """Run `run` once per (account, route, key); later calls get its stored answer (replayed=True).
 
     Raises KeyInProgress, KeyReused, KeyNotTaken (DynamoDB failed before `run`), DependencyDown
@@ -102,17 +115,26 @@ def once(account_id: str, route: str, key: str, fingerprint: str, run: Callable[
     # A persistence layer per call: Powertools configures it per decorated function, and the
     # account is its partition key (one partition per team, not one for the whole platform).
     persistence = DynamoDBPersistenceLayer(
-        table_name=settings().kv_table, key_attr="pk", sort_key_attr="sk", static_pk_value=f"idempotency#{account_id}",
-        expiry_attr="expiresAt", boto3_client=client("dynamodb"),
+        table_name=settings().kv_table,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value=f"idempotency#{account_id}",
+        expiry_attr="expiresAt",
+        boto3_client=client("dynamodb"),
     )
-    config = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="fingerprint",
-                               raise_on_no_idempotency_key=True, expires_after_seconds=expires_after_s,
-                               lambda_context=_Deadline(remaining_ms))  # type: ignore[arg-type]
+    config = IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="fingerprint",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=expires_after_s,
+        lambda_context=_Deadline(remaining_ms),  # type: ignore[arg-type]
+    )
     fresh: list[Stored] = []  # set when this call ran `run` (rather than finding a stored answer)
     started: list[bool] = []  # set when `run` began (the key was taken)
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config,
-                         key_prefix=route)
+    @idempotent_function(
+        data_keyword_argument="request", persistence_store=persistence, config=config, key_prefix=route
+    )
     def answer(request: dict[str, str]) -> dict[str, Any]:
         started.append(True)
         fresh.append(run())
@@ -130,13 +152,20 @@ def once(account_id: str, route: str, key: str, fingerprint: str, run: Callable[
         if fresh:  # it ran (and committed) but its answer could not be kept: answer it, never a 503 to retry
             from chalicelib.observability import logger
 
-            logger().warning("idempotency answer not kept (DynamoDB); the key stays in progress until it expires",
-                             extra={"route": route})
+            logger().warning(
+                "idempotency answer not kept (DynamoDB); the key stays in progress until it expires",
+                extra={"route": route},
+            )
             return fresh[0]
         if not started:
-            raise KeyNotTaken("DynamoDB", "the idempotency store (DynamoDB) is unavailable; retry shortly, "
-                                          "or send the request without Idempotency-Key") from exc
-        raise DependencyDown("DynamoDB", "the idempotency store (DynamoDB) is unavailable; retry shortly, "
-                                         "or send the request without Idempotency-Key") from exc
+            raise KeyNotTaken(
+                "DynamoDB",
+                "the idempotency store (DynamoDB) is unavailable; retry shortly, "
+                "or send the request without Idempotency-Key",
+            ) from exc
+        raise DependencyDown(
+            "DynamoDB",
+            "the idempotency store (DynamoDB) is unavailable; retry shortly, "
+            "or send the request without Idempotency-Key",
+        ) from exc
     return fresh[0] if fresh else _unpack(packed)
-

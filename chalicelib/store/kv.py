@@ -26,9 +26,15 @@ def count_hit(key: str, window_s: int, now: float | None = None) -> tuple[int, i
             ExpressionAttributeValues={":one": {"N": "1"}, ":exp": {"N": str(window_start + 2 * window_s + 60)}},
             ReturnValues="UPDATED_NEW",
         )
-        before = client("dynamodb").get_item(
-            TableName=table, Key={"pk": {"S": f"counter#{key}"}, "sk": {"S": str(window_start - window_s)}},
-            ConsistentRead=True).get("Item")
+        before = (
+            client("dynamodb")
+            .get_item(
+                TableName=table,
+                Key={"pk": {"S": f"counter#{key}"}, "sk": {"S": str(window_start - window_s)}},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
     previous = int(before["hits"]["N"]) if before and not is_expired(before, now) else 0
     return int(answer["Attributes"]["hits"]["N"]), previous, (now - window_start) / window_s
 

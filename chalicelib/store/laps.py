@@ -15,10 +15,31 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 
-COPIED_COLUMNS = ("id", "account_id", "run_sheet_id", "session_id", "car_id", "lap_number", "lap_time_ms",
-                  "sector_times_ms", "is_in_lap", "is_out_lap", "is_valid", "pit_time_ms", "flag", "driver_id",
-                  "driver_number", "stint", "fuel_l", "tyre_set", "recorded_at", "custom", "source", "created_at",
-                  "updated_at")
+COPIED_COLUMNS = (
+    "id",
+    "account_id",
+    "run_sheet_id",
+    "session_id",
+    "car_id",
+    "lap_number",
+    "lap_time_ms",
+    "sector_times_ms",
+    "is_in_lap",
+    "is_out_lap",
+    "is_valid",
+    "pit_time_ms",
+    "flag",
+    "driver_id",
+    "driver_number",
+    "stint",
+    "fuel_l",
+    "tyre_set",
+    "recorded_at",
+    "custom",
+    "source",
+    "created_at",
+    "updated_at",
+)
 _SECTORS = COPIED_COLUMNS.index("sector_times_ms")
 _CUSTOM = COPIED_COLUMNS.index("custom")
 # PostgreSQL's detail of a unique violation on laps (run_sheet_id, lap_number).
@@ -29,8 +50,7 @@ def run_sheets(conn: psycopg.Connection[Row], account_id: str, ids: Sequence[str
     """The caller's run sheets among `ids` (by id, with session and car ids as text), each with the
     transaction's `now`."""
     rows = fetch_all(conn, "lap_run_sheets", {"ids": list(ids), "account_id": account_id})
-    return {str(row["id"]): {**row, "session_id": str(row["session_id"]), "car_id": str(row["car_id"])}
-            for row in rows}
+    return {str(row["id"]): {**row, "session_id": str(row["session_id"]), "car_id": str(row["car_id"])} for row in rows}
 
 
 def driver_numbers(conn: psycopg.Connection[Row], account_id: str, ids: Sequence[str]) -> dict[str, str | None]:

@@ -70,8 +70,11 @@ def translated_errors() -> Iterator[None]:
         raise Conflict(f"already exists ({constraint})") from exc
     except psycopg.errors.ForeignKeyViolation as exc:
         raise Conflict("a row this refers to was changed or deleted meanwhile; retry") from exc
-    except (psycopg.errors.CheckViolation, psycopg.errors.NumericValueOutOfRange,
-            psycopg.errors.StringDataRightTruncation) as exc:
+    except (
+        psycopg.errors.CheckViolation,
+        psycopg.errors.NumericValueOutOfRange,
+        psycopg.errors.StringDataRightTruncation,
+    ) as exc:
         raise Invalid(f"value out of range ({getattr(exc.diag, 'constraint_name', None) or 'check'})") from exc
     except (psycopg.OperationalError, PoolTimeout) as exc:
         raise DependencyDown("PostgreSQL", _unavailable_message(exc)) from exc
@@ -92,10 +95,15 @@ def _unavailable_message(exc: Exception) -> str:
             psycopg.connect(settings().database_url, connect_timeout=2).close()
         except psycopg.OperationalError as direct:
             detail = str(direct)
-    if "could not translate host name" in detail or "Name or service not known" in detail or \
-            "nodename nor servname" in detail or "failed to resolve host" in detail:
-        return ("PostgreSQL host name does not resolve (DNS): check the host in DATABASE_URL and the "
-                "function's network/DNS")
+    if (
+        "could not translate host name" in detail
+        or "Name or service not known" in detail
+        or "nodename nor servname" in detail
+        or "failed to resolve host" in detail
+    ):
+        return (
+            "PostgreSQL host name does not resolve (DNS): check the host in DATABASE_URL and the function's network/DNS"
+        )
     if "password authentication failed" in detail:
         return "PostgreSQL refused the credentials in DATABASE_URL"
     return "PostgreSQL is unavailable; try again shortly"

@@ -33,8 +33,9 @@ def _after(order: tuple[tuple[str, bool], ...], values: tuple[Any, ...]) -> tupl
     columns = [sql.Identifier(column) for column, _ in order]
     if len({descending for _, descending in order}) == 1:  # one direction: a row comparison (uses the index)
         operator = sql.SQL("<" if order[0][1] else ">")
-        return sql.SQL("({}) {} ({})").format(sql.SQL(", ").join(columns), operator,
-                                              sql.SQL(", ").join(sql.Placeholder() for _ in columns)), list(values)
+        return sql.SQL("({}) {} ({})").format(
+            sql.SQL(", ").join(columns), operator, sql.SQL(", ").join(sql.Placeholder() for _ in columns)
+        ), list(values)
     # Mixed directions: (a > x) OR (a = x AND b < y) OR (a = x AND b = y AND c > z) ...
     branches: list[sql.Composable] = []
     params: list[Any] = []
@@ -42,7 +43,7 @@ def _after(order: tuple[tuple[str, bool], ...], values: tuple[Any, ...]) -> tupl
         terms = [sql.SQL("{} = %s").format(columns[j]) for j in range(i)]
         terms.append(sql.SQL("{} {} %s").format(columns[i], sql.SQL("<" if descending else ">")))
         branches.append(sql.SQL("({})").format(sql.SQL(" AND ").join(terms)))
-        params.extend(values[:i + 1])
+        params.extend(values[: i + 1])
     return sql.SQL("({})").format(sql.SQL(" OR ").join(branches)), params
 
 

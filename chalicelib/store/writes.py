@@ -42,8 +42,9 @@ def insert(conn: psycopg.Connection[Row], resource: Resource, account_id: str, v
     return row
 
 
-def update(conn: psycopg.Connection[Row], resource: Resource, account_id: str, row_id: str,
-           values: dict[str, Any]) -> Row | None:
+def update(
+    conn: psycopg.Connection[Row], resource: Resource, account_id: str, row_id: str, values: dict[str, Any]
+) -> Row | None:
     from psycopg import sql
 
     adapted = _adapt(resource, values)

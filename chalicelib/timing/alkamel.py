@@ -168,7 +168,8 @@ class _Columns:
             name = f"S{len(self.sectors) + 1}"
             self.sectors.append((name, self.at[name]))
         self.intermediates = [
-            (name[: -len("_time")], index) for index, name in enumerate(names)
+            (name[: -len("_time")], index)
+            for index, name in enumerate(names)
             if name.upper().endswith("_TIME") and (name.upper().startswith("IM") or name.upper() == "FL_TIME")
         ]
         # Indexes of the other columns a lap reads, looked up once per file rather than once per row.
@@ -190,6 +191,7 @@ class _Columns:
 
 # Typed reads of one row's fields (index None: the header lacks the column); each failure names the
 # column and the value.
+
 
 def _text(values: list[str], index: int | None, name: str) -> str | None:
     if index is None:
@@ -293,7 +295,7 @@ def read(chunks: Iterable[bytes]) -> Iterator[TimingLap | Rejection]:
     first_line_of: dict[tuple[str, int], int] = {}
     for number, raw in enumerate(lines_of(chunks), start=1):
         if number == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM):]
+            raw = raw[len(_BOM) :]
         if not raw.strip():
             continue  # blank lines hold no row
         if columns is None:
@@ -312,7 +314,7 @@ def read(chunks: Iterable[bytes]) -> Iterator[TimingLap | Rejection]:
         if len(values) < columns.width:
             yield Rejection(number, f"the line has {len(values)} fields, the header {columns.width} (truncated?)")
             continue
-        if any(values[columns.width:]):
+        if any(values[columns.width :]):
             yield Rejection(number, f"the line has {len(values)} fields, the header {columns.width}")
             continue
         try:

@@ -84,6 +84,7 @@ def room_summary(row: Row) -> dict[str, Any]:
 
 # ---- the HTTP side -------------------------------------------------------------------------------
 
+
 def _only_known_cars(params: Mapping[str, str]) -> bool:
     unknown = sorted(set(params) - {"onlyKnownCars"})
     if unknown:
@@ -110,8 +111,9 @@ def _too_large(session_id: str) -> TooLarge:
     )
 
 
-def start(caller: Caller, session_id: str, *, csv_body: bytes | None, payload: Any,
-          params: Mapping[str, str]) -> dict[str, Any]:
+def start(
+    caller: Caller, session_id: str, *, csv_body: bytes | None, payload: Any, params: Mapping[str, str]
+) -> dict[str, Any]:
     """Accept a file (the CSV body, or `{"s3Key"}` of a presigned upload) and queue its import."""
     caller.require("engineer")
     session_id = listing.parse_uuid(session_id, "id")
@@ -137,19 +139,32 @@ def start(caller: Caller, session_id: str, *, csv_body: bytes | None, payload: A
             raise NotFound("s3Key not found: PUT the file to the upload url first")
         if found > MAX_UPLOAD_BYTES:
             raise TooLarge(f"the uploaded file is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-        problem = alkamel.header_problem(uploads.first_bytes(key, HEADER_PEEK_BYTES)) if found else \
-            "the uploaded file is empty"
+        problem = (
+            alkamel.header_problem(uploads.first_bytes(key, HEADER_PEEK_BYTES))
+            if found
+            else "the uploaded file is empty"
+        )
         if problem:
             raise Invalid(problem, field="s3Key")
         size = found
     with changes.write(caller) as (conn, recorder):
         if fetch_one(conn, "timing_session", {"session_id": session_id, "account_id": caller.account_id}) is None:
             raise NotFound(f"session {session_id} not found")
-        row = fetch_one(conn, "timing_import_insert", {
-            "id": import_id, "account_id": caller.account_id, "session_id": session_id, "s3_key": key,
-            "source_bytes": size, "only_known_cars": only_known_cars, "requested_role": caller.role,
-            "user_id": caller.user_id, "api_key_id": caller.api_key_id,
-        })
+        row = fetch_one(
+            conn,
+            "timing_import_insert",
+            {
+                "id": import_id,
+                "account_id": caller.account_id,
+                "session_id": session_id,
+                "s3_key": key,
+                "source_bytes": size,
+                "only_known_cars": only_known_cars,
+                "requested_role": caller.role,
+                "user_id": caller.user_id,
+                "api_key_id": caller.api_key_id,
+            },
+        )
         assert row is not None
         recorder.record("timing_import", "create", room_summary(row), session_id=session_id)
     try:
@@ -166,8 +181,13 @@ def upload_url(caller: Caller, session_id: str) -> dict[str, Any]:
     session_id = listing.parse_uuid(session_id, "id")
     _session(caller, session_id)
     key = uploads.upload_key(caller.account_id, session_id)
-    return {"url": uploads.presigned_put(key), "method": "PUT", "s3Key": key,
-            "expiresIn": uploads.UPLOAD_URL_TTL_S, "maxBytes": MAX_UPLOAD_BYTES}
+    return {
+        "url": uploads.presigned_put(key),
+        "method": "PUT",
+        "s3Key": key,
+        "expiresIn": uploads.UPLOAD_URL_TTL_S,
+        "maxBytes": MAX_UPLOAD_BYTES,
+    }
 
 
 def get(caller: Caller, session_id: str, import_id: str) -> dict[str, Any]:
@@ -188,27 +208,36 @@ def list_for_session(caller: Caller, session_id: str, params: Mapping[str, str])
 
 # ---- the worker side -----------------------------------------------------------------------------
 
+
 def _caller_of(row: Row) -> Caller:
     user_id, api_key_id = row["requested_by_user_id"], row["requested_by_api_key_id"]
-    return Caller(str(row["account_id"]), row["requested_role"], str(user_id) if user_id else None,
-                  str(api_key_id) if api_key_id else None)
+    return Caller(
+        str(row["account_id"]),
+        row["requested_role"],
+        str(user_id) if user_id else None,
+        str(api_key_id) if api_key_id else None,
+    )
 
 
 def _rejections(parsed: alkamel.Parsed | None) -> dict[str, Any]:
     from psycopg.types.json import Jsonb
 
     rejected = parsed.rejected if parsed else []
-    return {"rows_read": parsed.rows_read if parsed else 0,
-            "rows_rejected": Jsonb([r.to_wire() for r in rejected[:MAX_REJECTIONS_KEPT]]),
-            "rows_rejected_count": len(rejected)}
+    return {
+        "rows_read": parsed.rows_read if parsed else 0,
+        "rows_rejected": Jsonb([r.to_wire() for r in rejected[:MAX_REJECTIONS_KEPT]]),
+        "rows_rejected_count": len(rejected),
+    }
 
 
 def _fail(row: Row, error: str, parsed: alkamel.Parsed | None = None) -> None:
     """Mark a running import failed and tell its session room."""
     with changes.write(_caller_of(row)) as (conn, recorder):
-        failed = fetch_one(conn, "timing_import_fail",
-                           {"id": row["id"], "account_id": row["account_id"], "error": error[:1000],
-                            **_rejections(parsed)})
+        failed = fetch_one(
+            conn,
+            "timing_import_fail",
+            {"id": row["id"], "account_id": row["account_id"], "error": error[:1000], **_rejections(parsed)},
+        )
         if failed is not None:
             recorder.record("timing_import", "update", room_summary(failed), session_id=str(failed["session_id"]))
 
@@ -251,9 +280,15 @@ def run(import_id: str, account_id: str, attempt: int = 1) -> None:
 
 def _custom(lap: alkamel.TimingLap, official_best: bool) -> dict[str, Any]:
     custom: dict[str, Any] = {"officialBest": official_best}
-    optional = {"lapImprovement": lap.lap_improvement, "elapsedMs": lap.elapsed_ms, "hour": lap.hour,
-                "kph": lap.kph, "topSpeedKph": lap.top_speed_kph, "driverName": lap.driver_name,
-                "intermediatesMs": lap.intermediates_ms or None}
+    optional = {
+        "lapImprovement": lap.lap_improvement,
+        "elapsedMs": lap.elapsed_ms,
+        "hour": lap.hour,
+        "kph": lap.kph,
+        "topSpeedKph": lap.top_speed_kph,
+        "driverName": lap.driver_name,
+        "intermediatesMs": lap.intermediates_ms or None,
+    }
     custom.update((name, value) for name, value in optional.items() if value is not None)
     return custom
 
@@ -264,8 +299,19 @@ def _staged(laps: list[alkamel.TimingLap], car_ids: Mapping[str, Any]) -> Iterat
     best = {lap.key for lap in alkamel.official_best(laps).values()}
     for lap in laps:
         in_lap, out_lap = pits[lap.key]
-        yield (car_ids[lap.car_number], lap.lap_number, lap.lap_time_ms, lap.sector_times_ms, in_lap, out_lap,
-               lap.pit_time_ms, lap.flag, lap.driver_number, lap.elapsed_ms, _custom(lap, lap.key in best))
+        yield (
+            car_ids[lap.car_number],
+            lap.lap_number,
+            lap.lap_time_ms,
+            lap.sector_times_ms,
+            in_lap,
+            out_lap,
+            lap.pit_time_ms,
+            lap.flag,
+            lap.driver_number,
+            lap.elapsed_ms,
+            _custom(lap, lap.key in best),
+        )
 
 
 def apply(row: Row, parsed: alkamel.Parsed) -> Row | None:
@@ -294,11 +340,16 @@ def apply(row: Row, parsed: alkamel.Parsed) -> Row | None:
             skipped = unknown
             laps = [lap for lap in parsed.laps if lap.car_number in car_ids]
         elif unknown:
-            created = fetch_all(conn, "timing_create_cars", {
-                **event, "numbers": unknown,
-                "classes": [(firsts[n].car_class or "")[:MAX_CLASS_CHARS] or None for n in unknown],
-                "teams": [firsts[n].team for n in unknown],
-            })
+            created = fetch_all(
+                conn,
+                "timing_create_cars",
+                {
+                    **event,
+                    "numbers": unknown,
+                    "classes": [(firsts[n].car_class or "")[:MAX_CLASS_CHARS] or None for n in unknown],
+                    "teams": [firsts[n].team for n in unknown],
+                },
+            )
             for car in created:
                 recorder.record("car", "create", CARS.to_wire(car))
             cars_created = len(created)
@@ -308,20 +359,31 @@ def apply(row: Row, parsed: alkamel.Parsed) -> Row | None:
         created_sheets = fetch_all(conn, "timing_create_run_sheets", {**ids, "car_ids": missing}) if missing else []
         for sheet in created_sheets:
             recorder.record("run_sheet", "create", RUN_SHEETS.to_wire(sheet), session_id=session_id)
-        written = staging.upsert_laps(conn, _staged(laps, car_ids), account_id=account_id, session_id=session_id,
-                                      starts_at=session["starts_at"])
+        written = staging.upsert_laps(
+            conn, _staged(laps, car_ids), account_id=account_id, session_id=session_id, starts_at=session["starts_at"]
+        )
         pushed = _record_lap_events(recorder, written, session_id)
         laps_created = sum(1 for lap_row in written if lap_row["created"])
-        finished = fetch_one(conn, "timing_import_finish", {
-            "id": row["id"], "account_id": account_id, **_rejections(parsed),
-            "laps_created": laps_created, "laps_updated": len(written) - laps_created,
-            "laps_unchanged": len(laps) - len(written), "rows_skipped": len(parsed.laps) - len(laps),
-            "cars_created": cars_created, "run_sheets_created": len(created_sheets),
-            "cars_skipped": Jsonb(skipped),
-        })
+        finished = fetch_one(
+            conn,
+            "timing_import_finish",
+            {
+                "id": row["id"],
+                "account_id": account_id,
+                **_rejections(parsed),
+                "laps_created": laps_created,
+                "laps_updated": len(written) - laps_created,
+                "laps_unchanged": len(laps) - len(written),
+                "rows_skipped": len(parsed.laps) - len(laps),
+                "cars_created": cars_created,
+                "run_sheets_created": len(created_sheets),
+                "cars_skipped": Jsonb(skipped),
+            },
+        )
         assert finished is not None
-        recorder.record("timing_import", "update", {**room_summary(finished), "lapEventsPushed": pushed},
-                        session_id=session_id)
+        recorder.record(
+            "timing_import", "update", {**room_summary(finished), "lapEventsPushed": pushed}, session_id=session_id
+        )
     return finished
 
 
@@ -337,8 +399,12 @@ def _record_lap_events(recorder: changes.Recorder, written: list[dict[str, Any]]
     """
     pushed = len(written) <= ROOM_LAP_EVENTS_MAX
     for op, created in (("create", True), ("update", False)):
-        recorder.record_many("lap", op, [(_lap_wire(row["wire"]), session_id) for row in written
-                                         if bool(row["created"]) == created], push=pushed)
+        recorder.record_many(
+            "lap",
+            op,
+            [(_lap_wire(row["wire"]), session_id) for row in written if bool(row["created"]) == created],
+            push=pushed,
+        )
     return pushed
 
 

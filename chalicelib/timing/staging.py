@@ -13,12 +13,29 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 
-STAGED_COLUMNS = ("car_id", "lap_number", "lap_time_ms", "sector_times_ms", "is_in_lap", "is_out_lap",
-                  "pit_time_ms", "flag", "driver_number", "elapsed_ms", "custom")
+STAGED_COLUMNS = (
+    "car_id",
+    "lap_number",
+    "lap_time_ms",
+    "sector_times_ms",
+    "is_in_lap",
+    "is_out_lap",
+    "pit_time_ms",
+    "flag",
+    "driver_number",
+    "elapsed_ms",
+    "custom",
+)
 
 
-def upsert_laps(conn: psycopg.Connection[Row], staged: Iterable[tuple[Any, ...]], *, account_id: str,
-                session_id: str, starts_at: Any) -> list[Row]:
+def upsert_laps(
+    conn: psycopg.Connection[Row],
+    staged: Iterable[tuple[Any, ...]],
+    *,
+    account_id: str,
+    session_id: str,
+    starts_at: Any,
+) -> list[Row]:
     """Stage rows (in STAGED_COLUMNS order) with COPY, then insert/update the session's laps.
 
     Returns the laps inserted or changed, each as `created` (True for an insert) and `wire` (the lap
@@ -29,8 +46,8 @@ def upsert_laps(conn: psycopg.Connection[Row], staged: Iterable[tuple[Any, ...]]
         for row in staged:
             # custom as JSON text: the COPY parses it into the same jsonb, a third cheaper than Jsonb().
             copy.write_row((*row[:-1], json.dumps(row[-1])))
-    rows = fetch_all(conn, "timing_upsert_laps",
-                     {"account_id": account_id, "session_id": session_id, "starts_at": starts_at})
+    rows = fetch_all(
+        conn, "timing_upsert_laps", {"account_id": account_id, "session_id": session_id, "starts_at": starts_at}
+    )
     conn.execute("DROP TABLE timing_lap_rows")  # a second import in the same transaction starts clean
     return rows
-

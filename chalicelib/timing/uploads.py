@@ -49,9 +49,13 @@ def put(key: str, data: bytes) -> None:
 
 def presigned_put(key: str) -> str:
     with translated_errors("s3"):
-        return str(client("s3").generate_presigned_url(
-            "put_object", Params={"Bucket": settings().uploads_bucket, "Key": key}, ExpiresIn=UPLOAD_URL_TTL_S,
-        ))
+        return str(
+            client("s3").generate_presigned_url(
+                "put_object",
+                Params={"Bucket": settings().uploads_bucket, "Key": key},
+                ExpiresIn=UPLOAD_URL_TTL_S,
+            )
+        )
 
 
 def size_bytes(key: str) -> int | None:

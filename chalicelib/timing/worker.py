@@ -19,8 +19,9 @@ def handle_record(record: SQSRecord) -> None:
 
     names = queue.message(record.body)
     if names is None:
-        logger().error("timing import message is not {importId, accountId}; dropped",
-                       extra={"message_id": record.message_id})
+        logger().error(
+            "timing import message is not {importId, accountId}; dropped", extra={"message_id": record.message_id}
+        )
         return
     attempt = int(record.attributes.approximate_receive_count or 1)
     imports.run(*names, attempt=attempt)
@@ -30,8 +31,9 @@ def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(process_partial_response(event=event, record_handler=handle_record, processor=processor,
-                                         context=context))
+    return dict(
+        process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    )
 
 
 def register(app: Chalice) -> None:

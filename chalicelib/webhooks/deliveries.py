@@ -84,11 +84,21 @@ def list_page(caller: Caller, webhook_id: str, params: Mapping[str, str]) -> dic
     after_id = listing.parse_uuid(str(after[1]), "cursor") if after else None
     with transaction() as conn:
         _webhook_must_exist(conn, caller, webhook_id)
-        rows = fetch_all(conn, "list_webhook_deliveries", {
-            "account_id": caller.account_id, "webhook_id": webhook_id, "status": status, "event_type": event_type,
-            "since": since, "until": until, "after_created_at": after_created_at, "after_id": after_id,
-            "limit": limit + 1,
-        })
+        rows = fetch_all(
+            conn,
+            "list_webhook_deliveries",
+            {
+                "account_id": caller.account_id,
+                "webhook_id": webhook_id,
+                "status": status,
+                "event_type": event_type,
+                "since": since,
+                "until": until,
+                "after_created_at": after_created_at,
+                "after_id": after_id,
+                "limit": limit + 1,
+            },
+        )
     return listing.page(DELIVERIES, rows, limit)
 
 
@@ -98,14 +108,20 @@ def get(caller: Caller, webhook_id: str, delivery_id: str) -> dict[str, Any]:
     webhook_id = listing.parse_uuid(webhook_id, "id")
     delivery_id = listing.parse_uuid(delivery_id, "deliveryId")
     with transaction() as conn:
-        row = fetch_one(conn, "get_webhook_delivery",
-                        {"id": delivery_id, "webhook_id": webhook_id, "account_id": caller.account_id})
+        row = fetch_one(
+            conn, "get_webhook_delivery", {"id": delivery_id, "webhook_id": webhook_id, "account_id": caller.account_id}
+        )
         if row is None:
             raise NotFound(f"delivery {delivery_id} not found")
-        attempts = fetch_all(conn, "list_webhook_attempts",
-                             {"delivery_id": delivery_id, "account_id": caller.account_id})
-    return {**DELIVERIES.to_wire(row), "cycle": row["cycle"], "payload": json.loads(row["payload"]),
-            "attemptLog": [ATTEMPTS.to_wire(a) for a in attempts]}
+        attempts = fetch_all(
+            conn, "list_webhook_attempts", {"delivery_id": delivery_id, "account_id": caller.account_id}
+        )
+    return {
+        **DELIVERIES.to_wire(row),
+        "cycle": row["cycle"],
+        "payload": json.loads(row["payload"]),
+        "attemptLog": [ATTEMPTS.to_wire(a) for a in attempts],
+    }
 
 
 def replay(caller: Caller, webhook_id: str, delivery_id: str) -> dict[str, Any]:
@@ -119,11 +135,17 @@ def replay(caller: Caller, webhook_id: str, delivery_id: str) -> dict[str, Any]:
         state = _webhook_must_exist(conn, caller, webhook_id)
         if not state["enabled"]:
             raise Conflict("the webhook is disabled; enable it (PATCH enabled=true) before replaying")
-        row = fetch_one(conn, "replay_webhook_delivery",
-                        {"id": delivery_id, "webhook_id": webhook_id, "account_id": caller.account_id})
+        row = fetch_one(
+            conn,
+            "replay_webhook_delivery",
+            {"id": delivery_id, "webhook_id": webhook_id, "account_id": caller.account_id},
+        )
         if row is None:
-            exists = fetch_one(conn, "get_webhook_delivery",
-                               {"id": delivery_id, "webhook_id": webhook_id, "account_id": caller.account_id})
+            exists = fetch_one(
+                conn,
+                "get_webhook_delivery",
+                {"id": delivery_id, "webhook_id": webhook_id, "account_id": caller.account_id},
+            )
             if exists is None:
                 raise NotFound(f"delivery {delivery_id} not found")
             raise Conflict(f"delivery {delivery_id} is {exists['status']}: it is being delivered already")
@@ -147,10 +169,17 @@ def recover(caller: Caller, webhook_id: str, payload: Any) -> dict[str, Any]:
         state = _webhook_must_exist(conn, caller, webhook_id)
         if not state["enabled"]:
             raise Conflict("the webhook is disabled; enable it (PATCH enabled=true) before recovering")
-        row = fetch_one(conn, "recover_webhook_deliveries", {
-            "account_id": caller.account_id, "webhook_id": webhook_id, "since": since, "until": until,
-            "dispatch_limit": RECOVER_DISPATCH_NOW,
-        })
+        row = fetch_one(
+            conn,
+            "recover_webhook_deliveries",
+            {
+                "account_id": caller.account_id,
+                "webhook_id": webhook_id,
+                "since": since,
+                "until": until,
+                "dispatch_limit": RECOVER_DISPATCH_NOW,
+            },
+        )
     assert row is not None
     first = [str(i) for i in (row["first_ids"] or [])]
     outbox.dispatch([Message(i, caller.account_id) for i in first])

@@ -39,19 +39,25 @@ class Subscription:
 SubscriptionCache = dict[str, list[Subscription]]
 
 
-def subscriptions(conn: psycopg.Connection[dict[str, Any]], account_id: str,
-                  cache: SubscriptionCache | None = None) -> list[Subscription]:
+def subscriptions(
+    conn: psycopg.Connection[dict[str, Any]], account_id: str, cache: SubscriptionCache | None = None
+) -> list[Subscription]:
     if cache is not None and account_id in cache:
         return cache[account_id]
-    found = [Subscription(str(row["id"]), frozenset(row["entity_types"]), frozenset(row["operations"]))
-             for row in fetch_all(conn, "enabled_webhooks", {"account_id": account_id})]
+    found = [
+        Subscription(str(row["id"]), frozenset(row["entity_types"]), frozenset(row["operations"]))
+        for row in fetch_all(conn, "enabled_webhooks", {"account_id": account_id})
+    ]
     if cache is not None:
         cache[account_id] = found
     return found
 
 
-def enqueue_for(conn: psycopg.Connection[dict[str, Any]], events: DomainEvent | Sequence[DomainEvent],
-                cache: SubscriptionCache | None = None) -> list[Message]:
+def enqueue_for(
+    conn: psycopg.Connection[dict[str, Any]],
+    events: DomainEvent | Sequence[DomainEvent],
+    cache: SubscriptionCache | None = None,
+) -> list[Message]:
     """Insert a delivery per (event, matching enabled subscription) in the caller's transaction.
 
     An account without subscriptions costs one indexed query per write transaction (`cache` keeps
@@ -87,8 +93,10 @@ def dispatch(messages: Sequence[Message]) -> None:
         logger().exception("sending webhook queue messages failed; the sweep will send them")
         unsent = [m.delivery_id for m in messages]
     if unsent:
-        logger().warning("webhook queue messages not sent; the next sweep sends them",
-                         extra={"deliveries": unsent[:20], "count": len(unsent)})
+        logger().warning(
+            "webhook queue messages not sent; the next sweep sends them",
+            extra={"deliveries": unsent[:20], "count": len(unsent)},
+        )
         forget_enqueued(unsent)
 
 

@@ -38,7 +38,7 @@ def _queue_url(name: str) -> str:
 def send(messages: Sequence[Message]) -> list[str]:
     """Send the messages (batches of 10, several batches at once for a bulk write); returns the delivery
     ids whose message was NOT sent."""
-    chunks = [messages[start:start + MAX_BATCH] for start in range(0, len(messages), MAX_BATCH)]
+    chunks = [messages[start : start + MAX_BATCH] for start in range(0, len(messages), MAX_BATCH)]
     if len(chunks) <= 2:
         return [delivery_id for chunk in chunks for delivery_id in _send_batch(chunk)]
     return [delivery_id for unsent in _senders().map(_send_batch, chunks) for delivery_id in unsent]

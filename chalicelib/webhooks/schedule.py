@@ -111,8 +111,13 @@ class Decision:
     disable_reason: str | None = None  # set: the subscription is disabled (410 Gone)
 
 
-def decide(policy: RetryPolicy, cycle_attempts: int, status_code: int | None, retry_after_s: float | None = None,
-           rng: random.Random | None = None) -> Decision:
+def decide(
+    policy: RetryPolicy,
+    cycle_attempts: int,
+    status_code: int | None,
+    retry_after_s: float | None = None,
+    rng: random.Random | None = None,
+) -> Decision:
     """What follows attempt number `cycle_attempts` (1 = the first of this cycle) given its HTTP status."""
     if status_code is not None and 200 <= status_code < 300:
         return Decision(SUCCEEDED)

@@ -66,8 +66,9 @@ class _Pools:
 
         common: dict[str, Any] = {"maxsize": CONNECTIONS_PER_POOL, "block": False, "retries": False}
         if scheme == "https":
-            return urllib3.HTTPSConnectionPool(address, port, server_hostname=host, assert_hostname=host,
-                                               cert_reqs="CERT_REQUIRED", **common)
+            return urllib3.HTTPSConnectionPool(
+                address, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", **common
+            )
         return urllib3.HTTPConnectionPool(address, port, **common)
 
     def clear(self) -> None:
@@ -109,13 +110,25 @@ def host_header(destination: netguard.Destination) -> str:
     return name if destination.port == default else f"{name}:{destination.port}"
 
 
-def _exchange(pool: HTTPConnectionPool, destination: netguard.Destination, body: bytes, headers: dict[str, str],
-              timeout_s: float, started: float) -> Outcome:
+def _exchange(
+    pool: HTTPConnectionPool,
+    destination: netguard.Destination,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_s: float,
+    started: float,
+) -> Outcome:
     import urllib3
 
     response = pool.urlopen(
-        "POST", destination.target, body=body, headers={**headers, "Host": host_header(destination)},
-        redirect=False, retries=False, assert_same_host=False, preload_content=False,
+        "POST",
+        destination.target,
+        body=body,
+        headers={**headers, "Host": host_header(destination)},
+        redirect=False,
+        retries=False,
+        assert_same_host=False,
+        preload_content=False,
         timeout=urllib3.Timeout(total=timeout_s),
     )
     try:

@@ -37,8 +37,9 @@ def legacy_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-def headers(*, delivery_id: str, event_type: str, body: str, secrets_: Sequence[str],
-            timestamp_s: int) -> dict[str, str]:
+def headers(
+    *, delivery_id: str, event_type: str, body: str, secrets_: Sequence[str], timestamp_s: int
+) -> dict[str, str]:
     """Every header of one attempt; `secrets_` = the current secret, then the previous one while rotating."""
     raw = body.encode("utf-8")
     return {

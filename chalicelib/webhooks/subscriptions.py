@@ -19,8 +19,21 @@ from chalicelib.webhooks import signing
 from chalicelib.webhooks.queue import Message
 
 # The entity types whose writes record domain events (the `type` of a payload is "<entity>.<op>").
-ENTITY_TYPES = ("event", "session", "car", "driver", "run_sheet", "lap", "setup", "issue", "board_card",
-                "strategy", "attachment", "timing_import", "member")
+ENTITY_TYPES = (
+    "event",
+    "session",
+    "car",
+    "driver",
+    "run_sheet",
+    "lap",
+    "setup",
+    "issue",
+    "board_card",
+    "strategy",
+    "attachment",
+    "timing_import",
+    "member",
+)
 MAX_WEBHOOKS_PER_ACCOUNT = 100
 ROTATION_OVERLAP_S = 24 * 3600
 TEST_EVENT_TYPE = "webhook.test"
@@ -100,10 +113,19 @@ def create(caller: Caller, payload: Any) -> dict[str, Any]:
         count = fetch_one(conn, "count_webhooks", {"account_id": caller.account_id})
         if count and count["n"] >= MAX_WEBHOOKS_PER_ACCOUNT:
             raise Conflict(f"an account has at most {MAX_WEBHOOKS_PER_ACCOUNT} webhooks; delete one first")
-        row = fetch_one(conn, "insert_webhook", {
-            "account_id": caller.account_id, "url": url, "description": description,
-            "entity_types": entity_types, "operations": operations, "enabled": enabled, "secret": secret,
-        })
+        row = fetch_one(
+            conn,
+            "insert_webhook",
+            {
+                "account_id": caller.account_id,
+                "url": url,
+                "description": description,
+                "entity_types": entity_types,
+                "operations": operations,
+                "enabled": enabled,
+                "secret": secret,
+            },
+        )
     assert row is not None
     return {**WEBHOOKS.to_wire(row), "secret": secret}
 
@@ -133,10 +155,19 @@ def update(caller: Caller, webhook_id: str, payload: Any) -> dict[str, Any]:
     description = body.text("description", required=False, max_len=500, min_len=0)
     enabled = body.boolean("enabled")
     with transaction() as conn:
-        row = fetch_one(conn, "update_webhook", {
-            "id": webhook_id, "account_id": caller.account_id, "url": url, "description": description,
-            "entity_types": entity_types, "operations": operations, "enabled": enabled,
-        })
+        row = fetch_one(
+            conn,
+            "update_webhook",
+            {
+                "id": webhook_id,
+                "account_id": caller.account_id,
+                "url": url,
+                "description": description,
+                "entity_types": entity_types,
+                "operations": operations,
+                "enabled": enabled,
+            },
+        )
     if row is None:
         raise NotFound(f"webhook {webhook_id} not found")
     return WEBHOOKS.to_wire(row)
@@ -156,9 +187,16 @@ def rotate_secret(caller: Caller, webhook_id: str) -> dict[str, Any]:
     webhook_id = listing.parse_uuid(webhook_id, "id")
     secret = signing.new_secret()
     with transaction() as conn:
-        row = fetch_one(conn, "rotate_webhook_secret", {
-            "id": webhook_id, "account_id": caller.account_id, "secret": secret, "overlap_s": float(ROTATION_OVERLAP_S),
-        })
+        row = fetch_one(
+            conn,
+            "rotate_webhook_secret",
+            {
+                "id": webhook_id,
+                "account_id": caller.account_id,
+                "secret": secret,
+                "overlap_s": float(ROTATION_OVERLAP_S),
+            },
+        )
     if row is None:
         raise NotFound(f"webhook {webhook_id} not found")
     return {**WEBHOOKS.to_wire(row), "secret": secret}
@@ -177,17 +215,26 @@ def send_test(caller: Caller, webhook_id: str) -> dict[str, Any]:
             raise NotFound(f"webhook {webhook_id} not found")
         if not state["enabled"]:
             raise Conflict("the webhook is disabled; enable it (PATCH enabled=true) first")
-        payload = json.dumps({
-            "type": TEST_EVENT_TYPE,
-            "timestamp": now.isoformat().replace("+00:00", "Z"),
-            "data": {"webhookId": webhook_id, "message": "a test event sent from POST /webhooks/{id}/test"},
-            "accountId": caller.account_id,
-            "eventId": None,
-        }, separators=(",", ":"))
-        row = fetch_one(conn, "insert_test_delivery", {
-            "account_id": caller.account_id, "webhook_id": webhook_id, "event_type": TEST_EVENT_TYPE,
-            "payload": payload,
-        })
+        payload = json.dumps(
+            {
+                "type": TEST_EVENT_TYPE,
+                "timestamp": now.isoformat().replace("+00:00", "Z"),
+                "data": {"webhookId": webhook_id, "message": "a test event sent from POST /webhooks/{id}/test"},
+                "accountId": caller.account_id,
+                "eventId": None,
+            },
+            separators=(",", ":"),
+        )
+        row = fetch_one(
+            conn,
+            "insert_test_delivery",
+            {
+                "account_id": caller.account_id,
+                "webhook_id": webhook_id,
+                "event_type": TEST_EVENT_TYPE,
+                "payload": payload,
+            },
+        )
     assert row is not None
     outbox.dispatch([Message(str(row["id"]), caller.account_id)])
     return deliveries.DELIVERIES.to_wire(row)

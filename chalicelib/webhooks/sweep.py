@@ -29,8 +29,7 @@ def run(policy: RetryPolicy | None = None, budget_s: float = BUDGET_S) -> SweepR
         execute(conn, "expire_rotated_secrets")
     while True:
         with transaction() as conn:
-            rows = fetch_all(conn, "sweep_webhook_deliveries",
-                             {"grace_s": float(policy.sweep_grace_s), "limit": CHUNK})
+            rows = fetch_all(conn, "sweep_webhook_deliveries", {"grace_s": float(policy.sweep_grace_s), "limit": CHUNK})
         if not rows:
             break
         messages = [queue.Message(str(row["id"]), str(row["account_id"])) for row in rows]

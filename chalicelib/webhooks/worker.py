@@ -49,9 +49,19 @@ class Claimed:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claimed:
-        return cls(str(row["id"]), str(row["account_id"]), str(row["webhook_id"]), row["event_type"], row["payload"],
-                   row["attempts"], row["cycle_attempts"], row["enabled"], row["url"], row["secret"],
-                   row["previous_secret"])
+        return cls(
+            str(row["id"]),
+            str(row["account_id"]),
+            str(row["webhook_id"]),
+            row["event_type"],
+            row["payload"],
+            row["attempts"],
+            row["cycle_attempts"],
+            row["enabled"],
+            row["url"],
+            row["secret"],
+            row["previous_secret"],
+        )
 
 
 @functools.cache
@@ -77,7 +87,8 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(  # type: ignore[return-value]
-        event=event, record_handler=settle, processor=processor, context=context)
+        event=event, record_handler=settle, processor=processor, context=context
+    )
 
 
 def process(records: Sequence[dict[str, Any]], policy: RetryPolicy | None = None) -> dict[str, str]:
@@ -88,8 +99,10 @@ def process(records: Sequence[dict[str, Any]], policy: RetryPolicy | None = None
     for message in records:
         delivery_id = queue.parse(message.get("body", ""))
         if delivery_id is None:
-            logger().error("not a webhook delivery message; it goes to the DLQ after its retries",
-                           extra={"message_id": message.get("messageId")})
+            logger().error(
+                "not a webhook delivery message; it goes to the DLQ after its retries",
+                extra={"message_id": message.get("messageId")},
+            )
             retry_later[message["messageId"]] = "not a webhook delivery message"
         else:
             delivery_of[message["messageId"]] = delivery_id
@@ -122,8 +135,9 @@ def process(records: Sequence[dict[str, Any]], policy: RetryPolicy | None = None
 
 def claim(delivery_ids: list[str], policy: RetryPolicy) -> list[Claimed]:
     with transaction() as conn:
-        rows = fetch_all(conn, "claim_webhook_deliveries",
-                         {"ids": delivery_ids, "lock_s": float(policy.lock_s), "early_s": EARLY_S})
+        rows = fetch_all(
+            conn, "claim_webhook_deliveries", {"ids": delivery_ids, "lock_s": float(policy.lock_s), "early_s": EARLY_S}
+        )
     return [Claimed.from_row(row) for row in rows]
 
 
@@ -131,8 +145,13 @@ def send_one(delivery: Claimed, policy: RetryPolicy) -> sender.Outcome:
     """One attempt; whatever goes wrong becomes the attempt's error (recorded, then retried or final)."""
     try:
         secrets = [delivery.secret] + ([delivery.previous_secret] if delivery.previous_secret else [])
-        headers = signing.headers(delivery_id=delivery.id, event_type=delivery.event_type, body=delivery.payload,
-                                  secrets_=secrets, timestamp_s=int(time.time()))
+        headers = signing.headers(
+            delivery_id=delivery.id,
+            event_type=delivery.event_type,
+            body=delivery.payload,
+            secrets_=secrets,
+            timestamp_s=int(time.time()),
+        )
         return sender.post(delivery.url, delivery.payload.encode("utf-8"), headers, policy.timeout_s)
     except Exception as exc:
         logger().exception("webhook attempt failed inside the worker", extra={"delivery_id": delivery.id})
@@ -156,26 +175,34 @@ def record(deliveries: list[Claimed], outcomes: list[sender.Outcome], policy: Re
         return []
     decisions = [_decision(d, o, policy) for d, o in zip(deliveries, outcomes, strict=True)]
     queued = [d.status == RETRYING and (d.delay_s or 0) <= queue.MAX_DELAY_S for d in decisions]
-    disable = {d.webhook_id: dec.disable_reason for d, dec in zip(deliveries, decisions, strict=True)
-               if dec.disable_reason}
+    disable = {
+        d.webhook_id: dec.disable_reason for d, dec in zip(deliveries, decisions, strict=True) if dec.disable_reason
+    }
     with transaction() as conn:
-        rows = fetch_all(conn, "settle_webhook_deliveries", {
-            "ids": [d.id for d in deliveries],
-            "attempts": [d.attempt for d in deliveries],
-            "statuses": [dec.status for dec in decisions],
-            "delays_s": [dec.delay_s for dec in decisions],
-            "queued": queued,
-            "status_codes": [o.status_code for o in outcomes],
-            "errors": [o.error for o in outcomes],
-            "durations_ms": [o.duration_ms for o in outcomes],
-            "bodies": [o.response_body for o in outcomes],
-            "disable_ids": list(disable),
-            "disable_reasons": list(disable.values()),
-        })
+        rows = fetch_all(
+            conn,
+            "settle_webhook_deliveries",
+            {
+                "ids": [d.id for d in deliveries],
+                "attempts": [d.attempt for d in deliveries],
+                "statuses": [dec.status for dec in decisions],
+                "delays_s": [dec.delay_s for dec in decisions],
+                "queued": queued,
+                "status_codes": [o.status_code for o in outcomes],
+                "errors": [o.error for o in outcomes],
+                "durations_ms": [o.duration_ms for o in outcomes],
+                "bodies": [o.response_body for o in outcomes],
+                "disable_ids": list(disable),
+                "disable_reasons": list(disable.values()),
+            },
+        )
     settled = {str(row["id"]) for row in rows}
     _report(deliveries, decisions, settled)
-    return [queue.Message(d.id, d.account_id, dec.delay_s or 0.0)
-            for d, dec, q in zip(deliveries, decisions, queued, strict=True) if q and d.id in settled]
+    return [
+        queue.Message(d.id, d.account_id, dec.delay_s or 0.0)
+        for d, dec, q in zip(deliveries, decisions, queued, strict=True)
+        if q and d.id in settled
+    ]
 
 
 def _report(deliveries: list[Claimed], decisions: list[Decision], settled: set[str]) -> None:
@@ -185,8 +212,14 @@ def _report(deliveries: list[Claimed], decisions: list[Decision], settled: set[s
             continue
         counts[decision.status] = counts.get(decision.status, 0) + 1
         if decision.status == schedule.FAILED:
-            logger().warning("webhook delivery failed for good (replay it once the receiver is fixed)",
-                             extra={"delivery_id": delivery.id, "webhook_id": delivery.webhook_id,
-                                    "account_id": delivery.account_id, "reason": decision.disable_reason})
+            logger().warning(
+                "webhook delivery failed for good (replay it once the receiver is fixed)",
+                extra={
+                    "delivery_id": delivery.id,
+                    "webhook_id": delivery.webhook_id,
+                    "account_id": delivery.account_id,
+                    "reason": decision.disable_reason,
+                },
+            )
     for status, count in counts.items():
         metric(f"WebhookDeliveries{status.title()}", count)

@@ -45,8 +45,10 @@ def package(stage: str, out: Path) -> Path:
     merge_path.write_text(json.dumps(merge_template(sam, stage), indent=2))
     _chalice(["--stage", stage, "--pkg-format", "cloudformation", "--merge-template", str(merge_path), str(out)])
     template = out / "sam.json"
-    print(f"packaged {stage}: {template} and {out / 'deployment.zip'} "
-          f"({(out / 'deployment.zip').stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"packaged {stage}: {template} and {out / 'deployment.zip'} "
+        f"({(out / 'deployment.zip').stat().st_size / 1e6:.1f} MB)"
+    )
     return template
 
 

@@ -22,8 +22,10 @@ def _table(table: Table) -> Template:
     properties: Template = {
         "TableName": table.name,
         "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
-                                 {"AttributeName": "sk", "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
     }
@@ -35,31 +37,53 @@ def _table(table: Table) -> Template:
 def _queues(queue: Queue) -> dict[str, Template]:
     dlq_id = f"{queue.logical_id}Dlq"
     return {
-        dlq_id: {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": queue.dlq_name, "MessageRetentionPeriod": queue.dlq_retention_s}},
-        queue.logical_id: {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": queue.name,
-            "VisibilityTimeout": queue.visibility_timeout_s,
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-                              "maxReceiveCount": queue.max_receive_count},
-        }},
+        dlq_id: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": queue.dlq_name, "MessageRetentionPeriod": queue.dlq_retention_s},
+        },
+        queue.logical_id: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": queue.name,
+                "VisibilityTimeout": queue.visibility_timeout_s,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                    "maxReceiveCount": queue.max_receive_count,
+                },
+            },
+        },
     }
 
 
 def _bucket(bucket: Bucket) -> Template:
     # CloudFormation spells the S3 API's CORS fields differently (ExposedHeaders, MaxAge).
-    rules = [{"AllowedMethods": r["AllowedMethods"], "AllowedOrigins": r["AllowedOrigins"],
-              "AllowedHeaders": r["AllowedHeaders"], "ExposedHeaders": r["ExposeHeaders"], "MaxAge": r["MaxAgeSeconds"]}
-             for r in Bucket.CORS_RULES]
+    rules = [
+        {
+            "AllowedMethods": r["AllowedMethods"],
+            "AllowedOrigins": r["AllowedOrigins"],
+            "AllowedHeaders": r["AllowedHeaders"],
+            "ExposedHeaders": r["ExposeHeaders"],
+            "MaxAge": r["MaxAgeSeconds"],
+        }
+        for r in Bucket.CORS_RULES
+    ]
     cors = {"CorsConfiguration": {"CorsRules": rules}} if bucket.browser_access else {}
-    return {"Type": "AWS::S3::Bucket", "Properties": {
-        **cors,
-        "BucketName": _bucket_name(bucket),
-        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
-    }}
+    return {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {
+            **cors,
+            "BucketName": _bucket_name(bucket),
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        },
+    }
 
 
 def resources_template(resources: Resources = RESOURCES) -> Template:
@@ -71,9 +95,11 @@ def resources_template(resources: Resources = RESOURCES) -> Template:
         body.update(_queues(queue))
     for bucket in resources.buckets:
         body[bucket.logical_id] = _bucket(bucket)
-    return {"AWSTemplateFormatVersion": "2010-09-09",
-            "Description": "Race Platform data resources (generated from chalicelib/resources.py)",
-            "Resources": body}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Race Platform data resources (generated from chalicelib/resources.py)",
+        "Resources": body,
+    }
 
 
 def environment(resources: Resources = RESOURCES) -> dict[str, Any]:
@@ -88,26 +114,62 @@ def _access_policy(resources: Resources) -> Template:
     table_arns = [{"Fn::GetAtt": [t.logical_id, "Arn"]} for t in resources.tables]
     queue_arns = [{"Fn::GetAtt": [q.logical_id, "Arn"]} for q in resources.queues]
     bucket_arns = [{"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::${{{b.logical_id}}}/*"} for b in resources.buckets]
-    return {"Type": "AWS::IAM::Policy", "Properties": {
-        "PolicyName": "RacePlatformDataAccess",
-        "Roles": [{"Ref": "DefaultRole"}],
-        "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                           "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DescribeTable",
-                                           "dynamodb:TransactWriteItems", "dynamodb:BatchWriteItem"],
-             "Resource": table_arns},
-            {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:SendMessageBatch", "sqs:ReceiveMessage",
-                                           "sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes",
-                                           "sqs:ChangeMessageVisibility"],
-             "Resource": queue_arns},
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-             "Resource": bucket_arns},
-            {"Effect": "Allow", "Action": ["s3:ListBucket"],
-             "Resource": [{"Fn::GetAtt": [b.logical_id, "Arn"]} for b in resources.buckets]},
-            {"Effect": "Allow", "Action": ["ssm:GetParameter"],
-             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/race/*"}},
-        ]},
-    }}
+    return {
+        "Type": "AWS::IAM::Policy",
+        "Properties": {
+            "PolicyName": "RacePlatformDataAccess",
+            "Roles": [{"Ref": "DefaultRole"}],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "dynamodb:GetItem",
+                            "dynamodb:PutItem",
+                            "dynamodb:UpdateItem",
+                            "dynamodb:DeleteItem",
+                            "dynamodb:Query",
+                            "dynamodb:DescribeTable",
+                            "dynamodb:TransactWriteItems",
+                            "dynamodb:BatchWriteItem",
+                        ],
+                        "Resource": table_arns,
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "sqs:SendMessage",
+                            "sqs:SendMessageBatch",
+                            "sqs:ReceiveMessage",
+                            "sqs:DeleteMessage",
+                            "sqs:GetQueueUrl",
+                            "sqs:GetQueueAttributes",
+                            "sqs:ChangeMessageVisibility",
+                        ],
+                        "Resource": queue_arns,
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                        "Resource": bucket_arns,
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["s3:ListBucket"],
+                        "Resource": [{"Fn::GetAtt": [b.logical_id, "Arn"]} for b in resources.buckets],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["ssm:GetParameter"],
+                        "Resource": {
+                            "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/race/*"
+                        },
+                    },
+                ],
+            },
+        },
+    }
 
 
 def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) -> Template:
@@ -123,16 +185,18 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
                 "RestApiId": {"Ref": "RestAPI"},
                 "ResponseType": kind,
                 "ResponseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
-                "ResponseTemplates": {"application/json": '{"error": {"code": "gateway", '
-                                                          '"message": $context.error.messageString}}'},
+                "ResponseTemplates": {
+                    "application/json": '{"error": {"code": "gateway", "message": $context.error.messageString}}'
+                },
             },
         }
     variables = {
         **environment(resources),
         "DATABASE_URL": {"Ref": "DatabaseUrl"},
         "JWT_SECRET_PARAMETER": {"Ref": "JwtSecretParameter"},
-        "WS_MANAGEMENT_URL": {"Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}"
-                                         f".${{AWS::URLSuffix}}/{stage}"},
+        "WS_MANAGEMENT_URL": {
+            "Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"
+        },
         "DB_POOL_MAX": "2",  # a container serves one request at a time; RDS Proxy multiplexes
         "POWERTOOLS_SERVICE_NAME": "race-platform",
         "POWERTOOLS_METRICS_NAMESPACE": "RacePlatform",
@@ -142,17 +206,26 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
             continue
         patch: Template = {"Properties": {"Environment": {"Variables": variables}}}
         events = resource.get("Properties", {}).get("Events", {})
-        sqs_events = {name: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
-                      for name, event in events.items() if event.get("Type") == "SQS"}
+        sqs_events = {
+            name: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+            for name, event in events.items()
+            if event.get("Type") == "SQS"
+        }
         if sqs_events:
             patch["Properties"]["Events"] = sqs_events
         merged_resources[logical_id] = patch
     return {
         "Parameters": {
-            "DatabaseUrl": {"Type": "String", "NoEcho": True,
-                            "Description": "PostgreSQL URL (through RDS Proxy), e.g. postgresql://user:pw@proxy/race"},
-            "JwtSecretParameter": {"Type": "String", "Default": f"/race/{stage}/jwt-secret",
-                                   "Description": "SSM SecureString holding JWT_SECRET (read once per cold start)"},
+            "DatabaseUrl": {
+                "Type": "String",
+                "NoEcho": True,
+                "Description": "PostgreSQL URL (through RDS Proxy), e.g. postgresql://user:pw@proxy/race",
+            },
+            "JwtSecretParameter": {
+                "Type": "String",
+                "Default": f"/race/{stage}/jwt-secret",
+                "Description": "SSM SecureString holding JWT_SECRET (read once per cold start)",
+            },
         },
         "Resources": merged_resources,
     }

@@ -27,8 +27,9 @@ def _tool(name: str) -> str:
         return str(bin_dir / name)
     found = shutil.which(name)
     if not found:
-        raise SystemExit(f"{name} was not found: install the PostgreSQL client tools "
-                         "(apt-get install postgresql-client)")
+        raise SystemExit(
+            f"{name} was not found: install the PostgreSQL client tools (apt-get install postgresql-client)"
+        )
     return found
 
 
@@ -47,9 +48,18 @@ def backup(database_url: str, folder: Path, *, upload: Any = None) -> Path:
     path = folder / f"backup-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.dump"
     print(f"backing up to {path} ...", flush=True)
     done = subprocess.run(
-        [_tool("pg_dump"), "--format=custom", "--compress=6", "--no-owner", "--no-privileges", "--verbose",
-         f"--file={path}", f"--dbname={database_url}"],
-        stderr=subprocess.PIPE, text=True,
+        [
+            _tool("pg_dump"),
+            "--format=custom",
+            "--compress=6",
+            "--no-owner",
+            "--no-privileges",
+            "--verbose",
+            f"--file={path}",
+            f"--dbname={database_url}",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     for line in done.stderr.splitlines():
         if "dumping contents of table" in line:
@@ -66,8 +76,9 @@ def backup(database_url: str, folder: Path, *, upload: Any = None) -> Path:
 def describe(database_url: str) -> list[tuple[str, int]]:
     """The tables a restore would drop, with their row counts."""
     with psycopg.connect(database_url) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+        tables = [
+            r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+        ]
         return [(t, conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables]  # type: ignore[index]
 
 
@@ -82,16 +93,26 @@ def restore(database_url: str, path: Path, *, confirmed: bool) -> int:
         print(f"  {table}: {rows} rows")
     print(f"and load {path} ({_human(path.stat().st_size)}) in its place.")
     if not confirmed:
-        print("refusing: this is destructive. Run again with CONFIRM=1 (make restore FILE=... CONFIRM=1) "
-              "or --yes.", file=sys.stderr)
+        print(
+            "refusing: this is destructive. Run again with CONFIRM=1 (make restore FILE=... CONFIRM=1) or --yes.",
+            file=sys.stderr,
+        )
         return 1
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
     done = subprocess.run(
-        [_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-         f"--dbname={database_url}", str(path)],
-        capture_output=True, text=True,
+        [
+            _tool("pg_restore"),
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            f"--dbname={database_url}",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         print(f"pg_restore failed: {done.stderr.strip()}", file=sys.stderr)
@@ -113,6 +134,7 @@ def _redact(url: str) -> str:
 
 def upload_to_bucket(endpoint_url: str | None, bucket: str) -> Any:
     """An uploader that copies a backup to the backups bucket (the stack's S3)."""
+
     def upload(path: Path) -> None:
         import boto3
 

@@ -132,8 +132,7 @@ def seed(*args: str) -> int:
     from chalicelib.db import seed as seeding
 
     if os.environ.get("STAGE") == "prod":
-        print("seed: refusing to seed: STAGE=prod (the seed creates demo users with a known password)",
-              file=sys.stderr)
+        print("seed: refusing to seed: STAGE=prod (the seed creates demo users with a known password)", file=sys.stderr)
         return 1
     with _database() as url:
         os.environ["DATABASE_URL"] = url
@@ -169,8 +168,9 @@ def backup_command(*args: str) -> int:
     record = _running_stack()
     upload = None
     if record:
-        upload = backups.upload_to_bucket(record["awsEndpointUrl"], os.environ.get(BACKUPS_BUCKET.env_var)
-                                          or BACKUPS_BUCKET.name)
+        upload = backups.upload_to_bucket(
+            record["awsEndpointUrl"], os.environ.get(BACKUPS_BUCKET.env_var) or BACKUPS_BUCKET.name
+        )
     with _database() as url:
         backups.backup(url, backups.default_folder(), upload=upload)
     return 0
@@ -198,8 +198,9 @@ def rotate_jwt_secret(*args: str) -> int:
     import secrets
 
     if os.environ.get("JWT_SECRET"):
-        print("JWT_SECRET is set in the environment, which wins over the stack's secret: change it there",
-              file=sys.stderr)
+        print(
+            "JWT_SECRET is set in the environment, which wins over the stack's secret: change it there", file=sys.stderr
+        )
         return 1
     directory = state.state_dir()
     path = directory / "jwt_secret"

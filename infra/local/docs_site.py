@@ -49,10 +49,15 @@ def api_reference() -> str:
     from chalicelib.api.openapi import document
 
     spec = document(app.routes)
-    lines = ["# API reference", "",
-             "Generated from `GET /openapi.json` when the docs are built. Every route answers errors in the "
-             "shape described in [the API guide](api.md).", "",
-             "| Method | Path | What | Auth |", "|---|---|---|---|"]
+    lines = [
+        "# API reference",
+        "",
+        "Generated from `GET /openapi.json` when the docs are built. Every route answers errors in the "
+        "shape described in [the API guide](api.md).",
+        "",
+        "| Method | Path | What | Auth |",
+        "|---|---|---|---|",
+    ]
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             auth = "public" if operation.get("security") == [] else "JWT or API key"

@@ -67,8 +67,11 @@ class Emulator:
             [sys.executable, "-c", _MOTO_SERVER, "-H", self.host, "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true",
-                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
+            env={
+                **os.environ,
+                "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            },
         )
         wait_listening(self.host, self.port, timeout_s, what="moto server")
         return self.endpoint_url

@@ -566,9 +566,7 @@ def _decode_response(response: dict[str, Any]) -> tuple[int, Headers, bytes]:
     return status, headers, out
 
 
-def make_server(
-    app: chalice.Chalice, host: str = "127.0.0.1", port: int = 8000, stage: str = "local"
-) -> HttpGateway:
+def make_server(app: chalice.Chalice, host: str = "127.0.0.1", port: int = 8000, stage: str = "local") -> HttpGateway:
     """A bound, listening gateway for `app` (not yet serving). The app's class is swapped for a
     subclass with per-thread `current_request`, as `chalice local` does."""
     return HttpGateway(app, host, port, stage)
@@ -581,9 +579,7 @@ def start_in_thread(
 
     Stop it with shutdown() then server_close()."""
     server = make_server(app, host, port, stage)
-    server.thread = threading.Thread(
-        target=server.serve_forever, name=f"http-gateway:{server.port}", daemon=True
-    )
+    server.thread = threading.Thread(target=server.serve_forever, name=f"http-gateway:{server.port}", daemon=True)
     server.thread.start()
     server.wait_serving()
     return server

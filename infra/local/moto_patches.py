@@ -77,8 +77,9 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
             condition = op.get("ConditionExpression")
             if condition is not None:
                 current = self.get_item(table_name, key)
-                check = models.get_filter_expression(condition, op.get("ExpressionAttributeNames"),
-                                                     op.get("ExpressionAttributeValues"))
+                check = models.get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
                 if not check.expr(current):
                     if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                         original = current.to_json()["Attributes"]
@@ -96,11 +97,16 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
     for op_type, op, key in planned:
         names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
         if op_type == "Put":
-            self.put_item(op["TableName"], op["Item"], expression_attribute_names=names,
-                          expression_attribute_values=values)
+            self.put_item(
+                op["TableName"], op["Item"], expression_attribute_names=names, expression_attribute_values=values
+            )
         elif op_type == "Delete":
-            self.delete_item(op["TableName"], key, expression_attribute_names=names,
-                             expression_attribute_values=values)
+            self.delete_item(op["TableName"], key, expression_attribute_names=names, expression_attribute_values=values)
         elif op_type == "Update":
-            self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
-                             expression_attribute_names=names, expression_attribute_values=values)
+            self.update_item(
+                op["TableName"],
+                key,
+                update_expression=op["UpdateExpression"],
+                expression_attribute_names=names,
+                expression_attribute_values=values,
+            )

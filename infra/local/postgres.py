@@ -78,9 +78,7 @@ def _bin_candidates() -> Iterator[Path]:
 
 @functools.cache
 def _major_version(bin_dir: Path) -> int:
-    out = subprocess.run(
-        [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, check=True).stdout
     found = re.search(r"\(PostgreSQL\) (\d+)", out)
     if not found:
         raise PostgresError(f"cannot read the PostgreSQL version from {out!r}")
@@ -94,12 +92,34 @@ def _system_user() -> pwd.struct_passwd:
     except KeyError:
         pass
     if shutil.which("adduser"):
-        cmd = ["adduser", "--system", "--quiet", "--home", "/var/lib/postgresql", "--no-create-home",
-               "--shell", "/bin/bash", "--group", "--gecos", "PostgreSQL administrator", SYSTEM_USER]
+        cmd = [
+            "adduser",
+            "--system",
+            "--quiet",
+            "--home",
+            "/var/lib/postgresql",
+            "--no-create-home",
+            "--shell",
+            "/bin/bash",
+            "--group",
+            "--gecos",
+            "PostgreSQL administrator",
+            SYSTEM_USER,
+        ]
     else:
-        cmd = ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/postgresql",
-               "--no-create-home", "--shell", "/bin/bash", "--comment", "PostgreSQL administrator",
-               SYSTEM_USER]
+        cmd = [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--home-dir",
+            "/var/lib/postgresql",
+            "--no-create-home",
+            "--shell",
+            "/bin/bash",
+            "--comment",
+            "PostgreSQL administrator",
+            SYSTEM_USER,
+        ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise PostgresError(f"could not create the {SYSTEM_USER} system user: {done.stderr.strip()}")
@@ -329,13 +349,27 @@ class EmbeddedPostgres:
         self._give(pwfile)
         ctype = "C.UTF-8" if Path("/usr/lib/locale/C.utf8").exists() else "C"
         cmd = [
-            str(bin_dir / "initdb"), "-D", str(cluster / "data"), "-U", SUPERUSER, f"--pwfile={pwfile}",
-            "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C",
-            f"--lc-ctype={ctype}", "--no-sync",
+            str(bin_dir / "initdb"),
+            "-D",
+            str(cluster / "data"),
+            "-U",
+            SUPERUSER,
+            f"--pwfile={pwfile}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            f"--lc-ctype={ctype}",
+            "--no-sync",
         ]
         try:
             done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout_s, cwd=cluster, env=_child_env(),
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                cwd=cluster,
+                env=_child_env(),
                 **self._popen_user(),
             )
         finally:
@@ -365,7 +399,10 @@ class EmbeddedPostgres:
             return bin_dir
         try:
             subprocess.run(
-                [str(bin_dir / "postgres"), "--version"], capture_output=True, check=True, cwd=cluster,
+                [str(bin_dir / "postgres"), "--version"],
+                capture_output=True,
+                check=True,
+                cwd=cluster,
                 **self._popen_user(),
             )
             return bin_dir
@@ -444,8 +481,13 @@ class EmbeddedPostgres:
             # Own session: a Ctrl-C in the terminal reaches the stack's runner, which stops us in order.
             self._process = subprocess.Popen(
                 [str(self.bin_dir / "postgres"), "-D", str(self.data_dir)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir,
-                env=_child_env(), start_new_session=True, **self._popen_user(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                env=_child_env(),
+                start_new_session=True,
+                **self._popen_user(),
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -540,8 +582,12 @@ class EmbeddedPostgres:
         import psycopg
 
         with psycopg.connect(
-            host=str(self._require_cluster_dir()), port=self._require_port(), user=SUPERUSER,
-            dbname="postgres", autocommit=True, connect_timeout=10,
+            host=str(self._require_cluster_dir()),
+            port=self._require_port(),
+            user=SUPERUSER,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=10,
         ) as conn:
             yield conn
 

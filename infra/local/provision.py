@@ -106,7 +106,9 @@ class _Reconcile:
             if not self.report(f"DynamoDB table {name}: missing"):
                 return name
             ddb.create_table(
-                TableName=name, KeySchema=KEY_SCHEMA, AttributeDefinitions=ATTRIBUTES,
+                TableName=name,
+                KeySchema=KEY_SCHEMA,
+                AttributeDefinitions=ATTRIBUTES,
                 BillingMode="PAY_PER_REQUEST",
             )
             ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
@@ -185,9 +187,9 @@ class _Reconcile:
                 raise
             if not self.report(f"S3 bucket {name}: missing"):
                 return name  # checking only: nothing more to compare on a bucket that is not there
-            where = {} if self.region == "us-east-1" else {
-                "CreateBucketConfiguration": {"LocationConstraint": self.region}
-            }
+            where = (
+                {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
+            )
             try:
                 s3.create_bucket(Bucket=name, **where)
                 log.info("created S3 bucket %s", name)
@@ -209,7 +211,8 @@ class _Reconcile:
             rules = []
         wanted = [dict(rule) for rule in Bucket.CORS_RULES]
         if [{k: r.get(k) for k in wanted[0]} for r in rules] != wanted and self.report(
-                f"S3 bucket {name}: CORS rule missing or different"):
+            f"S3 bucket {name}: CORS rule missing or different"
+        ):
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": wanted})
             log.info("set CORS on S3 bucket %s", name)
 
@@ -237,7 +240,9 @@ def _client(target: str | SessionLike | None, service: str, region: str) -> Any:
     # Emulators serve buckets by path, not by <bucket>.<host> names.
     local = endpoint is not None or not isinstance(target, (boto3.session.Session, type(None)))
     config = Config(
-        connect_timeout=3, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=3,
+        read_timeout=30,
+        retries={"max_attempts": 3, "mode": "standard"},
         s3={"addressing_style": "path"} if local else None,
     )
     if target is not None and not isinstance(target, str):

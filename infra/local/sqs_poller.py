@@ -79,8 +79,7 @@ def lambda_sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> d
         "body": message.get("Body", ""),
         "attributes": dict(message.get("Attributes", {})),
         "messageAttributes": {
-            name: _lambda_message_attribute(value)
-            for name, value in message.get("MessageAttributes", {}).items()
+            name: _lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
         },
         "md5OfBody": message.get("MD5OfBody", ""),
     }
@@ -304,8 +303,7 @@ class SqsPoller:
         for start in range(0, len(messages), MAX_RECEIVE):
             chunk = messages[start : start + MAX_RECEIVE]
             entries = [
-                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                for index, message in enumerate(chunk)
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(chunk)
             ]
             try:
                 response = self._sqs.delete_message_batch(QueueUrl=url, Entries=entries)

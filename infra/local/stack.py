@@ -61,8 +61,9 @@ def aws_endpoint(directory: Path, stack: ExitStack) -> str:
     from infra.local.emulator import DEFAULT_PORT, Emulator
 
     (directory / "logs").mkdir(parents=True, exist_ok=True)
-    emulator = Emulator(port=int(os.environ.get("EMULATOR_PORT", DEFAULT_PORT)),
-                        log_path=directory / "logs" / "emulator.log")
+    emulator = Emulator(
+        port=int(os.environ.get("EMULATOR_PORT", DEFAULT_PORT)), log_path=directory / "logs" / "emulator.log"
+    )
     url = emulator.start()
     stack.callback(emulator.stop)
     return url
@@ -74,8 +75,11 @@ def prepare(directory: Path, stack: ExitStack, *, seed: bool = True) -> dict[str
     from chalicelib.db import seed as seeding
     from infra.local.provision import provision
 
-    for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         os.environ.setdefault(name, value)
     env = {
         "STAGE": os.environ.get("STAGE", "local"),
@@ -154,9 +158,16 @@ def dev() -> int:
     with ExitStack() as stack:
         env = prepare(directory, stack)
         urls = serve(directory, Ports.from_env(), env, stack)
-        state.write_record(directory, "stack", {"pid": os.getpid(), "urls": urls,
-                                                "databaseUrl": env["DATABASE_URL"],
-                                                "awsEndpointUrl": env["AWS_ENDPOINT_URL"]})
+        state.write_record(
+            directory,
+            "stack",
+            {
+                "pid": os.getpid(),
+                "urls": urls,
+                "databaseUrl": env["DATABASE_URL"],
+                "awsEndpointUrl": env["AWS_ENDPOINT_URL"],
+            },
+        )
         stack.callback(lambda: (directory / "stack.json").unlink(missing_ok=True))
         password_hint = "$SEED_PASSWORD" if os.environ.get("SEED_PASSWORD") else "sebring12h"
         print("\nRace Platform is up:", flush=True)

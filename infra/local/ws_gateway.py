@@ -90,11 +90,21 @@ class _Connection:
 class WsGateway:
     """Serves ws://host:port for a Chalice app as API Gateway would, plus its @connections management API."""
 
-    def __init__(self, app: chalice.Chalice, host: str = "127.0.0.1", port: int = 8001,
-                 management_port: int = 0, stage: str = "local", api_id: str = "local", *,
-                 idle_timeout_s: float = IDLE_TIMEOUT_S, max_connection_s: float = MAX_CONNECTION_S,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES, workers: int = 32,
-                 export_env: bool = True) -> None:
+    def __init__(
+        self,
+        app: chalice.Chalice,
+        host: str = "127.0.0.1",
+        port: int = 8001,
+        management_port: int = 0,
+        stage: str = "local",
+        api_id: str = "local",
+        *,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        max_connection_s: float = MAX_CONNECTION_S,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        workers: int = 32,
+        export_env: bool = True,
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
@@ -116,9 +126,7 @@ class WsGateway:
         self._saved_env: str | None = None
         # Touched only on the loop thread; management threads go through run_coroutine_threadsafe.
         self._connections: dict[str, _Connection] = {}
-        self._handshakes: weakref.WeakKeyDictionary[ServerConnection, _Connection] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._handshakes: weakref.WeakKeyDictionary[ServerConnection, _Connection] = weakref.WeakKeyDictionary()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -142,8 +150,9 @@ class WsGateway:
         if self._loop is not None:
             raise RuntimeError("the gateway is already running")
         if "WEBSOCKETS" not in self.app.experimental_feature_flags:
-            LOG.warning("app %s lacks experimental_feature_flags 'WEBSOCKETS'; chalice deploy refuses that",
-                        self.app.app_name)
+            LOG.warning(
+                "app %s lacks experimental_feature_flags 'WEBSOCKETS'; chalice deploy refuses that", self.app.app_name
+            )
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ws-handler")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ws-gateway", daemon=True)
@@ -231,8 +240,11 @@ class WsGateway:
                 result = await self._invoke(ROUTE_CONNECT, self._connect_event(conn, request))
             except Exception:
                 LOG.exception("ws connect %s: $connect handler failed", conn.connection_id)
-                result = {"statusCode": 502, "body": json.dumps({"message": "Internal server error"}),
-                          "headers": {"Content-Type": "application/json"}}
+                result = {
+                    "statusCode": 502,
+                    "body": json.dumps({"message": "Internal server error"}),
+                    "headers": {"Content-Type": "application/json"},
+                }
         status, body, headers = _integration_response(result)
         if not 200 <= status < 300:
             LOG.info("ws connect %s refused status=%d", conn.connection_id, status)
@@ -288,15 +300,22 @@ class WsGateway:
                 LOG.exception("ws message on %s: $default handler failed", conn.connection_id)
                 error = "Internal server error"
         if error is not None:
-            reply = {"message": error, "connectionId": conn.connection_id,
-                     "requestId": event["requestContext"]["requestId"]}
+            reply = {
+                "message": error,
+                "connectionId": conn.connection_id,
+                "requestId": event["requestContext"]["requestId"],
+            }
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(json.dumps(reply))
 
     async def _on_disconnect(self, conn: _Connection, code: int | None, reason: str | None) -> None:
-        event = self._event(conn, ROUTE_DISCONNECT, "DISCONNECT",
-                            disconnectStatusCode=code if code is not None else CloseCode.ABNORMAL_CLOSURE,
-                            disconnectReason=reason or "")
+        event = self._event(
+            conn,
+            ROUTE_DISCONNECT,
+            "DISCONNECT",
+            disconnectStatusCode=code if code is not None else CloseCode.ABNORMAL_CLOSURE,
+            disconnectReason=reason or "",
+        )
         headers = {"Host": conn.domain_name, "X-Forwarded-For": conn.source_ip}
         event.update(headers=headers, multiValueHeaders={k: [v] for k, v in headers.items()})
         if ROUTE_DISCONNECT in self.app.websocket_handlers:
@@ -308,8 +327,7 @@ class WsGateway:
 
     async def _expire(self, conn: _Connection, ws: ServerConnection) -> None:
         while True:
-            deadline = min(conn.last_active_mono + self.idle_timeout_s,
-                           conn.connected_mono + self.max_connection_s)
+            deadline = min(conn.last_active_mono + self.idle_timeout_s, conn.connected_mono + self.max_connection_s)
             delay = deadline - time.monotonic()
             if delay <= 0:
                 break
@@ -330,8 +348,9 @@ class WsGateway:
         config = self.app.websocket_handlers[route_key]
         handler = self.app.handler_map[config.name]
         self._install_session()
-        context = LambdaContext(f"{self.app.app_name}-{self.stage}-{config.name}", memory_size=128,
-                                max_runtime_ms=LAMBDA_TIMEOUT_MS)
+        context = LambdaContext(
+            f"{self.app.app_name}-{self.stage}-{config.name}", memory_size=128, max_runtime_ms=LAMBDA_TIMEOUT_MS
+        )
         return handler(event, context)
 
     def _install_session(self) -> None:
@@ -365,8 +384,12 @@ class WsGateway:
         return {"requestContext": context, "isBase64Encoded": False}
 
     def _connect_event(self, conn: _Connection, request: Request) -> dict[str, Any]:
-        pairs = [*request.headers.raw_items(), ("X-Forwarded-For", conn.source_ip),
-                 ("X-Forwarded-Port", str(self.port)), ("X-Forwarded-Proto", "http")]
+        pairs = [
+            *request.headers.raw_items(),
+            ("X-Forwarded-For", conn.source_ip),
+            ("X-Forwarded-Port", str(self.port)),
+            ("X-Forwarded-Proto", "http"),
+        ]
         event = self._event(conn, ROUTE_CONNECT, "CONNECT")
         event.update(_single_and_multi("headers", pairs))
         query = parse_qsl(urlsplit(request.path).query, keep_blank_values=True)

@@ -42,8 +42,9 @@ class ManagementServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, stage: str, registry: ConnectionRegistry,
-                 max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
+    def __init__(
+        self, host: str, port: int, stage: str, registry: ConnectionRegistry, max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    ) -> None:
         super().__init__((host, port), _ManagementHandler)
         self.stage = stage
         self.registry = registry
@@ -58,8 +59,7 @@ class ManagementServer(ThreadingHTTPServer):
 
     def start_in_thread(self) -> None:
         # A short poll keeps stop() quick; shutdown() waits for the next poll.
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="ws-management",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="ws-management", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -175,16 +175,19 @@ class ManagementSession:
         return management_client(self.endpoint_url, session=self._base, **kwargs)
 
 
-def management_client(endpoint_url: str | None = None, session: boto3.session.Session | None = None,
-                      **kwargs: Any) -> Any:
+def management_client(
+    endpoint_url: str | None = None, session: boto3.session.Session | None = None, **kwargs: Any
+) -> Any:
     """A boto3 apigatewaymanagementapi client for endpoint_url, or for $WS_MANAGEMENT_URL.
 
     Create it once and reuse it: boto3 clients are thread-safe and slow to build.
     """
     url = endpoint_url or os.environ.get(ENV_VAR)
     if not url:
-        raise RuntimeError(f"{ENV_VAR} is not set: start the local WebSocket gateway or set it to the API's "
-                           "https://{api-id}.execute-api.{region}.amazonaws.com/{stage} URL")
+        raise RuntimeError(
+            f"{ENV_VAR} is not set: start the local WebSocket gateway or set it to the API's "
+            "https://{api-id}.execute-api.{region}.amazonaws.com/{stage} URL"
+        )
     session = session or boto3.session.Session()
     kwargs.setdefault("region_name", session.region_name or "us-east-1")
     kwargs.setdefault("config", Config(connect_timeout=2, read_timeout=10, max_pool_connections=50))

@@ -33,8 +33,15 @@ __all__ = ["Api", "token_for"]
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("RACE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -105,8 +112,9 @@ class Client:
         query = {"api": self.stack.api_url, "ws": self.stack.ws_url, **{k: str(v) for k, v in timings.items()}}
         return f"{self.web_url}/index.html?{urlencode(query)}{hash_path}"
 
-    def open(self, hash_path: str = "#/events", token: str | None = None, user: dict[str, Any] | None = None,
-             **timings: int) -> Any:
+    def open(
+        self, hash_path: str = "#/events", token: str | None = None, user: dict[str, Any] | None = None, **timings: int
+    ) -> Any:
         context = self.browser.new_context(viewport={"width": 1600, "height": 980})
         self.contexts.append(context)
         if token:
@@ -158,8 +166,9 @@ def add_member(account_id: str, role: str, name: str) -> str:
             "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s) RETURNING id",
             (email, name, hash_password(PASSWORD)),
         ).fetchone()[0]  # type: ignore[index]
-        conn.execute("INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)",
-                     (account_id, user_id, role))
+        conn.execute(
+            "INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)", (account_id, user_id, role)
+        )
     return email
 
 
@@ -173,20 +182,53 @@ def make_team(stack: Stack) -> Team:
         assert answer.status_code == 201, (path, answer.status_code, answer.text)
         return dict(answer.json())
 
-    event = created("/events", {"name": "Daytona Test Days", "track": "Daytona International Speedway",
-                                "startsAt": "2026-01-10T14:00:00Z", "endsAt": "2026-01-12T22:00:00Z"})
-    session = created("/sessions", {"eventId": event["id"], "name": "Test 1", "type": "test",
-                                    "startsAt": "2026-01-10T15:00:00Z", "endsAt": "2026-01-10T17:00:00Z"})
+    event = created(
+        "/events",
+        {
+            "name": "Daytona Test Days",
+            "track": "Daytona International Speedway",
+            "startsAt": "2026-01-10T14:00:00Z",
+            "endsAt": "2026-01-12T22:00:00Z",
+        },
+    )
+    session = created(
+        "/sessions",
+        {
+            "eventId": event["id"],
+            "name": "Test 1",
+            "type": "test",
+            "startsAt": "2026-01-10T15:00:00Z",
+            "endsAt": "2026-01-10T17:00:00Z",
+        },
+    )
     car = created("/cars", {"eventId": event["id"], "number": "42", "class": "GTD", "liveryColor": "#0a84ff"})
-    drivers = [created("/drivers", {"carId": car["id"], "name": name, "number": str(i + 1)})
-               for i, name in enumerate(("Noor Haddad", "Theo Brandt"))]
-    sheet = created("/run-sheets", {"sessionId": session["id"], "carId": car["id"],
-                                    "ambient": {"airTempC": 19, "trackTempC": 24},
-                                    "engineerNotes": "Baseline run."})
+    drivers = [
+        created("/drivers", {"carId": car["id"], "name": name, "number": str(i + 1)})
+        for i, name in enumerate(("Noor Haddad", "Theo Brandt"))
+    ]
+    sheet = created(
+        "/run-sheets",
+        {
+            "sessionId": session["id"],
+            "carId": car["id"],
+            "ambient": {"airTempC": 19, "trackTempC": 24},
+            "engineerNotes": "Baseline run.",
+        },
+    )
     me = owner.get("/auth/me").json()
     user = {"name": me["user"]["name"], "email": email, "role": me["role"], "accountName": me["account"]["name"]}
-    return Team(email, account_id, owner, token, user, event["id"], session["id"], car["id"],
-                [d["id"] for d in drivers], sheet["id"])
+    return Team(
+        email,
+        account_id,
+        owner,
+        token,
+        user,
+        event["id"],
+        session["id"],
+        car["id"],
+        [d["id"] for d in drivers],
+        sheet["id"],
+    )
 
 
 @pytest.fixture()
@@ -197,8 +239,14 @@ def team(stack: Stack) -> Team:
 def lap(number: int, lap_time_ms: int, driver_id: str, stint: int, **extra: Any) -> dict[str, Any]:
     """One lap in wire form, with three sectors that add up."""
     s1, s2 = round(lap_time_ms * 0.28), round(lap_time_ms * 0.38)
-    return {"lapNumber": number, "lapTimeMs": lap_time_ms, "sectorTimesMs": [s1, s2, lap_time_ms - s1 - s2],
-            "driverId": driver_id, "stint": stint, **extra}
+    return {
+        "lapNumber": number,
+        "lapTimeMs": lap_time_ms,
+        "sectorTimesMs": [s1, s2, lap_time_ms - s1 - s2],
+        "driverId": driver_id,
+        "stint": stint,
+        **extra,
+    }
 
 
 def post_laps(team: Team, laps: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -226,10 +274,21 @@ def _write_laps_in_process(team: Team, laps: list[dict[str, Any]]) -> list[dict[
                 "INSERT INTO laps (account_id, run_sheet_id, session_id, car_id, lap_number, lap_time_ms,"
                 " sector_times_ms, is_in_lap, is_out_lap, is_valid, pit_time_ms, driver_id, stint)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                (team.account_id, team.run_sheet_id, team.session_id, team.car_id, item["lapNumber"],
-                 item["lapTimeMs"], item.get("sectorTimesMs", []), item.get("isInLap", False),
-                 item.get("isOutLap", False), item.get("isValid", True), item.get("pitTimeMs"),
-                 item.get("driverId"), item.get("stint")),
+                (
+                    team.account_id,
+                    team.run_sheet_id,
+                    team.session_id,
+                    team.car_id,
+                    item["lapNumber"],
+                    item["lapTimeMs"],
+                    item.get("sectorTimesMs", []),
+                    item.get("isInLap", False),
+                    item.get("isOutLap", False),
+                    item.get("isValid", True),
+                    item.get("pitTimeMs"),
+                    item.get("driverId"),
+                    item.get("stint"),
+                ),
             ).fetchone()
             wire = LAPS.to_wire(dict(row))  # type: ignore[arg-type]
             recorder.record("lap", "create", wire, session_id=team.session_id)
@@ -281,8 +340,9 @@ def webhook_worker(stack: Stack) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in FAST_WEBHOOKS}
     os.environ.update(FAST_WEBHOOKS)
     schedule.policy.cache_clear()
-    poller = SqsPoller(app, boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1"),
-                       wait_time_s=0)
+    poller = SqsPoller(
+        app, boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1"), wait_time_s=0
+    )
     poller.start_in_thread()
     try:
         yield

@@ -50,14 +50,19 @@ def in_room(gap_timeout_ms: int) -> str:
 
 
 def test_lap_times_format_and_parse(page: Any) -> None:
-    assert run(page, """return [m.lapTime(120432), m.lapTime(59100), m.lapTime(null), m.gap(412), m.gap(-30),
+    assert run(
+        page,
+        """return [m.lapTime(120432), m.lapTime(59100), m.lapTime(null), m.gap(412), m.gap(-30),
         m.parseLapTime('2:00.432'), m.parseLapTime('59.1'), m.parseLapTime('1:44,05'), m.parseLapTime('104050'),
-        m.parseLapTime('')];""") == ["2:00.432", "59.100", "", "+0.412", "-0.030", 120432, 59100, 104050, 104050, None]
+        m.parseLapTime('')];""",
+    ) == ["2:00.432", "59.100", "", "+0.412", "-0.030", 120432, 59100, 104050, 104050, None]
     assert "not a time" in run(page, "try { m.parseLapTime('fast'); } catch (e) { return e.message; }")
 
 
 def test_best_lap_ignores_invalid_in_and_out_laps(page: Any) -> None:
-    result = run(page, """
+    result = run(
+        page,
+        """
         const laps = [
           {id: 'a', lapNumber: 1, lapTimeMs: 99000, isOutLap: true, sectorTimesMs: [1, 1, 1]},
           {id: 'b', lapNumber: 2, lapTimeMs: 100500, sectorTimesMs: [30000, 40000, 30500]},
@@ -65,12 +70,15 @@ def test_best_lap_ignores_invalid_in_and_out_laps(page: Any) -> None:
           {id: 'd', lapNumber: 4, lapTimeMs: 100700, sectorTimesMs: [30100, 39800, 30800]},
         ];
         const sectors = m.bestSectors(laps);
-        return [m.bestLap(laps).id, sectors.map((s) => s.lapNumber), m.theoreticalBest(sectors)];""")
+        return [m.bestLap(laps).id, sectors.map((s) => s.lapNumber), m.theoreticalBest(sectors)];""",
+    )
     assert result == ["b", [2, 4, 2], 100300]
 
 
 def test_best_lap_follows_the_officials_and_never_lap_1_and_stints_are_inferred(page: Any) -> None:
-    result = run(page, """
+    result = run(
+        page,
+        """
         const laps = [
           {id: 'a', lapNumber: 1, lapTimeMs: 99000},                                  // from the grid
           {id: 'b', lapNumber: 2, lapTimeMs: 100500, isInLap: true},
@@ -80,12 +88,15 @@ def test_best_lap_follows_the_officials_and_never_lap_1_and_stints_are_inferred(
         ];
         const before = m.bestLap(laps).id;
         laps[4].isValid = false;                                                      // the team overrules
-        return [before, m.bestLap(laps).id, m.stints(laps).map((s) => [s.stint, s.from, s.to])];""")
+        return [before, m.bestLap(laps).id, m.stints(laps).map((s) => [s.stint, s.from, s.to])];""",
+    )
     assert result == ["e", "d", [[1, 1, 2], [2, 3, 5]]]
 
 
 def test_the_pill_follows_the_runbook(page: Any) -> None:
-    states = run(page, """
+    states = run(
+        page,
+        """
         let up = true;
         let now = 1_000_000;
         const api = { get: async (path) => {
@@ -106,15 +117,29 @@ def test_the_pill_follows_the_runbook(page: Any) -> None:
         const error = status.lastError.message;
         up = true; await status.poll(); seen.push(status.state);
         now += 31000; status.update(); seen.push(status.state);                  // last poll too old
-        return { seen, error, recovered };""")
-    assert states["seen"] == ["connecting", "online", "reconnecting", "online", "reconnecting", "reconnecting",
-                              "reconnecting", "reconnecting", "offline", "online", "reconnecting"]
+        return { seen, error, recovered };""",
+    )
+    assert states["seen"] == [
+        "connecting",
+        "online",
+        "reconnecting",
+        "online",
+        "reconnecting",
+        "reconnecting",
+        "reconnecting",
+        "reconnecting",
+        "offline",
+        "online",
+        "reconnecting",
+    ]
     assert states["error"] == "GET /health: network error: Failed to fetch"
     assert states["recovered"] == 1
 
 
 def test_outbox_sends_in_order_with_idempotency_keys_and_survives_failures(page: Any) -> None:
-    result = run(page, """
+    result = run(
+        page,
+        """
         const store = new Map();
         const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
         let up = false;
@@ -136,7 +161,8 @@ def test_outbox_sends_in_order_with_idempotency_keys_and_survives_failures(page:
         up = true;
         await outbox.flush();
         const rejected = events.filter((t) => t === 'rejected').length;
-        return { persisted, reloaded, sent, left: outbox.size, rejected };""")
+        return { persisted, reloaded, sent, left: outbox.size, rejected };""",
+    )
     assert result["persisted"] == [1, 2, 3, "bad"]
     assert result["reloaded"] == 4  # localStorage keeps the queue across reloads
     assert [row[2] for row in result["sent"]] == [1, 2, 3]
@@ -146,7 +172,10 @@ def test_outbox_sends_in_order_with_idempotency_keys_and_survives_failures(page:
 
 
 def test_room_messages_apply_in_seq_order_and_a_gap_ends_in_a_resync(page: Any) -> None:
-    result = run(page, in_room(gap_timeout_ms=50) + """
+    result = run(
+        page,
+        in_room(gap_timeout_ms=50)
+        + """
         rt.receive(msg(6));                                                  // before joined: buffered
         rt.receive({ type: 'joined', sessionId: 's1', seq: 5, members: [{ name: 'A', role: 'owner' }] });
         rt.receive(msg(8)); rt.receive(msg(7)); rt.receive(msg(7)); rt.receive(msg(9));
@@ -155,7 +184,8 @@ def test_room_messages_apply_in_seq_order_and_a_gap_ends_in_a_resync(page: Any) 
         rt.receive(msg(12));                                                 // 10 and 11 never come
         await new Promise((r) => setTimeout(r, 120));
         rt.receive(msg(13));
-        return { inOrder, applied, resyncs, members: rt.members.length };""")
+        return { inOrder, applied, resyncs, members: rt.members.length };""",
+    )
     assert result["inOrder"] == [6, 7, 8, 9]
     assert result["resyncs"] == 1
     assert result["applied"] == [6, 7, 8, 9, 13]
@@ -163,7 +193,10 @@ def test_room_messages_apply_in_seq_order_and_a_gap_ends_in_a_resync(page: Any) 
 
 
 def test_a_gap_is_filled_by_the_resumed_replay_and_a_resync_continues_after_its_seq(page: Any) -> None:
-    result = run(page, in_room(gap_timeout_ms=5000) + """
+    result = run(
+        page,
+        in_room(gap_timeout_ms=5000)
+        + """
         rt.receive({ type: 'joined', sessionId: 's1', seq: 5, members: [] });
         rt.receive(msg(6)); rt.receive(msg(9));                               // 7 and 8 missing: resume asked
         rt.receive({ type: 'resumed', sessionId: 's1', fromSeq: 7, toSeq: 7, final: false, messages: [msg(7)] });
@@ -174,7 +207,8 @@ def test_a_gap_is_filled_by_the_resumed_replay_and_a_resync_continues_after_its_
         rt.receive(msg(12));                                                  // 10, 11 missing again
         rt.receive({ type: 'resync', sessionId: 's1', seq: 14, reason: 'beyond_window', members: [] });
         rt.receive(msg(14)); rt.receive(msg(15));                             // 14 is covered by the refetch
-        return { replayed, gapClosed, applied, resyncs, lastSeq: rt.lastSeq };""")
+        return { replayed, gapClosed, applied, resyncs, lastSeq: rt.lastSeq };""",
+    )
     assert result["replayed"] == [6, 7, 8, 9]
     assert result["gapClosed"] is True
     assert result["resyncs"] == 1
@@ -183,7 +217,9 @@ def test_a_gap_is_filled_by_the_resumed_replay_and_a_resync_continues_after_its_
 
 
 def test_presence_without_the_list_applies_who_came_and_went(page: Any) -> None:
-    result = run(page, """
+    result = run(
+        page,
+        """
         const status = { wsChanged() {}, wsSeen() {}, wsWanted: false };
         const rt = new m.Realtime({ wsUrl: 'ws://127.0.0.1:9' }, { getToken: () => null, status });
         rt.join('s1');
@@ -194,12 +230,15 @@ def test_presence_without_the_list_applies_who_came_and_went(page: Any) -> None:
         rt.receive({ type: 'presence', sessionId: 's1', change: 'join', member: b, count: 2 });  // twice: once
         const both = rt.members.map((x) => x.name);
         rt.receive({ type: 'presence', sessionId: 's1', change: 'leave', member: a, count: 1 });
-        return { both, after: rt.members.map((x) => x.name) };""")
+        return { both, after: rt.members.map((x) => x.name) };""",
+    )
     assert result == {"both": ["Alex", "Bo"], "after": ["Bo"]}
 
 
 def test_config_honours_overrides_only_when_allowed(page: Any) -> None:
-    result = run(page, """
+    result = run(
+        page,
+        """
         const loc = (href) => new URL(href);
         const local = { apiUrl: 'http://127.0.0.1:8000', wsUrl: 'ws://127.0.0.1:8001', allowUrlOverride: true };
         const deployed = { apiUrl: 'https://api.race.example', wsUrl: 'wss://ws.race.example' };
@@ -209,7 +248,8 @@ def test_config_honours_overrides_only_when_allowed(page: Any) -> None:
           m.resolveConfig(local, loc('http://10.0.0.5:6166/')),
           m.resolveConfig(null, loc('https://pitwall.example/')),
           m.resolveConfig(local, loc('https://pitwall.example/?api=http://127.0.0.1:9999')),
-        ].map((c) => [c.apiUrl, c.wsUrl, c.pollIntervalMs]);""")
+        ].map((c) => [c.apiUrl, c.wsUrl, c.pollIntervalMs]);""",
+    )
     assert result == [
         ["http://127.0.0.1:9999", "ws://127.0.0.1:8001", 500],
         ["https://api.race.example", "wss://ws.race.example", 10000],
@@ -220,7 +260,9 @@ def test_config_honours_overrides_only_when_allowed(page: Any) -> None:
 
 
 def test_outbox_keeps_a_write_whose_key_is_still_in_progress_and_retries_it_with_the_same_key(page: Any) -> None:
-    result = run(page, """
+    result = run(
+        page,
+        """
         const store = new Map();
         const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
         const attempts = [];
@@ -242,18 +284,26 @@ def test_outbox_keeps_a_write_whose_key_is_still_in_progress_and_retries_it_with
         const kept = JSON.parse(store.get('in-progress')).map((i) => i.body.n);
         outbox.enqueue({ method: 'POST', path: '/laps', body: { n: 2 } });  // queued behind it
         for (let i = 0; i < 500 && outbox.size; i++) await new Promise((r) => setTimeout(r, 10));
-        return { kept, attempts, events, left: outbox.size };""")
+        return { kept, attempts, events, left: outbox.size };""",
+    )
     assert result["kept"] == [1]  # still queued (and persisted) after the 409
     assert [n for n, _ in result["attempts"]] == [1, 1, 1, 2]  # retried first, in order
     assert len({key for n, key in result["attempts"] if n == 1}) == 1  # always the same Idempotency-Key
-    assert result["events"] == [["queued", 1, None], ["waiting", 1, 20], ["queued", 2, None], ["waiting", 1, 40],
-                                ["sent", 1, None], ["sent", 2, None]]
+    assert result["events"] == [
+        ["queued", 1, None],
+        ["waiting", 1, 20],
+        ["queued", 2, None],
+        ["waiting", 1, 40],
+        ["sent", 1, None],
+        ["sent", 2, None],
+    ]
     assert result["left"] == 0
 
 
-
 def test_outbox_waits_as_long_as_a_429_retry_after_asks_capped(page: Any) -> None:
-    result = run(page, """
+    result = run(
+        page,
+        """
         const storage = { getItem: () => null, setItem: () => {} };
         let calls = 0;
         const api = { request: async (method, path) => {
@@ -271,11 +321,15 @@ def test_outbox_waits_as_long_as_a_429_retry_after_asks_capped(page: Any) -> Non
         const now = Date.parse('2026-11-28T12:00:00Z');
         return { waits, date: m.parseRetryAfter('Sat, 28 Nov 2026 12:00:30 GMT', now),
                  past: m.parseRetryAfter('Sat, 28 Nov 2026 11:00:00 GMT', now),
-                 junk: m.parseRetryAfter('soon'), none: m.parseRetryAfter(null) };""")
+                 junk: m.parseRetryAfter('soon'), none: m.parseRetryAfter(null) };""",
+    )
     assert result == {"waits": [1000, 5000], "date": 30000, "past": 0, "junk": None, "none": None}
 
+
 def test_outbox_counts_an_already_applied_key_as_sent_without_a_result(page: Any) -> None:
-    result = run(page, """
+    result = run(
+        page,
+        """
         const store = new Map();
         const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
         let up = false;
@@ -295,7 +349,8 @@ def test_outbox_counts_an_already_applied_key_as_sent_without_a_result(page: Any
         await outbox.flush();
         up = true;
         await outbox.flush();
-        return { attempts, events, left: outbox.size, persisted: JSON.parse(store.get('applied')).length };""")
+        return { attempts, events, left: outbox.size, persisted: JSON.parse(store.get('applied')).length };""",
+    )
     assert result["attempts"] == [1, 2]
     assert result["events"][-2:] == [["sent", 1, None], ["sent", 2, {"n": 2}]]
     assert all(kind != "rejected" for kind, _, _ in result["events"])
@@ -303,7 +358,9 @@ def test_outbox_counts_an_already_applied_key_as_sent_without_a_result(page: Any
 
 
 def test_run_sheet_reads_back_a_write_applied_without_an_answer(page: Any) -> None:
-    result = run(page, """
+    result = run(
+        page,
+        """
         const { runSheetView } = await import('/js/views/runsheet.js');
         const records = {
           '/run-sheets/rs1': { id: 'rs1', sessionId: 's1', carId: 'c1', engineerNotes: 'Baseline.' },
@@ -339,12 +396,16 @@ def test_run_sheet_reads_back_a_write_applied_without_an_answer(page: Any) -> No
                         item: { kind: 'run_sheet.update', meta: { runSheetId: 'rs1' } } });
         await settle(() => reads.filter((p) => p === '/run-sheets/rs1').length > sheetReadsBefore);
         const sheetReread = reads.filter((p) => p === '/run-sheets/rs1').length - sheetReadsBefore;
-        return { shown, after: rows(), lapsReread, sheetReread };""")
+        return { shown, after: rows(), lapsReread, sheetReread };""",
+    )
     assert result == {"shown": 1, "after": 2, "lapsReread": 1, "sheetReread": 1}
 
 
 def test_a_joined_seq_below_the_last_one_restarts_the_numbering_and_resyncs(page: Any) -> None:
-    result = run(page, in_room(gap_timeout_ms=5000) + """
+    result = run(
+        page,
+        in_room(gap_timeout_ms=5000)
+        + """
         rt.receive({ type: 'joined', sessionId: 's1', seq: 5, members: [] });
         rt.receive(msg(6)); rt.receive(msg(7)); rt.receive(msg(9));           // 8 missing: resume asked
         const before = { lastSeq: rt.lastSeq, buffered: rt.buffer.size };
@@ -353,7 +414,8 @@ def test_a_joined_seq_below_the_last_one_restarts_the_numbering_and_resyncs(page
         const after = { lastSeq: rt.lastSeq, buffered: rt.buffer.size, gapOpen: rt.gapTimer !== null, resyncs };
         rt.receive(msg(3)); rt.receive(msg(4));
         rt.receive({ type: 'joined', sessionId: 'other', seq: 0, members: [] });  // another room: ignored
-        return { before, after, applied, resyncs, lastSeq: rt.lastSeq };""")
+        return { before, after, applied, resyncs, lastSeq: rt.lastSeq };""",
+    )
     assert result["before"] == {"lastSeq": 7, "buffered": 1}
     assert result["after"] == {"lastSeq": 2, "buffered": 0, "gapOpen": False, "resyncs": 1}
     assert result["applied"] == [6, 7, 3, 4]

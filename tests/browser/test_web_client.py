@@ -57,10 +57,12 @@ def stint_laps(team: Team) -> list[dict[str, Any]]:
     return laps
 
 
-def open_run_sheet(client: Client, team: Team, token: str | None = None, user: dict[str, Any] | None = None,
-                   **timings: int) -> Any:
-    page = client.open(f"#/run-sheets/{team.run_sheet_id}", token=token or team.token, user=user or team.user,
-                       **timings)
+def open_run_sheet(
+    client: Client, team: Team, token: str | None = None, user: dict[str, Any] | None = None, **timings: int
+) -> Any:
+    page = client.open(
+        f"#/run-sheets/{team.run_sheet_id}", token=token or team.token, user=user or team.user, **timings
+    )
     page.wait_for_selector(".laps-grid tr.lap-row")
     page.wait_for_selector("#sync-pill[data-state=online]")
     return page
@@ -72,8 +74,12 @@ def test_a_lap_posted_by_another_client_appears_without_reload(client: Client, t
     post_laps(team, stint_laps(team))
     page = open_run_sheet(client, team)
     mate_email = add_member(team.account_id, "engineer", "Sam Ortiz")
-    mate = open_run_sheet(client, team, token_for(mate_email),
-                          {"name": "Sam Ortiz", "email": mate_email, "role": "engineer", "accountName": "Test Team"})
+    mate = open_run_sheet(
+        client,
+        team,
+        token_for(mate_email),
+        {"name": "Sam Ortiz", "email": mate_email, "role": "engineer", "accountName": "Test Team"},
+    )
     # Presence: each sees both people in the session.
     expect(page.locator(".presence .presence-item")).to_have_count(2)
     expect(mate.locator(".presence .presence-item")).to_have_count(2)
@@ -91,7 +97,8 @@ def test_a_lap_posted_by_another_client_appears_without_reload(client: Client, t
 
 
 def test_pill_goes_reconnecting_then_offline_and_queued_writes_are_sent_on_reconnect(
-        client: Client, team: Team, stack: Any, artifacts: Path) -> None:
+    client: Client, team: Team, stack: Any, artifacts: Path
+) -> None:
     from playwright.sync_api import expect
 
     post_laps(team, stint_laps(team))
@@ -239,10 +246,12 @@ def test_a_file_uploads_through_the_presigned_url(client: Client, team: Team, ar
     # OPTIONS too), where S3 answers it from the bucket's CORS rules. Requests to the emulator go
     # through Playwright's router, which answers the preflight itself; the PUT still reaches moto.
     uploads: list[str] = []
-    page.context.route(f"{client.stack.aws_endpoint_url}/**",
-                       lambda route: (uploads.append(route.request.method), route.continue_()))
+    page.context.route(
+        f"{client.stack.aws_endpoint_url}/**", lambda route: (uploads.append(route.request.method), route.continue_())
+    )
     page.get_by_label("Add files").set_input_files(
-        files=[{"name": "stint1-pressures.csv", "mimeType": "text/csv", "buffer": b"corner,cold_kpa\nFL,165\n"}])
+        files=[{"name": "stint1-pressures.csv", "mimeType": "text/csv", "buffer": b"corner,cold_kpa\nFL,165\n"}]
+    )
     page.get_by_role("button", name="Upload").click()
     row = page.locator("tr", has_text="stint1-pressures.csv")
     expect(row.get_by_role("link", name="Download")).to_be_visible()
@@ -288,7 +297,8 @@ def test_an_engineer_adds_and_edits_laps_and_teammates_see_it_live(client: Clien
 
 
 def test_replay_a_failed_delivery_from_the_admin_screen(
-        client: Client, team: Team, stack: Any, artifacts: Path) -> None:
+    client: Client, team: Team, stack: Any, artifacts: Path
+) -> None:
     from playwright.sync_api import expect
 
     from tests.webhook_receiver import Answer, Receiver
@@ -299,12 +309,17 @@ def test_replay_a_failed_delivery_from_the_admin_screen(
     receiver.answer = Answer(status=503, body=b"race control bridge restarting")
     try:
         with webhook_worker(stack):
-            answer = team.owner.post("/webhooks", {"url": receiver.url, "entityTypes": ["run_sheet"],
-                                                   "description": "Race control bridge"})
+            answer = team.owner.post(
+                "/webhooks", {"url": receiver.url, "entityTypes": ["run_sheet"], "description": "Race control bridge"}
+            )
             assert answer.status_code == 201, answer.text
             hook = answer.json()
-            assert team.owner.call("PATCH", f"/run-sheets/{team.run_sheet_id}",
-                                   {"engineerNotes": "Box this lap"}).status_code == 200
+            assert (
+                team.owner.call(
+                    "PATCH", f"/run-sheets/{team.run_sheet_id}", {"engineerNotes": "Box this lap"}
+                ).status_code
+                == 200
+            )
 
             def delivery_status() -> str | None:
                 items = team.owner.get(f"/webhooks/{hook['id']}/deliveries?limit=500").json()["items"]
@@ -343,8 +358,12 @@ def test_plugins_list_versions_and_grants(client: Client, team: Team, artifacts:
 
     if not routes_exist(team, "GET", "/plugins"):
         pytest.skip("plugins are not built on this API yet")
-    manifest = {"id": "tyre-deg", "name": "Tyre degradation", "interfaces": ["math", "kpiProcessor"],
-                "capabilities": ["storage", "fetch:weather.example.com"]}
+    manifest = {
+        "id": "tyre-deg",
+        "name": "Tyre degradation",
+        "interfaces": ["math", "kpiProcessor"],
+        "capabilities": ["storage", "fetch:weather.example.com"],
+    }
     bundle = "var plugin = { math: function (x) { return x; }, kpiProcessor: function (x) { return {}; } };"
     for version in ("1.0.0", "1.1.0"):
         answer = team.owner.post("/plugins", {"manifest": {**manifest, "version": version}, "bundle": bundle})

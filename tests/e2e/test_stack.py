@@ -16,14 +16,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_setup_smoke_teardown(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("API_PORT", "WS_PORT", "WEB_PORT", "DOCS_PORT", "EMULATOR_PORT")}
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "AWS_ENDPOINT_URL", "JWT_SECRET", "WS_MANAGEMENT_URL", "STAGE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "AWS_ENDPOINT_URL", "JWT_SECRET", "WS_MANAGEMENT_URL", "STAGE")
+    }
     env.update({k: str(v) for k, v in ports.items()})
     env["RACE_STATE_DIR"] = str(tmp_path / "state")
 
     def run(*command: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, cwd=ROOT, env={**env, **(extra or {})}, capture_output=True, text=True,
-                              timeout=300)
+        return subprocess.run(
+            command, cwd=ROOT, env={**env, **(extra or {})}, capture_output=True, text=True, timeout=300
+        )
 
     try:
         up = run("./setup.sh")
@@ -32,8 +36,10 @@ def test_setup_smoke_teardown(tmp_path: Path) -> None:
         again = run("./setup.sh")
         assert again.returncode == 0 and "already running" in again.stdout
 
-        smoke = run("./tools/smoke-test.sh", extra={
-            "API_URL": f"http://127.0.0.1:{ports['API_PORT']}", "WS_URL": f"ws://127.0.0.1:{ports['WS_PORT']}"})
+        smoke = run(
+            "./tools/smoke-test.sh",
+            extra={"API_URL": f"http://127.0.0.1:{ports['API_PORT']}", "WS_URL": f"ws://127.0.0.1:{ports['WS_PORT']}"},
+        )
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert smoke.stdout.count("PASS ") == 6
         _no_secrets_in_the_log(ports["API_PORT"], tmp_path / "state" / "logs" / "stack.log")
@@ -52,12 +58,15 @@ def _no_secrets_in_the_log(api_port: int, log: Path) -> None:
     import requests
 
     api = f"http://127.0.0.1:{api_port}"
-    token = requests.post(f"{api}/auth/login", json={"email": "jamie@apexracing.io", "password": "sebring12h"},
-                          timeout=30).json()["token"]
-    requests.post(f"{api}/auth/login", json={"email": "jamie@apexracing.io", "password": "wrong-Password-1"},
-                  timeout=30)
-    key = requests.post(f"{api}/api-keys", json={"name": "e2e"}, headers={"Authorization": f"Bearer {token}"},
-                        timeout=30).json()["key"]
+    token = requests.post(
+        f"{api}/auth/login", json={"email": "jamie@apexracing.io", "password": "sebring12h"}, timeout=30
+    ).json()["token"]
+    requests.post(
+        f"{api}/auth/login", json={"email": "jamie@apexracing.io", "password": "wrong-Password-1"}, timeout=30
+    )
+    key = requests.post(
+        f"{api}/api-keys", json={"name": "e2e"}, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).json()["key"]
     assert requests.get(f"{api}/laps?limit=5", headers={"X-API-Key": key}, timeout=30).status_code == 200
     text = log.read_text()
     assert "GET /laps" in text  # the log is really being written
@@ -69,7 +78,13 @@ def _no_secrets_in_the_log(api_port: int, log: Path) -> None:
 
 def test_smoke_fails_loudly_when_nothing_runs() -> None:
     port = free_port()
-    done = subprocess.run(["./tools/smoke-test.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "API_URL": f"http://127.0.0.1:{port}", "WS_URL": f"ws://127.0.0.1:{port}"})
+    done = subprocess.run(
+        ["./tools/smoke-test.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "API_URL": f"http://127.0.0.1:{port}", "WS_URL": f"ws://127.0.0.1:{port}"},
+    )
     assert done.returncode == 1
     assert "FAIL 1/6" in done.stdout and "nothing listens" in done.stdout

@@ -80,13 +80,15 @@ def stack(database_url: str, provisioned: str) -> Iterator[Stack]:
     from infra.local.ws_gateway import WsGateway
 
     management_port = free_port()
-    os.environ.update({
-        "STAGE": "local",
-        "JWT_SECRET": JWT_SECRET,
-        "DATABASE_URL": database_url,
-        "AWS_ENDPOINT_URL": provisioned,
-        "WS_MANAGEMENT_URL": f"http://127.0.0.1:{management_port}/local",
-    })
+    os.environ.update(
+        {
+            "STAGE": "local",
+            "JWT_SECRET": JWT_SECRET,
+            "DATABASE_URL": database_url,
+            "AWS_ENDPOINT_URL": provisioned,
+            "WS_MANAGEMENT_URL": f"http://127.0.0.1:{management_port}/local",
+        }
+    )
     reset_caches()
     from app import app
 
@@ -141,7 +143,8 @@ def token_for(email: str) -> str:
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         row = conn.execute(
             "SELECT u.id, m.account_id, m.role FROM users u JOIN memberships m ON m.user_id = u.id "
-            "WHERE lower(u.email) = lower(%s)", (email,)
+            "WHERE lower(u.email) = lower(%s)",
+            (email,),
         ).fetchone()
     assert row, email
     return issue_jwt(JWT_SECRET, user_id=str(row[0]), account_id=str(row[1]), role=row[2], ttl_s=3600)
@@ -177,8 +180,9 @@ def new_account(role: str = "owner") -> tuple[str, str]:
             "INSERT INTO users (email, name, password_hash) VALUES (%s, 'Test User', %s) RETURNING id",
             (email, hash_password(PASSWORD)),
         ).fetchone()[0]  # type: ignore[index]
-        conn.execute("INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)",
-                     (account_id, user_id, role))
+        conn.execute(
+            "INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)", (account_id, user_id, role)
+        )
     return email, str(account_id)
 
 

@@ -30,8 +30,9 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     server = http_gateway.start_in_thread(app, "127.0.0.1", int(argv[0]))
-    poller = SqsPoller(app, boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"]), wait_time_s=1,
-                       only={WEBHOOK_QUEUE.name})
+    poller = SqsPoller(
+        app, boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"]), wait_time_s=1, only={WEBHOOK_QUEUE.name}
+    )
     poller.start_in_thread()
     stop.wait()
     poller.stop()

@@ -39,12 +39,15 @@ def _viewer_of(stack: Stack, api: Api) -> Api:
 
     account_id = api.get("/auth/me").json()["account"]["id"]
     with psycopg.connect(stack.database_url) as conn:
-        user_id = conn.execute("INSERT INTO users (email, name) VALUES (gen_random_uuid() || '@viewer.test', 'V') "
-                               "RETURNING id").fetchone()[0]  # type: ignore[index]
-        conn.execute("INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, 'viewer')",
-                     (account_id, user_id))
-    return Api(stack.api_url, issue_jwt(JWT_SECRET, user_id=str(user_id), account_id=account_id, role="viewer",
-                                        ttl_s=600))
+        user_id = conn.execute(
+            "INSERT INTO users (email, name) VALUES (gen_random_uuid() || '@viewer.test', 'V') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, 'viewer')", (account_id, user_id)
+        )
+    return Api(
+        stack.api_url, issue_jwt(JWT_SECRET, user_id=str(user_id), account_id=account_id, role="viewer", ttl_s=600)
+    )
 
 
 def _s3(stack: Stack) -> Any:
@@ -57,10 +60,19 @@ def _bucket() -> str:
     return settings().attachments_bucket
 
 
-def _upload(api: Api, sheet_id: str, data: bytes, content_type: str = "application/octet-stream",
-            file_name: str = "stint 2/Car7 run.ld") -> dict[str, Any]:
-    created = _ok(api.post(f"/run-sheets/{sheet_id}/attachments",
-                           {"fileName": file_name, "contentType": content_type, "sizeBytes": len(data)}))
+def _upload(
+    api: Api,
+    sheet_id: str,
+    data: bytes,
+    content_type: str = "application/octet-stream",
+    file_name: str = "stint 2/Car7 run.ld",
+) -> dict[str, Any]:
+    created = _ok(
+        api.post(
+            f"/run-sheets/{sheet_id}/attachments",
+            {"fileName": file_name, "contentType": content_type, "sizeBytes": len(data)},
+        )
+    )
     put = requests.put(created["uploadUrl"], data=data, headers=created["uploadHeaders"], timeout=10)
     assert put.status_code == 200, put.text
     return created
@@ -68,9 +80,12 @@ def _upload(api: Api, sheet_id: str, data: bytes, content_type: str = "applicati
 
 def test_upload_complete_list_download_and_delete(stack: Stack) -> None:
     api, sheet = _team(stack)
-    created = _ok(api.post(f"/run-sheets/{sheet['id']}/attachments",
-                           {"fileName": "stint 2/Car7 run.ld", "contentType": "application/octet-stream",
-                            "sizeBytes": len(TELEMETRY)}))
+    created = _ok(
+        api.post(
+            f"/run-sheets/{sheet['id']}/attachments",
+            {"fileName": "stint 2/Car7 run.ld", "contentType": "application/octet-stream", "sizeBytes": len(TELEMETRY)},
+        )
+    )
     assert {"id", "uploadUrl", "uploadHeaders", "expiresIn", "s3Key"} <= set(created)
     assert created["status"] == "pending" and created["fileName"] == "stint 2/Car7 run.ld"
     account_id = api.get("/auth/me").json()["account"]["id"]
@@ -103,16 +118,24 @@ def test_upload_complete_list_download_and_delete(stack: Stack) -> None:
     assert _ok(api.get(f"/run-sheets/{sheet['id']}/attachments"), 200)["items"] == []
     assert api.delete(f"/attachments/{created['id']}").status_code == 404
     with psycopg.connect(stack.database_url) as conn:
-        events = conn.execute("SELECT type, session_id::text FROM domain_events WHERE entity_id = %s ORDER BY id",
-                              (created["id"],)).fetchall()
-    assert events == [("attachment.create", sheet["sessionId"]), ("attachment.update", sheet["sessionId"]),
-                      ("attachment.delete", sheet["sessionId"])]
+        events = conn.execute(
+            "SELECT type, session_id::text FROM domain_events WHERE entity_id = %s ORDER BY id", (created["id"],)
+        ).fetchall()
+    assert events == [
+        ("attachment.create", sheet["sessionId"]),
+        ("attachment.update", sheet["sessionId"]),
+        ("attachment.delete", sheet["sessionId"]),
+    ]
 
 
 def test_an_upload_of_another_size_or_type_is_discarded_at_completion(stack: Stack) -> None:
     api, sheet = _team(stack)
-    bigger = _ok(api.post(f"/run-sheets/{sheet['id']}/attachments",
-                          {"fileName": "notes.txt", "contentType": "text/plain", "sizeBytes": 5}))
+    bigger = _ok(
+        api.post(
+            f"/run-sheets/{sheet['id']}/attachments",
+            {"fileName": "notes.txt", "contentType": "text/plain", "sizeBytes": 5},
+        )
+    )
     # The emulator does not check presigned signatures (S3 would refuse this PUT outright).
     requests.put(bigger["uploadUrl"], data=b"123456789", headers={"Content-Type": "text/plain"}, timeout=10)
     refused = api.post(f"/attachments/{bigger['id']}/complete")
@@ -120,8 +143,12 @@ def test_an_upload_of_another_size_or_type_is_discarded_at_completion(stack: Sta
     with pytest.raises(ClientError):
         _s3(stack).head_object(Bucket=_bucket(), Key=bigger["s3Key"])
 
-    retyped = _ok(api.post(f"/run-sheets/{sheet['id']}/attachments",
-                           {"fileName": "grid.png", "contentType": "image/png", "sizeBytes": 4}))
+    retyped = _ok(
+        api.post(
+            f"/run-sheets/{sheet['id']}/attachments",
+            {"fileName": "grid.png", "contentType": "image/png", "sizeBytes": 4},
+        )
+    )
     requests.put(retyped["uploadUrl"], data=b"<h1>", headers={"Content-Type": "text/html"}, timeout=10)
     refused = api.post(f"/attachments/{retyped['id']}/complete")
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "contentType"

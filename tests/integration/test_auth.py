@@ -164,8 +164,10 @@ def test_member_of_two_accounts_picks_one_with_account_id(stack: Stack) -> None:
     email, first = new_account("owner")
     _, second = new_account("owner")
     with psycopg.connect(stack.database_url) as conn:
-        conn.execute("INSERT INTO memberships (account_id, user_id, role) "
-                     "SELECT %s, id, 'viewer' FROM users WHERE email = %s", (second, email))
+        conn.execute(
+            "INSERT INTO memberships (account_id, user_id, role) SELECT %s, id, 'viewer' FROM users WHERE email = %s",
+            (second, email),
+        )
     api = Api(stack.api_url)
     default = api.post("/auth/login", {"email": email, "password": PASSWORD}).json()
     assert default["user"]["accountId"] == first

@@ -22,8 +22,12 @@ pytestmark = pytest.mark.integration
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 CALLERS = ("owner", "admin", "engineer", "viewer", "key:viewer", "other", "expired", "none")
 # Routes that take credentials in their body: public by nature, tested on their own.
-EXEMPT = {("POST", "/auth/login"), ("POST", "/auth/signup"), ("POST", "/auth/accept-invite"),
-          ("POST", "/auth/password")}
+EXEMPT = {
+    ("POST", "/auth/login"),
+    ("POST", "/auth/signup"),
+    ("POST", "/auth/accept-invite"),
+    ("POST", "/auth/password"),
+}
 _counter = itertools.count()
 _WEBHOOK_OF: dict[str, dict[str, Any]] = {}  # account id -> the webhook its test deliveries belong to
 # A filter no write matches (strategy is only ever updated): the matrix's writes queue no deliveries.
@@ -60,8 +64,9 @@ class World:
         if kind == "events":
             return self.ok(self.owner.post("/events", {"name": f"Event {n}"}))
         if kind == "sessions":
-            return self.ok(self.owner.post("/sessions", {"eventId": self.make("events")["id"], "name": "S",
-                                                         "type": "test"}))
+            return self.ok(
+                self.owner.post("/sessions", {"eventId": self.make("events")["id"], "name": "S", "type": "test"})
+            )
         if kind == "cars":
             return self.ok(self.owner.post("/cars", {"eventId": self.make("events")["id"], "number": f"{n}"}))
         if kind == "drivers":
@@ -76,7 +81,8 @@ class World:
                 lap_id = conn.execute(
                     "INSERT INTO laps (account_id, run_sheet_id, session_id, car_id, lap_number, lap_time_ms) "
                     "VALUES (%s, %s, %s, %s, 1, 100000) RETURNING id",
-                    (self.account_id, sheet["id"], sheet["sessionId"], sheet["carId"])).fetchone()[0]  # type: ignore[index]
+                    (self.account_id, sheet["id"], sheet["sessionId"], sheet["carId"]),
+                ).fetchone()[0]  # type: ignore[index]
             return {"id": str(lap_id)}
         if kind == "setups":
             return self.ok(self.owner.post("/setups", {"carId": self.make("cars")["id"], "name": "s"}))
@@ -87,18 +93,26 @@ class World:
         if kind == "api-keys":
             return self.ok(self.owner.post("/api-keys", {"name": "k"}))
         if kind == "members":  # a pending invite: its id is a member id
-            return self.ok(self.owner.post("/members", {"email": f"m{n}-{uuid.uuid4().hex[:6]}@matrix.test",
-                                                        "role": "viewer"}))
+            return self.ok(
+                self.owner.post("/members", {"email": f"m{n}-{uuid.uuid4().hex[:6]}@matrix.test", "role": "viewer"})
+            )
         if kind == "attachments":  # uploaded through its presigned URL
             sheet = self.make("run-sheets")
-            made = self.ok(self.owner.post(f"/run-sheets/{sheet['id']}/attachments",
-                                           {"fileName": "m.csv", "contentType": "text/csv", "sizeBytes": 3}))
+            made = self.ok(
+                self.owner.post(
+                    f"/run-sheets/{sheet['id']}/attachments",
+                    {"fileName": "m.csv", "contentType": "text/csv", "sizeBytes": 3},
+                )
+            )
             assert requests.put(made["uploadUrl"], data=b"a,b", headers=made["uploadHeaders"], timeout=10).ok
             return made
         if kind == "timing-imports":
             session = self.make("sessions")
-            answer = self.owner.post(f"/sessions/{session['id']}/timing-imports", data=TIMING_CSV.read_bytes(),
-                                     headers={"Content-Type": "text/csv"})
+            answer = self.owner.post(
+                f"/sessions/{session['id']}/timing-imports",
+                data=TIMING_CSV.read_bytes(),
+                headers={"Content-Type": "text/csv"},
+            )
             assert answer.status_code == 202, answer.text
             return {"id": answer.json()["id"], "sessionId": session["id"]}
         if kind == "webhooks":
@@ -152,8 +166,11 @@ BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
     ("PATCH", "/laps/{id}"): lambda w: {"isValid": False},
     ("POST", "/members"): lambda w: {"email": f"new-{uuid.uuid4().hex[:8]}@matrix.test", "role": "viewer"},
     ("PATCH", "/members/{userId}"): lambda w: {"role": "engineer"},
-    ("POST", "/run-sheets/{id}/attachments"): lambda w: {"fileName": "m.csv", "contentType": "text/csv",
-                                                         "sizeBytes": 3},
+    ("POST", "/run-sheets/{id}/attachments"): lambda w: {
+        "fileName": "m.csv",
+        "contentType": "text/csv",
+        "sizeBytes": 3,
+    },
     ("POST", "/attachments/{id}/complete"): lambda w: None,
     ("POST", "/webhooks"): lambda w: _QUIET_WEBHOOK,
     ("PATCH", "/webhooks/{id}"): lambda w: {"description": "matrix"},
@@ -169,9 +186,15 @@ BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
 
 
 def _plugin_body() -> dict[str, Any]:
-    return {"manifest": {"id": f"matrix-{next(_counter)}", "version": "1.0.0", "name": "Matrix",
-                         "interfaces": ["math", "kpiProcessor"]},
-            "bundle": "var plugin = {math: (x) => x, kpiProcessor: (x) => x.laps.length};"}
+    return {
+        "manifest": {
+            "id": f"matrix-{next(_counter)}",
+            "version": "1.0.0",
+            "name": "Matrix",
+            "interfaces": ["math", "kpiProcessor"],
+        },
+        "bundle": "var plugin = {math: (x) => x, kpiProcessor: (x) => x.laps.length};",
+    }
 
 
 def _sheet_body(w: World) -> dict[str, Any]:
@@ -183,8 +206,9 @@ def _sheet_body(w: World) -> dict[str, Any]:
 def _add_member(stack: Stack, account_id: str, role: str) -> str:
     email = f"{role}-{uuid.uuid4().hex[:8]}@matrix.test"
     with psycopg.connect(stack.database_url) as conn:
-        user_id = conn.execute("INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id",
-                               (email, role.title())).fetchone()[0]  # type: ignore[index]
+        user_id = conn.execute(
+            "INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id", (email, role.title())
+        ).fetchone()[0]  # type: ignore[index]
         conn.execute("INSERT INTO memberships VALUES (%s, %s, %s)", (account_id, user_id, role))
     return email
 
@@ -236,8 +260,9 @@ def test_matrix_row(world: World, method: str, path: str, expected: dict[str, in
             raise AssertionError(f"add a body for {method} {path} to BODIES")
         body = body_of(world) if body_of else None
         if isinstance(body, Raw):
-            answer = world.apis[caller].call(method, concrete, data=body.data,
-                                             headers={"Content-Type": body.content_type})
+            answer = world.apis[caller].call(
+                method, concrete, data=body.data, headers={"Content-Type": body.content_type}
+            )
         else:
             answer = world.apis[caller].call(method, concrete, body)
         if answer.status_code != expected[caller]:

@@ -23,8 +23,9 @@ def _fingerprint(url: str) -> dict[str, tuple[int, str]]:
     """Row count and a hash of every row, per table (row for row equality)."""
     answer = {}
     with psycopg.connect(url) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+        tables = [
+            r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+        ]
         for table in tables:
             rows = conn.execute(f'SELECT t::text FROM "{table}" t ORDER BY 1').fetchall()
             answer[table] = (len(rows), hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest())
@@ -61,7 +62,12 @@ def test_restore_command_refuses_without_confirmation(postgres: Any, tmp_path: P
     url = postgres.create_database("race_backup_refuse")
     migrate(url, log=False)
     path = backup.backup(url, tmp_path)
-    done = subprocess.run([sys.executable, "-m", "infra.local", "restore", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.local", "restore", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 1
     assert "refusing" in done.stderr and "DROP" in done.stdout and "laps" in done.stdout

@@ -32,8 +32,14 @@ def _env_without_secret() -> dict[str, str]:
 
 
 def test_cold_start_without_jwt_secret_fails_with_the_signature() -> None:
-    done = subprocess.run([sys.executable, "-c", _FIRST_REQUEST], cwd=ROOT, capture_output=True, text=True,
-                          env=_env_without_secret(), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_REQUEST],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=_env_without_secret(),
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     response = json.loads(done.stdout.strip().splitlines()[-1])
     assert response["statusCode"] == 500
@@ -43,7 +49,8 @@ def test_cold_start_without_jwt_secret_fails_with_the_signature() -> None:
 
 def test_local_stack_refuses_to_start_without_jwt_secret(tmp_path: Path) -> None:
     code = "import os; from chalicelib.config import settings; settings()"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          env=_env_without_secret(), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=_env_without_secret(), timeout=60
+    )
     assert done.returncode != 0
     assert "JWT_SECRET is required" in done.stderr

@@ -17,11 +17,15 @@ pytestmark = pytest.mark.integration
 def table(emulator_url: str) -> tuple[Any, str]:
     dynamodb = boto3.client("dynamodb", endpoint_url=emulator_url, region_name="us-east-1")
     name = f"patches-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                {"AttributeName": "sk", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                     {"AttributeName": "sk", "KeyType": "RANGE"}])
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
     return dynamodb, name
 
 
@@ -33,8 +37,9 @@ def _put(table: str, sk: str, condition: str | None = "attribute_not_exists(sk)"
 
 
 def _keys(dynamodb: Any, table: str) -> list[str]:
-    items = dynamodb.query(TableName=table, KeyConditionExpression="pk = :p",
-                           ExpressionAttributeValues={":p": {"S": "p"}})["Items"]
+    items = dynamodb.query(
+        TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}
+    )["Items"]
     return sorted(item["sk"]["S"] for item in items)
 
 
@@ -54,13 +59,26 @@ def test_a_transaction_writes_all_or_nothing(table: tuple[Any, str]) -> None:
 def test_a_transaction_applies_updates_deletes_and_condition_checks(table: tuple[Any, str]) -> None:
     dynamodb, name = table
     dynamodb.transact_write_items(TransactItems=[_put(name, "a"), _put(name, "b")])
-    dynamodb.transact_write_items(TransactItems=[
-        {"ConditionCheck": {"TableName": name, "Key": {"pk": {"S": "p"}, "sk": {"S": "a"}},
-                            "ConditionExpression": "attribute_exists(sk)"}},
-        {"Update": {"TableName": name, "Key": {"pk": {"S": "p"}, "sk": {"S": "b"}},
-                    "UpdateExpression": "SET v = v + :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-        {"Delete": {"TableName": name, "Key": {"pk": {"S": "p"}, "sk": {"S": "z"}}}},
-    ])
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "ConditionCheck": {
+                    "TableName": name,
+                    "Key": {"pk": {"S": "p"}, "sk": {"S": "a"}},
+                    "ConditionExpression": "attribute_exists(sk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": name,
+                    "Key": {"pk": {"S": "p"}, "sk": {"S": "b"}},
+                    "UpdateExpression": "SET v = v + :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+            {"Delete": {"TableName": name, "Key": {"pk": {"S": "p"}, "sk": {"S": "z"}}}},
+        ]
+    )
     item = dynamodb.get_item(TableName=name, Key={"pk": {"S": "p"}, "sk": {"S": "b"}})["Item"]
     assert item["v"] == {"N": "2"}
     with pytest.raises(ClientError) as refused:  # one item twice in a transaction is refused, as by AWS

@@ -91,8 +91,15 @@ def _call(send: Callable[[], requests.Response]) -> requests.Response | None:
         return None
 
 
-def _traffic(api: Api, tally: Tally, stop: threading.Event, *, session_id: str | None = None,
-             idempotent: bool = False, reads: tuple[str, ...] = ("/events",)) -> None:
+def _traffic(
+    api: Api,
+    tally: Tally,
+    stop: threading.Event,
+    *,
+    session_id: str | None = None,
+    idempotent: bool = False,
+    reads: tuple[str, ...] = ("/events",),
+) -> None:
     """An engineer writing board cards and a viewer reading, as fast as answers come.
 
     idempotent: the web client's outbox: each write carries an Idempotency-Key and is sent again, with
@@ -140,10 +147,10 @@ def private_database(stack: Stack, tmp_path: Path) -> Iterator[tuple[Any, str, s
     url = cluster.start()
     migrate(url, log=False)
     with psycopg.connect(url) as conn:
-        account = conn.execute("INSERT INTO accounts (name, slug) VALUES ('Faults', 'faults') RETURNING id"
-                               ).fetchone()[0]  # type: ignore[index]
-        user = conn.execute("INSERT INTO users (email, name) VALUES ('f@x.io', 'F') RETURNING id"
-                            ).fetchone()[0]  # type: ignore[index]
+        account = conn.execute("INSERT INTO accounts (name, slug) VALUES ('Faults', 'faults') RETURNING id").fetchone()[
+            0
+        ]  # type: ignore[index]
+        user = conn.execute("INSERT INTO users (email, name) VALUES ('f@x.io', 'F') RETURNING id").fetchone()[0]  # type: ignore[index]
         conn.execute("INSERT INTO memberships VALUES (%s, %s, 'owner')", (account, user))
     token = issue_jwt(JWT_SECRET, user_id=str(user), account_id=str(account), role="owner", ttl_s=3600)
     original = os.environ["DATABASE_URL"]
@@ -193,13 +200,16 @@ def test_postgres_stops_under_traffic(stack: Stack, private_database: tuple[Any,
         _stop_traffic(stop, workers)
     with psycopg.connect(url) as conn:
         stored = Counter(r[0] for r in conn.execute("SELECT title FROM board_cards"))
-        events = Counter(r[0] for r in conn.execute("SELECT data->>'title' FROM domain_events "
-                                                    "WHERE type = 'board_card.create'"))
+        events = Counter(
+            r[0] for r in conn.execute("SELECT data->>'title' FROM domain_events WHERE type = 'board_card.create'")
+        )
     lost = [t for t in tally.acknowledged if t not in stored]
     duplicated = [t for t, n in stored.items() if n > 1]
     partial = [t for t in stored if events[t] != 1]  # a row without its domain event (or the reverse)
-    report = (f"sent={tally.sent} acknowledged={len(tally.acknowledged)} refused={dict(tally.refused)} "
-              f"lost={len(lost)} duplicated={len(duplicated)} partial={len(partial)}")
+    report = (
+        f"sent={tally.sent} acknowledged={len(tally.acknowledged)} refused={dict(tally.refused)} "
+        f"lost={len(lost)} duplicated={len(duplicated)} partial={len(partial)}"
+    )
     print(report)
     assert not lost and not duplicated and not partial, report
     assert set(tally.refused) <= {503}, report
@@ -240,9 +250,11 @@ def _delivery_counts(database_url: str) -> tuple[Counter[str], int]:
     """(delivery status -> count, deliveries with more than one successful attempt)."""
     with psycopg.connect(database_url) as conn:
         statuses = Counter(r[0] for r in conn.execute("SELECT status FROM webhook_deliveries"))
-        twice = conn.execute("SELECT count(*) FROM (SELECT delivery_id FROM webhook_attempts "
-                             "WHERE status_code BETWEEN 200 AND 299 GROUP BY delivery_id "
-                             "HAVING count(*) > 1) AS d").fetchone()[0]  # type: ignore[index]
+        twice = conn.execute(
+            "SELECT count(*) FROM (SELECT delivery_id FROM webhook_attempts "
+            "WHERE status_code BETWEEN 200 AND 299 GROUP BY delivery_id "
+            "HAVING count(*) > 1) AS d"
+        ).fetchone()[0]  # type: ignore[index]
     return statuses, int(twice)
 
 
@@ -264,8 +276,12 @@ def _webhook_worker(emulator_url: str, stop: threading.Event) -> None:
     from chalicelib.resources import WEBHOOK_QUEUE
     from infra.local.sqs_poller import SqsPoller
 
-    sqs = boto3.client("sqs", endpoint_url=emulator_url, region_name="us-east-1",
-                       config=Config(connect_timeout=1, retries={"max_attempts": 1}))
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=emulator_url,
+        region_name="us-east-1",
+        config=Config(connect_timeout=1, retries={"max_attempts": 1}),
+    )
     poller = SqsPoller(app, sqs, wait_time_s=0, only={WEBHOOK_QUEUE.name})
     while not stop.is_set():
         try:
@@ -275,8 +291,9 @@ def _webhook_worker(emulator_url: str, stop: threading.Event) -> None:
             stop.wait(0.2)
 
 
-def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any, str, str],
-                                      private_emulator: StoppableEmulator, receiver: Receiver) -> None:
+def test_emulator_stops_under_traffic(
+    stack: Stack, private_database: tuple[Any, str, str], private_emulator: StoppableEmulator, receiver: Receiver
+) -> None:
     """Reads keep working, writes commit (201), with an Idempotency-Key too (its claim in PostgreSQL
     guards it while DynamoDB cannot keep it); afterwards the sweeps deliver every webhook and push
     every missed room message.
@@ -296,13 +313,19 @@ def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any,
     with psycopg.connect(database_url) as conn:
         user_id = str(conn.execute("SELECT id FROM users").fetchone()[0])  # type: ignore[index]
     reader = Api(stack.api_url, token)
-    member = RoomMember(stack.ws_url, token, session_id, user_id,
-                        refetch=lambda: _titles(reader, f"sessionId={session_id}")).start()
+    member = RoomMember(
+        stack.ws_url, token, session_id, user_id, refetch=lambda: _titles(reader, f"sessionId={session_id}")
+    ).start()
     tally, stop, stop_worker = Tally(), threading.Event(), threading.Event()
     reads = ("/events", f"/board-cards?sessionId={session_id}&limit=5")
-    workers = [threading.Thread(target=_traffic, args=(Api(stack.api_url, token), tally, stop),
-                                kwargs={"session_id": session_id, "idempotent": keyed, "reads": reads})
-               for keyed in (False, False, True)]
+    workers = [
+        threading.Thread(
+            target=_traffic,
+            args=(Api(stack.api_url, token), tally, stop),
+            kwargs={"session_id": session_id, "idempotent": keyed, "reads": reads},
+        )
+        for keyed in (False, False, True)
+    ]
     worker = threading.Thread(target=_webhook_worker, args=(emulator.url, stop_worker))
     worker.start()
     _run_traffic(workers)
@@ -315,8 +338,10 @@ def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any,
         def keyed_since_stop() -> int:
             return sum(1 for title in tally.acknowledged[at_stop:] if title.startswith("keyed-"))
 
-        _wait_for(lambda: len(tally.acknowledged) >= at_stop + 10 and keyed_since_stop() >= 3,
-                  "writes (keyed ones too) while the emulator is down")
+        _wait_for(
+            lambda: len(tally.acknowledged) >= at_stop + 10 and keyed_since_stop() >= 3,
+            "writes (keyed ones too) while the emulator is down",
+        )
         outage_acknowledged, outage_keyed = len(tally.acknowledged) - at_stop, keyed_since_stop()
         emulator.restart()
         member.drop_socket(stack.management_url)
@@ -327,8 +352,12 @@ def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any,
         _stop_traffic(stop, workers)
     try:
         with psycopg.connect(database_url) as conn:
-            missed = {r[0] for r in conn.execute("SELECT data->>'title' FROM domain_events "
-                                                 "WHERE type = 'board_card.create' AND published_at IS NULL")}
+            missed = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT data->>'title' FROM domain_events WHERE type = 'board_card.create' AND published_at IS NULL"
+                )
+            }
         acknowledged = set(tally.acknowledged)
 
         def caught_up() -> bool:
@@ -345,8 +374,9 @@ def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any,
 
     with psycopg.connect(database_url) as conn:
         stored = Counter(r[0] for r in conn.execute("SELECT title FROM board_cards"))
-        events = Counter(r[0] for r in conn.execute("SELECT data->>'title' FROM domain_events "
-                                                    "WHERE type = 'board_card.create'"))
+        events = Counter(
+            r[0] for r in conn.execute("SELECT data->>'title' FROM domain_events WHERE type = 'board_card.create'")
+        )
     times, webhook_titles = _received(receiver)
     statuses, succeeded_twice = _delivery_counts(database_url)
     pushed_after_sweep = {p.title for p in member.pushes if p.epoch > 0}
@@ -357,16 +387,18 @@ def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any,
     room_lost = acknowledged - member.titles()
     not_pushed = missed - pushed_after_sweep  # the sweep's own messages must reach the member as pushes
     room_twice, room_across = member.repeats()
-    report = (f"sent={tally.sent} (reads={tally.reads_sent}) acknowledged={len(tally.acknowledged)} "
-              f"acknowledged_during_outage={outage_acknowledged} (keyed {outage_keyed}) "
-              f"refused={dict(tally.refused)} "
-              f"retried_with_same_key={tally.retried} lost={len(lost)} duplicated={len(duplicated)} "
-              f"partial={len(partial)} | webhooks: deliveries={dict(statuses)} lost={len(webhooks_lost)} "
-              f"duplicated={succeeded_twice} repeats={sum(1 for n in times.values() if n > 1)} "
-              f"| room: missed={len(missed)} pushed_by_sweep={len(missed & pushed_after_sweep)} "
-              f"lost={len(room_lost)} duplicated={room_twice} repeats_across_restart={room_across} "
-              f"resyncs={len(member.resyncs)} ignored_repeats={member.dropped} "
-              f"| emulator restarts={emulator.restarts} (state lost, re-provisioned) elapsed_s={elapsed_s:.1f}")
+    report = (
+        f"sent={tally.sent} (reads={tally.reads_sent}) acknowledged={len(tally.acknowledged)} "
+        f"acknowledged_during_outage={outage_acknowledged} (keyed {outage_keyed}) "
+        f"refused={dict(tally.refused)} "
+        f"retried_with_same_key={tally.retried} lost={len(lost)} duplicated={len(duplicated)} "
+        f"partial={len(partial)} | webhooks: deliveries={dict(statuses)} lost={len(webhooks_lost)} "
+        f"duplicated={succeeded_twice} repeats={sum(1 for n in times.values() if n > 1)} "
+        f"| room: missed={len(missed)} pushed_by_sweep={len(missed & pushed_after_sweep)} "
+        f"lost={len(room_lost)} duplicated={room_twice} repeats_across_restart={room_across} "
+        f"resyncs={len(member.resyncs)} ignored_repeats={member.dropped} "
+        f"| emulator restarts={emulator.restarts} (state lost, re-provisioned) elapsed_s={elapsed_s:.1f}"
+    )
     print(report)
     assert not lost and not duplicated and not partial, report
     assert not webhooks_lost and succeeded_twice == 0 and statuses.keys() == {"succeeded"}, report
@@ -377,8 +409,9 @@ def test_emulator_stops_under_traffic(stack: Stack, private_database: tuple[Any,
     assert not tally.refused, report
 
 
-def test_a_keyed_write_whose_answer_cannot_be_kept_still_answers_201(stack: Stack,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_keyed_write_whose_answer_cannot_be_kept_still_answers_201(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """DynamoDB fails between taking the Idempotency-Key and keeping the answer (the emulator stops
     mid-request): the write has committed, so the client gets its 201, not a 503 that its outbox
     would answer by sending the write again (a second board card)."""
@@ -416,21 +449,30 @@ LAMBDA_TIMEOUT_MS = 6_000  # how long the killed request's Idempotency-Key stays
 def _lap(run_sheet_id: str, number: int) -> dict[str, Any]:
     lap_time_ms = 100_000 + number
     s1, s2 = round(lap_time_ms * 0.3), round(lap_time_ms * 0.4)
-    return {"runSheetId": run_sheet_id, "lapNumber": number, "lapTimeMs": lap_time_ms,
-            "sectorTimesMs": [s1, s2, lap_time_ms - s1 - s2]}
+    return {
+        "runSheetId": run_sheet_id,
+        "lapNumber": number,
+        "lapTimeMs": lap_time_ms,
+        "sectorTimesMs": [s1, s2, lap_time_ms - s1 - s2],
+    }
 
 
 def _batch_waiting(conn: psycopg.Connection[Any]) -> bool:
     """The lap batch's COPY is waiting, inside its transaction, for a lock (the test's uncommitted lap)."""
     row = conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' "
-        "AND query ILIKE 'copy%%laps%%'").fetchone()
+        "AND query ILIKE 'copy%%laps%%'"
+    ).fetchone()
     return bool(row and row[0])
 
 
-def test_app_process_killed_mid_batch(stack: Stack, private_database: tuple[Any, str, str],
-                                      private_emulator: StoppableEmulator, receiver: Receiver,
-                                      tmp_path: Path) -> None:
+def test_app_process_killed_mid_batch(
+    stack: Stack,
+    private_database: tuple[Any, str, str],
+    private_emulator: StoppableEmulator,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
     """SIGKILL the process serving the API and running the webhook worker while a 5,000-lap batch is
     in its transaction and the worker waits for a batch's POSTs; restart it. The client sends the batch
     again with the same Idempotency-Key (as the web client's outbox does) until it is answered."""
@@ -441,8 +483,13 @@ def test_app_process_killed_mid_batch(stack: Stack, private_database: tuple[Any,
 
     queue_url = sqs.get_queue_url(QueueName=settings().webhook_queue)["QueueUrl"]
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "2"})  # redelivery in seconds
-    env = {**os.environ, "DATABASE_URL": database_url, "AWS_ENDPOINT_URL": emulator.url,
-           "FAULT_LAMBDA_TIMEOUT_MS": str(LAMBDA_TIMEOUT_MS), **FAST_WEBHOOKS}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "AWS_ENDPOINT_URL": emulator.url,
+        "FAULT_LAMBDA_TIMEOUT_MS": str(LAMBDA_TIMEOUT_MS),
+        **FAST_WEBHOOKS,
+    }
     env.pop("WS_MANAGEMENT_URL", None)
     app_process = AppProcess(env, tmp_path / "app.log")
     tally, stop = Tally(), threading.Event()
@@ -457,8 +504,13 @@ def test_app_process_killed_mid_batch(stack: Stack, private_database: tuple[Any,
         sheet_id = _ok(api.post("/run-sheets", {"sessionId": session["id"], "carId": car["id"]}))["id"]
         _ok(api.post("/webhooks", {"url": receiver.url, "entityTypes": ["board_card"]}))
         reads = ("/events", f"/run-sheets/{sheet_id}")
-        workers = [threading.Thread(target=_traffic, args=(Api(app_process.url, token), tally, stop),
-                                    kwargs={"idempotent": True, "reads": reads})]
+        workers = [
+            threading.Thread(
+                target=_traffic,
+                args=(Api(app_process.url, token), tally, stop),
+                kwargs={"idempotent": True, "reads": reads},
+            )
+        ]
         receiver.answer = Answer(delay_s=0.3)  # a slow receiver: messages queue up, batches fill
         _run_traffic(workers)
         _wait_for(lambda: len(receiver.requests) >= 10, "webhooks delivered before the fault")
@@ -470,14 +522,20 @@ def test_app_process_killed_mid_batch(stack: Stack, private_database: tuple[Any,
             before_hold = len(receiver.requests)
             _wait_for(arrived.is_set, "the worker in the middle of a batch (its POSTs held by the receiver)")
             time.sleep(0.2)  # the batch's other POSTs, sent concurrently, arrive too
-            batch = threading.Thread(target=lambda: first_answer.append(_call(lambda: Api(app_process.url, token).post(
-                "/laps", body, headers={"Idempotency-Key": key}))))
+            batch = threading.Thread(
+                target=lambda: first_answer.append(
+                    _call(lambda: Api(app_process.url, token).post("/laps", body, headers={"Idempotency-Key": key}))
+                )
+            )
             with psycopg.connect(database_url) as blocker, psycopg.connect(database_url, autocommit=True) as watch:
                 # An uncommitted lap 1 of the same run sheet: the batch's COPY waits for it inside its own
                 # transaction, so the kill always lands mid-batch, however fast the batch is.
-                blocker.execute("INSERT INTO laps (account_id, run_sheet_id, session_id, car_id, lap_number, "
-                                "lap_time_ms) SELECT account_id, id, session_id, car_id, 1, 100001 FROM run_sheets "
-                                "WHERE id = %s", (sheet_id,))
+                blocker.execute(
+                    "INSERT INTO laps (account_id, run_sheet_id, session_id, car_id, lap_number, "
+                    "lap_time_ms) SELECT account_id, id, session_id, car_id, 1, 100001 FROM run_sheets "
+                    "WHERE id = %s",
+                    (sheet_id,),
+                )
                 batch.start()
                 _wait_for(lambda: _batch_waiting(watch) or not batch.is_alive(), "the lap batch in its transaction")
                 app_process.kill()
@@ -488,8 +546,9 @@ def test_app_process_killed_mid_batch(stack: Stack, private_database: tuple[Any,
         assert first_answer == [None], f"the batch was answered before the kill: {first_answer}"
         with psycopg.connect(database_url) as conn:
             laps_at_kill = conn.execute("SELECT count(*) FROM laps").fetchone()[0]  # type: ignore[index]
-            recorded_at_kill = {str(r[0]) for r in conn.execute(
-                "SELECT id FROM webhook_deliveries WHERE status = 'succeeded'")}  # a delivery's id is its webhook-id
+            recorded_at_kill = {
+                str(r[0]) for r in conn.execute("SELECT id FROM webhook_deliveries WHERE status = 'succeeded'")
+            }  # a delivery's id is its webhook-id
 
         app_process.start()
         retry = Api(app_process.url, token)
@@ -498,8 +557,10 @@ def test_app_process_killed_mid_batch(stack: Stack, private_database: tuple[Any,
         def batch_settled() -> bool:
             answer = _call(lambda: retry.post("/laps", body, headers={"Idempotency-Key": key}))
             lap_attempts.append(str(answer.status_code) if answer is not None else "no answer")
-            if answer is not None and (answer.status_code == 201 or (
-                    answer.status_code == 409 and answer.json()["error"]["code"] != "idempotency_in_progress")):
+            if answer is not None and (
+                answer.status_code == 201
+                or (answer.status_code == 409 and answer.json()["error"]["code"] != "idempotency_in_progress")
+            ):
                 outcome.append(answer)  # 201, or a 409 naming laps that exist: it had committed
                 return True
             time.sleep(0.5)  # in progress (the killed request's key), or no answer yet: the outbox waits
@@ -535,16 +596,18 @@ def test_app_process_killed_mid_batch(stack: Stack, private_database: tuple[Any,
     lost = [t for t in acknowledged if stored[t] == 0]
     duplicated = [t for t, n in stored.items() if n > 1]
     webhooks_lost = acknowledged - set(webhook_titles.values())
-    report = (f"sent={tally.sent} (reads={tally.reads_sent}) acknowledged={len(acknowledged)} "
-              f"failed_as_expected={dict(tally.refused)} retried_with_same_key={tally.retried} "
-              f"told_applied={tally.applied} lost={len(lost)} "
-              f"duplicated={len(duplicated)} | laps: attempts={dict(Counter(lap_attempts))} "
-              f"answer={outcome[0].status_code} "
-              f"at_kill={laps_at_kill} stored={sum(laps.values())} lost={laps_lost} duplicated={laps_twice} "
-              f"events={lap_events} | webhooks: held_at_kill={len(held)} deliveries={dict(statuses)} "
-              f"lost={len(webhooks_lost)} duplicated={succeeded_twice} repeats={len(repeats)} "
-              f"(held unanswered at the kill: {len(repeats & held)}; recorded as succeeded before it: "
-              f"{len(repeats & recorded_at_kill)})")
+    report = (
+        f"sent={tally.sent} (reads={tally.reads_sent}) acknowledged={len(acknowledged)} "
+        f"failed_as_expected={dict(tally.refused)} retried_with_same_key={tally.retried} "
+        f"told_applied={tally.applied} lost={len(lost)} "
+        f"duplicated={len(duplicated)} | laps: attempts={dict(Counter(lap_attempts))} "
+        f"answer={outcome[0].status_code} "
+        f"at_kill={laps_at_kill} stored={sum(laps.values())} lost={laps_lost} duplicated={laps_twice} "
+        f"events={lap_events} | webhooks: held_at_kill={len(held)} deliveries={dict(statuses)} "
+        f"lost={len(webhooks_lost)} duplicated={succeeded_twice} repeats={len(repeats)} "
+        f"(held unanswered at the kill: {len(repeats & held)}; recorded as succeeded before it: "
+        f"{len(repeats & recorded_at_kill)})"
+    )
     print(report)
     assert laps_at_kill in (0, BATCH_LAPS), report  # never part of a batch
     assert laps_lost == 0 and laps_twice == 0 and lap_events == BATCH_LAPS, report
@@ -564,8 +627,9 @@ def _wait_for(condition: Any, what: str, timeout_s: float = 60, poll_s: float = 
         time.sleep(poll_s)
 
 
-def test_keyed_writes_run_on_their_postgresql_claim_when_dynamodb_is_down(stack: Stack,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyed_writes_run_on_their_postgresql_claim_when_dynamodb_is_down(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """DynamoDB refuses the Idempotency-Key before anything runs: race-data writes (which record their
     key in their own transaction) commit anyway and a retry with the key is not applied twice; a route
     without that claim is refused with 503 naming DynamoDB."""
@@ -579,8 +643,10 @@ def test_keyed_writes_run_on_their_postgresql_claim_when_dynamodb_is_down(stack:
     email, account_id = new_account("admin")
     api = Api(stack.api_url, token_for(email))
     monkeypatch.setattr(DynamoDBPersistenceLayer, "_put_record", dynamodb_gone)
-    for path, body in (("/api-keys", {"name": "timing bridge"}),
-                       ("/webhooks", {"url": "http://127.0.0.1:9/hook", "entityTypes": ["lap"]})):
+    for path, body in (
+        ("/api-keys", {"name": "timing bridge"}),
+        ("/webhooks", {"url": "http://127.0.0.1:9/hook", "entityTypes": ["lap"]}),
+    ):
         key = str(uuid.uuid4())
         answers = [api.post(path, body, headers={"Idempotency-Key": key}) for _ in range(2)]
         assert [a.status_code for a in answers] == [201, 409], [a.text for a in answers]
@@ -590,14 +656,18 @@ def test_keyed_writes_run_on_their_postgresql_claim_when_dynamodb_is_down(stack:
     first = api.post("/board-cards", {"title": "while DynamoDB is down"}, headers={"Idempotency-Key": key})
     retry = api.post("/board-cards", {"title": "while DynamoDB is down"}, headers={"Idempotency-Key": key})
     other = api.post("/board-cards", {"title": "another key"}, headers={"Idempotency-Key": str(uuid.uuid4())})
-    unclaimed = api.post("/auth/password", {"currentPassword": "x", "newPassword": "y" * 12},
-                         headers={"Idempotency-Key": str(uuid.uuid4())})
+    unclaimed = api.post(
+        "/auth/password",
+        {"currentPassword": "x", "newPassword": "y" * 12},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
     assert first.status_code == 201, first.text
     assert (retry.status_code, _code(retry)) == (409, "idempotency_key_applied"), retry.text
     assert other.status_code == 201, other.text
     assert (unclaimed.status_code, _code(unclaimed)) == (503, "dependency_unavailable"), unclaimed.text
     assert "DynamoDB" in unclaimed.json()["error"]["message"]
     with psycopg.connect(stack.database_url) as conn:
-        titles = Counter(r[0] for r in conn.execute("SELECT title FROM board_cards WHERE account_id = %s",
-                                                    (account_id,)))
+        titles = Counter(
+            r[0] for r in conn.execute("SELECT title FROM board_cards WHERE account_id = %s", (account_id,))
+        )
     assert titles == {"while DynamoDB is down": 1, "another key": 1}

@@ -200,18 +200,14 @@ def test_source_ip_and_unique_request_ids(conn: http.client.HTTPConnection) -> N
 
 def test_json_round_trip(conn: http.client.HTTPConnection) -> None:
     payload = {"name": "Sebring 12h", "laps": [1, 2, 3], "ünïcode": "✓"}
-    response, body = call(
-        conn, "POST", "/json", json.dumps(payload).encode(), {"Content-Type": "application/json"}
-    )
+    response, body = call(conn, "POST", "/json", json.dumps(payload).encode(), {"Content-Type": "application/json"})
     assert response.status == 200
     assert json.loads(body) == {"got": payload}
 
 
 def test_chunked_request_body(conn: http.client.HTTPConnection) -> None:
     chunks = iter([b'{"a": ', b"[1, 2]", b"}"])
-    conn.request(
-        "POST", "/json", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True
-    )
+    conn.request("POST", "/json", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True)
     response = conn.getresponse()
     assert response.status == 200
     assert json.loads(response.read()) == {"got": {"a": [1, 2]}}
@@ -331,9 +327,7 @@ def test_concurrent_requests_see_their_own_current_request(gateway: HttpGateway)
     assert results == {"first": "first", "second": "second"}
 
 
-def test_access_log_has_no_query_string(
-    conn: http.client.HTTPConnection, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_access_log_has_no_query_string(conn: http.client.HTTPConnection, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="race.gateway.http"):
         call(conn, "GET", "/events/7?token=secret-value", headers={"Authorization": "Bearer hidden"})
         # The line is written after the response; the next answer on this connection comes after it.

@@ -42,8 +42,10 @@ def make_sheet(api: Api, account_id: str, session_type: str = "race") -> Sheet:
     event = ok(api.post("/events", {"name": "Sebring"}))
     session = ok(api.post("/sessions", {"eventId": event["id"], "name": "Race", "type": session_type}))
     car = ok(api.post("/cars", {"eventId": event["id"], "number": "7"}))
-    drivers = [ok(api.post("/drivers", {"name": name, "number": number, "carId": car["id"]}))["id"]
-               for name, number in (("Ana", "1"), ("Ben", "2"))]
+    drivers = [
+        ok(api.post("/drivers", {"name": name, "number": number, "carId": car["id"]}))["id"]
+        for name, number in (("Ana", "1"), ("Ben", "2"))
+    ]
     sheet = ok(api.post("/run-sheets", {"sessionId": session["id"], "carId": car["id"]}))
     return Sheet(api, account_id, sheet["id"], session["id"], car["id"], drivers)
 
@@ -56,8 +58,13 @@ def team(stack: Stack) -> Sheet:
 
 def lap(sheet: Sheet, number: int, lap_time_ms: int = 100_000, **extra: Any) -> dict[str, Any]:
     s1, s2 = round(lap_time_ms * 0.3), round(lap_time_ms * 0.4)
-    return {"runSheetId": sheet.id, "lapNumber": number, "lapTimeMs": lap_time_ms,
-            "sectorTimesMs": [s1, s2, lap_time_ms - s1 - s2], **extra}
+    return {
+        "runSheetId": sheet.id,
+        "lapNumber": number,
+        "lapTimeMs": lap_time_ms,
+        "sectorTimesMs": [s1, s2, lap_time_ms - s1 - s2],
+        **extra,
+    }
 
 
 def counts(stack: Stack, account_id: str) -> tuple[int, int]:
@@ -80,29 +87,51 @@ def all_laps(api: Api, query: str) -> list[dict[str, Any]]:
 
 # ---- writes --------------------------------------------------------------------------------------
 
+
 def test_a_batch_is_inserted_with_a_lap_create_event_per_lap(stack: Stack, team: Sheet) -> None:
-    body = {"laps": [lap(team, n, 100_000 + n, driverId=team.driver_ids[n % 2], stint=1, flag="GF",
-                         fuelL=50.456, tyreSet="S1", custom={"note": f"lap {n}"}) for n in range(1, 21)]}
+    body = {
+        "laps": [
+            lap(
+                team,
+                n,
+                100_000 + n,
+                driverId=team.driver_ids[n % 2],
+                stint=1,
+                flag="GF",
+                fuelL=50.456,
+                tyreSet="S1",
+                custom={"note": f"lap {n}"},
+            )
+            for n in range(1, 21)
+        ]
+    }
     answer = ok(team.api.post("/laps", body), 201)
     assert answer["created"] == 20 and [i["lapNumber"] for i in answer["items"]] == list(range(1, 21))
     stored = all_laps(team.api, f"runSheetId={team.id}")
     assert [s["id"] for s in stored] == [i["id"] for i in answer["items"]]
     first = stored[0]
     assert (first["sessionId"], first["carId"], first["source"], first["driverNumber"]) == (
-        team.session_id, team.car_id, "manual", "2")  # derived from the run sheet and the driver
+        team.session_id,
+        team.car_id,
+        "manual",
+        "2",
+    )  # derived from the run sheet and the driver
     assert first["fuelL"] == 50.46 and first["custom"] == {"note": "lap 1"} and first["isValid"] is True
     with psycopg.connect(stack.database_url) as conn:
-        events = conn.execute("SELECT entity_id::text, session_id::text, data, published_at IS NOT NULL "
-                              "FROM domain_events WHERE account_id = %s AND type = 'lap.create' ORDER BY id",
-                              (team.account_id,)).fetchall()
+        events = conn.execute(
+            "SELECT entity_id::text, session_id::text, data, published_at IS NOT NULL "
+            "FROM domain_events WHERE account_id = %s AND type = 'lap.create' ORDER BY id",
+            (team.account_id,),
+        ).fetchall()
     assert [e[0] for e in events] == [s["id"] for s in stored]
     assert {e[1] for e in events} == {team.session_id}
     assert events[4][2] == stored[4] and all(e[3] for e in events)  # the lap as GET shows it; published
 
 
 def test_one_lap_answers_the_lap(team: Sheet) -> None:
-    made = ok(team.api.post("/laps", lap(team, 1, isOutLap=True, pitTimeMs=0, recordedAt="2026-03-14T10:00:00+01:00")),
-              201)
+    made = ok(
+        team.api.post("/laps", lap(team, 1, isOutLap=True, pitTimeMs=0, recordedAt="2026-03-14T10:00:00+01:00")), 201
+    )
     assert made["lapNumber"] == 1 and made["isOutLap"] and made["recordedAt"] == "2026-03-14T09:00:00Z"
     assert ok(team.api.get(f"/laps/{made['id']}")) == made
 
@@ -160,8 +189,9 @@ def test_duplicates_in_the_batch_or_against_stored_laps_are_409_naming_them(stac
     assert counts(stack, team.account_id) == before
 
 
-def test_another_accounts_run_sheet_or_driver_is_404_and_nothing_is_written(stack: Stack, team: Sheet,
-                                                                             alex: Api) -> None:
+def test_another_accounts_run_sheet_or_driver_is_404_and_nothing_is_written(
+    stack: Stack, team: Sheet, alex: Api
+) -> None:
     theirs = alex.get("/run-sheets").json()["items"][0]["id"]
     their_driver = alex.get("/drivers").json()["items"][0]["id"]
     before = counts(stack, team.account_id)
@@ -181,8 +211,12 @@ def test_viewers_cannot_write_laps(stack: Stack, team: Sheet) -> None:
 def test_patch_and_delete_record_their_events(stack: Stack, team: Sheet) -> None:
     made = ok(team.api.post("/laps", lap(team, 1, driverId=team.driver_ids[0], flag="GF")), 201)
     changed = ok(team.api.call("PATCH", f"/laps/{made['id']}", {"isValid": False, "flag": None, "driverId": None}))
-    assert (changed["isValid"], changed["flag"], changed["driverId"], changed["lapTimeMs"]) == (False, None, None,
-                                                                                              100_000)
+    assert (changed["isValid"], changed["flag"], changed["driverId"], changed["lapTimeMs"]) == (
+        False,
+        None,
+        None,
+        100_000,
+    )
     bad = team.api.call("PATCH", f"/laps/{made['id']}", {"lapTimeMs": 90_000})  # the sectors no longer add up
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "sectorTimesMs"
     assert team.api.call("PATCH", f"/laps/{made['id']}", {"runSheetId": team.id}).status_code == 400
@@ -192,17 +226,23 @@ def test_patch_and_delete_record_their_events(stack: Stack, team: Sheet) -> None
     assert ok(team.api.delete(f"/laps/{made['id']}")) == {"id": made["id"], "deleted": {"laps": 1}}
     assert team.api.get(f"/laps/{made['id']}").status_code == 404
     with psycopg.connect(stack.database_url) as conn:
-        types = [row[0] for row in conn.execute(
-            "SELECT type FROM domain_events WHERE entity_id = %s ORDER BY id", (made["id"],)).fetchall()]
+        types = [
+            row[0]
+            for row in conn.execute(
+                "SELECT type FROM domain_events WHERE entity_id = %s ORDER BY id", (made["id"],)
+            ).fetchall()
+        ]
     assert types == ["lap.create", "lap.update", "lap.delete"]
 
 
 def test_a_big_batch_records_every_event_but_the_room_hears_one_summary(stack: Stack, team: Sheet) -> None:
     ok(team.api.post("/laps", {"laps": [lap(team, n) for n in range(1, 602)]}), 201)
     with psycopg.connect(stack.database_url) as conn:
-        rows = conn.execute("SELECT type, published_at IS NOT NULL, data FROM domain_events "
-                            "WHERE account_id = %s AND type IN ('lap.create', 'run_sheet.update')",
-                            (team.account_id,)).fetchall()
+        rows = conn.execute(
+            "SELECT type, published_at IS NOT NULL, data FROM domain_events "
+            "WHERE account_id = %s AND type IN ('lap.create', 'run_sheet.update')",
+            (team.account_id,),
+        ).fetchall()
     lap_events = [r for r in rows if r[0] == "lap.create"]
     assert len(lap_events) == 601 and all(r[1] for r in lap_events)
     summary = [r[2] for r in rows if r[0] == "run_sheet.update"]
@@ -211,18 +251,25 @@ def test_a_big_batch_records_every_event_but_the_room_hears_one_summary(stack: S
 
 def test_webhooks_get_a_lap_create_delivery_per_lap_of_a_batch(stack: Stack, team: Sheet) -> None:
     with psycopg.connect(stack.database_url) as conn:
-        conn.execute("INSERT INTO webhooks (account_id, url, entity_types, operations, secret) "
-                     "VALUES (%s, 'http://127.0.0.1:9/hook', '{lap}', '{create}', 'whsec_x')", (team.account_id,))
+        conn.execute(
+            "INSERT INTO webhooks (account_id, url, entity_types, operations, secret) "
+            "VALUES (%s, 'http://127.0.0.1:9/hook', '{lap}', '{create}', 'whsec_x')",
+            (team.account_id,),
+        )
     made = ok(team.api.post("/laps", {"laps": [lap(team, n) for n in range(1, 4)]}), 201)
     with psycopg.connect(stack.database_url) as conn:
-        payloads = [json.loads(row[0]) for row in conn.execute(
-            "SELECT payload FROM webhook_deliveries WHERE account_id = %s ORDER BY event_id",
-            (team.account_id,)).fetchall()]
+        payloads = [
+            json.loads(row[0])
+            for row in conn.execute(
+                "SELECT payload FROM webhook_deliveries WHERE account_id = %s ORDER BY event_id", (team.account_id,)
+            ).fetchall()
+        ]
     assert [(p["type"], p["data"]["id"]) for p in payloads] == [("lap.create", i["id"]) for i in made["items"]]
 
 
-def test_the_session_room_hears_each_lap_of_a_small_batch_and_one_summary_of_a_big_one(stack: Stack,
-                                                                                        team: Sheet) -> None:
+def test_the_session_room_hears_each_lap_of_a_small_batch_and_one_summary_of_a_big_one(
+    stack: Stack, team: Sheet
+) -> None:
     from websockets.sync.client import connect
 
     with connect(f"{stack.ws_url}/?token={team.api.token}") as ws:
@@ -232,19 +279,26 @@ def test_the_session_room_hears_each_lap_of_a_small_batch_and_one_summary_of_a_b
         ok(team.api.post("/laps", {"laps": [lap(team, n) for n in range(4, 505)]}), 201)
         while heard[-1]["type"] != "run_sheet.update":
             heard.append(json.loads(ws.recv(timeout=10)))
-    pushed = [(m["type"], m["data"].get("lapNumber", m["data"].get("lapsAdded"))) for m in heard[1:]
-              if m["type"] in ("lap.create", "run_sheet.update")]
+    pushed = [
+        (m["type"], m["data"].get("lapNumber", m["data"].get("lapsAdded")))
+        for m in heard[1:]
+        if m["type"] in ("lap.create", "run_sheet.update")
+    ]
     assert pushed == [("lap.create", 1), ("lap.create", 2), ("lap.create", 3), ("run_sheet.update", 501)]
     assert heard[0]["type"] == "joined" and heard[-1]["data"]["lapEventsPushed"] is False
 
 
 def test_two_concurrent_batches_into_one_run_sheet_keep_lap_numbers_unique(stack: Stack, team: Sheet) -> None:
     answers: dict[str, requests.Response] = {}
-    bodies = {"a": {"laps": [lap(team, n) for n in range(1, 61)]},
-              "b": {"laps": [lap(team, n) for n in range(40, 101)]}}
+    bodies = {
+        "a": {"laps": [lap(team, n) for n in range(1, 61)]},
+        "b": {"laps": [lap(team, n) for n in range(40, 101)]},
+    }
     with _held_lap(stack, team, 50) as release:  # both batches wait on lap 50 until released
-        threads = [threading.Thread(target=lambda k=k: answers.__setitem__(k, team.api.post("/laps", bodies[k])))
-                   for k in bodies]
+        threads = [
+            threading.Thread(target=lambda k=k: answers.__setitem__(k, team.api.post("/laps", bodies[k])))
+            for k in bodies
+        ]
         for thread in threads:
             thread.start()
         _wait_for_lock_waits(stack, 2)
@@ -265,8 +319,11 @@ def _held_lap(stack: Stack, team: Sheet, number: int) -> Any:
     @contextmanager
     def hold() -> Iterator[Any]:
         conn = psycopg.connect(stack.database_url)
-        conn.execute("INSERT INTO laps (account_id, run_sheet_id, session_id, car_id, lap_number, lap_time_ms) "
-                     "VALUES (%s, %s, %s, %s, %s, 1)", (team.account_id, team.id, team.session_id, team.car_id, number))
+        conn.execute(
+            "INSERT INTO laps (account_id, run_sheet_id, session_id, car_id, lap_number, lap_time_ms) "
+            "VALUES (%s, %s, %s, %s, %s, 1)",
+            (team.account_id, team.id, team.session_id, team.car_id, number),
+        )
         try:
             yield conn.rollback
         finally:
@@ -288,6 +345,7 @@ def _wait_for_lock_waits(stack: Stack, count: int, timeout_s: float = 10.0) -> N
 
 
 # ---- Idempotency-Key -----------------------------------------------------------------------------
+
 
 def test_a_retried_post_with_the_same_key_inserts_once_and_replays_the_answer(stack: Stack, team: Sheet) -> None:
     key = {"Idempotency-Key": str(uuid.uuid4())}
@@ -341,8 +399,9 @@ def test_idempotency_records_live_in_the_kv_table_scoped_by_account(stack: Stack
     from chalicelib.config import settings
 
     sk = "POST /laps#" + hashlib.md5(json.dumps(key).encode()).hexdigest()  # Powertools' key hash
-    item = dynamodb.get_item(TableName=settings().kv_table,
-                             Key={"pk": {"S": f"idempotency#{team.account_id}"}, "sk": {"S": sk}})["Item"]
+    item = dynamodb.get_item(
+        TableName=settings().kv_table, Key={"pk": {"S": f"idempotency#{team.account_id}"}, "sk": {"S": sk}}
+    )["Item"]
     assert item["status"]["S"] == "COMPLETED" and int(item["expiresAt"]["N"]) > time.time() + 23 * 3600
 
 
@@ -355,8 +414,9 @@ def _lose_the_answer(stack: Stack, team: Sheet, route: str, key: str) -> None:
 
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1")
     sk = f"{route}#" + hashlib.md5(json.dumps(key).encode()).hexdigest()  # Powertools' key hash
-    dynamodb.delete_item(TableName=settings().kv_table,
-                         Key={"pk": {"S": f"idempotency#{team.account_id}"}, "sk": {"S": sk}})
+    dynamodb.delete_item(
+        TableName=settings().kv_table, Key={"pk": {"S": f"idempotency#{team.account_id}"}, "sk": {"S": sk}}
+    )
 
 
 def test_a_key_whose_answer_was_lost_after_the_commit_is_never_applied_twice(stack: Stack, team: Sheet) -> None:
@@ -391,12 +451,15 @@ def test_applied_keys_are_forgotten_with_their_answers(stack: Stack, team: Sheet
     key = "old-" + uuid.uuid4().hex
     ok(team.api.post("/laps", lap(team, 1), headers={"Idempotency-Key": key}), 201)
     with psycopg.connect(stack.database_url) as conn:
-        conn.execute("UPDATE applied_requests SET applied_at = now() - interval '25 hours' "
-                     "WHERE account_id = %s", (team.account_id,))
+        conn.execute(
+            "UPDATE applied_requests SET applied_at = now() - interval '25 hours' WHERE account_id = %s",
+            (team.account_id,),
+        )
     assert idempotency.forget_expired() >= 1
     with psycopg.connect(stack.database_url) as conn:
-        left = conn.execute("SELECT count(*) FROM applied_requests WHERE account_id = %s",
-                            (team.account_id,)).fetchone()
+        left = conn.execute(
+            "SELECT count(*) FROM applied_requests WHERE account_id = %s", (team.account_id,)
+        ).fetchone()
     assert left == (0,)
 
 
@@ -407,11 +470,20 @@ def test_a_malformed_key_is_400(team: Sheet) -> None:
 
 # ---- lists ---------------------------------------------------------------------------------------
 
+
 def ten_timed_laps(team: Sheet) -> Sheet:
     """Ten laps: lap n takes 100 s - n ms (lap 10 fastest), recorded a minute apart from 10:00Z."""
-    laps = [lap(team, n, 100_000 - n, recordedAt=f"2026-03-14T10:{n:02d}:00Z",
-                tyreSet="=HYPERLINK(x)" if n == 3 else "S", custom={"note": 'a, "quoted" note'} if n == 4 else {})
-            for n in range(1, 11)]
+    laps = [
+        lap(
+            team,
+            n,
+            100_000 - n,
+            recordedAt=f"2026-03-14T10:{n:02d}:00Z",
+            tyreSet="=HYPERLINK(x)" if n == 3 else "S",
+            custom={"note": 'a, "quoted" note'} if n == 4 else {},
+        )
+        for n in range(1, 11)
+    ]
     ok(team.api.post("/laps", {"laps": laps}), 201)
     return team
 
@@ -445,8 +517,11 @@ def test_sort_with_cursor_pagination_walks_every_lap_once_in_order(team: Sheet) 
     ok(timed.api.post("/laps", lap(timed, 11, 99_990)))  # ties with lap 10 on lap time
     seen, cursor = [], None
     while True:
-        page = ok(timed.api.get(f"/laps?runSheetId={timed.id}&sort=-lapTimeMs&limit=3" +
-                                (f"&cursor={cursor}" if cursor else "")))
+        page = ok(
+            timed.api.get(
+                f"/laps?runSheetId={timed.id}&sort=-lapTimeMs&limit=3" + (f"&cursor={cursor}" if cursor else "")
+            )
+        )
         seen += [(item["lapTimeMs"], item["id"]) for item in page["items"]]
         cursor = page["nextCursor"]
         if not cursor:
@@ -462,17 +537,33 @@ def test_sort_with_cursor_pagination_walks_every_lap_once_in_order(team: Sheet) 
 def test_fields_selects_what_each_item_holds(timed: Sheet) -> None:
     page = ok(timed.api.get(f"/laps?runSheetId={timed.id}&fields=id,lapNumber,lapTimeMs&limit=4&sort=-lapTimeMs"))
     assert all(list(item) == ["id", "lapNumber", "lapTimeMs"] for item in page["items"]) and page["nextCursor"]
-    rest = ok(timed.api.get(f"/laps?runSheetId={timed.id}&fields=lapNumber&sort=-lapTimeMs"
-                            f"&cursor={page['nextCursor']}"))
+    rest = ok(
+        timed.api.get(f"/laps?runSheetId={timed.id}&fields=lapNumber&sort=-lapTimeMs&cursor={page['nextCursor']}")
+    )
     assert [item["lapNumber"] for item in page["items"] + rest["items"]] == list(range(1, 11))  # slowest first
 
 
-@pytest.mark.parametrize("query", [
-    "lapTimeMs<=1;DROP TABLE laps", "lapTimeMs<='1' OR '1'='1", "sort=lapTimeMs;DROP TABLE laps",
-    "sort=(SELECT 1)", "fields=id,(select password_hash from users)", "recordedAt>=yesterday",
-    "customX>5", "flag=GF' OR '1'='1", "source=api' --", "driverNumber=1;--", "isValid<true", "sort=-flag",
-    "lapNumber>5=6", "format=xml", "limit=50001", "format=csv&limit=50001",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "lapTimeMs<=1;DROP TABLE laps",
+        "lapTimeMs<='1' OR '1'='1",
+        "sort=lapTimeMs;DROP TABLE laps",
+        "sort=(SELECT 1)",
+        "fields=id,(select password_hash from users)",
+        "recordedAt>=yesterday",
+        "customX>5",
+        "flag=GF' OR '1'='1",
+        "source=api' --",
+        "driverNumber=1;--",
+        "isValid<true",
+        "sort=-flag",
+        "lapNumber>5=6",
+        "format=xml",
+        "limit=50001",
+        "format=csv&limit=50001",
+    ],
+)
 def test_injection_strings_and_nonsense_in_list_parameters_are_400(timed: Sheet, query: str) -> None:
     answer = timed.api.get(f"/laps?runSheetId={timed.id}&{query}")
     assert answer.status_code == 400, answer.text
@@ -480,8 +571,10 @@ def test_injection_strings_and_nonsense_in_list_parameters_are_400(timed: Sheet,
 
 
 def test_csv_export_opens_in_a_spreadsheet(timed: Sheet) -> None:
-    answer = timed.api.get(f"/laps?runSheetId={timed.id}&format=csv&fields=lapNumber,lapTimeMs,tyreSet,custom,"
-                           "sectorTimesMs,isValid,recordedAt")
+    answer = timed.api.get(
+        f"/laps?runSheetId={timed.id}&format=csv&fields=lapNumber,lapTimeMs,tyreSet,custom,"
+        "sectorTimesMs,isValid,recordedAt"
+    )
     assert answer.status_code == 200
     assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert answer.headers["Content-Disposition"] == 'attachment; filename="laps.csv"'
@@ -498,10 +591,13 @@ def test_csv_pages_continue_with_the_next_cursor(timed: Sheet) -> None:
     cursor = first.headers["X-Next-Cursor"]
     # A browser on another origin may read it (the web client's CSV export pages with it).
     assert "X-Next-Cursor" in first.headers["Access-Control-Expose-Headers"].split(",")
-    second = timed.api.get(f"/laps?runSheetId={timed.id}&format=csv&limit=50000&sort=-lapTimeMs&fields=lapNumber"
-                           f"&cursor={cursor}")
-    numbers = [int(r[0]) for r in list(csv.reader(io.StringIO(first.text)))[1:] + list(csv.reader(
-        io.StringIO(second.text)))[1:]]
+    second = timed.api.get(
+        f"/laps?runSheetId={timed.id}&format=csv&limit=50000&sort=-lapTimeMs&fields=lapNumber&cursor={cursor}"
+    )
+    numbers = [
+        int(r[0])
+        for r in list(csv.reader(io.StringIO(first.text)))[1:] + list(csv.reader(io.StringIO(second.text)))[1:]
+    ]
     assert numbers == list(range(1, 11))  # slowest first
 
 
@@ -517,14 +613,15 @@ def test_sessions_list_as_csv_and_with_comparisons(jamie: Api) -> None:
 
 # ---- stats ---------------------------------------------------------------------------------------
 
+
 def test_stats_of_a_hand_made_run_sheet(team: Sheet) -> None:
     d1, d2 = team.driver_ids
     laps = [
-        lap(team, 1, 90_000, stint=1, driverId=d1),                     # lap 1: never counts (fastest raw)
+        lap(team, 1, 90_000, stint=1, driverId=d1),  # lap 1: never counts (fastest raw)
         lap(team, 2, 100_000, stint=1, driverId=d1, sectorTimesMs=[30_000, 40_000, 30_000]),
         lap(team, 3, 101_000, stint=1, driverId=d1, sectorTimesMs=[29_500, 41_000, 30_500]),
         lap(team, 4, 102_000, stint=1, driverId=d1, sectorTimesMs=[30_500, 41_500, 30_000]),
-        lap(team, 5, 99_000, stint=1, driverId=d1, isValid=False),      # invalid (track limits)
+        lap(team, 5, 99_000, stint=1, driverId=d1, isValid=False),  # invalid (track limits)
         lap(team, 6, 130_000, stint=1, driverId=d1, isInLap=True),
         lap(team, 7, 140_000, stint=2, driverId=d2, isOutLap=True),
         lap(team, 8, 103_000, stint=2, driverId=d2, sectorTimesMs=[31_000, 39_500, 32_500]),
@@ -533,24 +630,51 @@ def test_stats_of_a_hand_made_run_sheet(team: Sheet) -> None:
     ok(team.api.post("/laps", {"laps": laps}), 201)
     stats = ok(team.api.get(f"/run-sheets/{team.id}/stats"))
     assert (stats["laps"], stats["countingLaps"]) == (9, 5)
-    assert (stats["bestLap"]["lapNumber"], stats["bestLap"]["lapTimeMs"], stats["bestLap"]["basis"]) == (2, 100_000,
-                                                                                                        "computed")
+    assert (stats["bestLap"]["lapNumber"], stats["bestLap"]["lapTimeMs"], stats["bestLap"]["basis"]) == (
+        2,
+        100_000,
+        "computed",
+    )
     assert stats["theoreticalBestMs"] == 29_500 + 39_500 + 30_000
     assert [(s["sector"], s["ms"], s["lapNumber"]) for s in stats["bestSectors"]] == [
-        (1, 29_500, 3), (2, 39_500, 8), (3, 30_000, 2)]
+        (1, 29_500, 3),
+        (2, 39_500, 8),
+        (3, 30_000, 2),
+    ]
     one, two = stats["stints"]
     assert (one["stint"], one["laps"], one["countingLaps"], one["averageLapMs"], one["degradationMsPerLap"]) == (
-        1, 6, 3, 101_000.0, 1000.0)
-    assert (two["stint"], two["countingLaps"], two["averageLapMs"], two["degradationMsPerLap"]) == (2, 2, 103_250.0,
-                                                                                                   None)
+        1,
+        6,
+        3,
+        101_000.0,
+        1000.0,
+    )
+    assert (two["stint"], two["countingLaps"], two["averageLapMs"], two["degradationMsPerLap"]) == (
+        2,
+        2,
+        103_250.0,
+        None,
+    )
     assert not stats["stintsInferred"] and one["driverIds"] == [d1]
     drivers = {d["driverId"]: d for d in stats["drivers"]}
     assert (drivers[d1]["laps"], drivers[d1]["bestLapMs"], drivers[d2]["averageLapMs"]) == (6, 100_000, 103_250.0)
 
 
 def test_stats_prefer_the_officials_best_lap_when_timing_marked_one(team: Sheet) -> None:
-    ok(team.api.post("/laps", {"laps": [lap(team, 1), lap(team, 2, 98_000), lap(team, 3, 99_000, custom={
-        "officialBest": True}), lap(team, 4, 130_000, isInLap=True)]}), 201)
+    ok(
+        team.api.post(
+            "/laps",
+            {
+                "laps": [
+                    lap(team, 1),
+                    lap(team, 2, 98_000),
+                    lap(team, 3, 99_000, custom={"officialBest": True}),
+                    lap(team, 4, 130_000, isInLap=True),
+                ]
+            },
+        ),
+        201,
+    )
     stats = ok(team.api.get(f"/run-sheets/{team.id}/stats"))
     assert (stats["bestLap"]["lapNumber"], stats["bestLap"]["basis"]) == (3, "official")
     assert stats["stintsInferred"] and [s["laps"] for s in stats["stints"]] == [4]
@@ -575,6 +699,7 @@ def test_stats_of_the_seeded_run_sheets_match_the_stored_laps(stack: Stack, jami
                 n = len(mine)
                 mx, my = sum(x["lapNumber"] for x in mine) / n, sum(x["lapTimeMs"] for x in mine) / n
                 slope = sum((x["lapNumber"] - mx) * (x["lapTimeMs"] - my) for x in mine) / sum(
-                    (x["lapNumber"] - mx) ** 2 for x in mine)
+                    (x["lapNumber"] - mx) ** 2 for x in mine
+                )
                 assert stint["degradationMsPerLap"] == round(slope, 2)
         assert alex.get(f"/run-sheets/{sheet['id']}/stats").status_code == 404

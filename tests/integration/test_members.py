@@ -39,8 +39,9 @@ def _join(stack: Stack, owner: Api, role: str) -> tuple[Api, str]:
     """A new person invited as `role` who accepted; returns (their client, their user id)."""
     invite = owner.post("/members", {"email": _email(role), "role": role})
     assert invite.status_code == 201, invite.text
-    accepted = Api(stack.api_url).post("/auth/accept-invite", {"token": invite.json()["inviteToken"],
-                                                                "password": PASSWORD, "name": role.title()})
+    accepted = Api(stack.api_url).post(
+        "/auth/accept-invite", {"token": invite.json()["inviteToken"], "password": PASSWORD, "name": role.title()}
+    )
     assert accepted.status_code == 200, accepted.text
     body = accepted.json()
     return Api(stack.api_url, body["token"]), body["user"]["id"]
@@ -61,8 +62,9 @@ def signup_switched_off(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 def test_signup_creates_an_account_with_its_owner_and_answers_like_login(stack: Stack) -> None:
     email = _email("signup")
-    answer = Api(stack.api_url).post("/auth/signup", {"email": email, "password": PASSWORD, "name": "Sam Reyes",
-                                                      "accountName": "Reyes Motorsport"})
+    answer = Api(stack.api_url).post(
+        "/auth/signup", {"email": email, "password": PASSWORD, "name": "Sam Reyes", "accountName": "Reyes Motorsport"}
+    )
     assert answer.status_code == 201, answer.text
     body = answer.json()
     assert set(body) == {"token", "expiresIn", "user", "accounts"}  # as POST /auth/login answers
@@ -77,8 +79,9 @@ def test_signup_creates_an_account_with_its_owner_and_answers_like_login(stack: 
 
 def test_signup_with_a_taken_email_is_a_409_whatever_its_case(stack: Stack) -> None:
     email, _ = new_account()
-    answer = Api(stack.api_url).post("/auth/signup", {"email": email.upper(), "password": PASSWORD, "name": "X",
-                                                      "accountName": "Another Team"})
+    answer = Api(stack.api_url).post(
+        "/auth/signup", {"email": email.upper(), "password": PASSWORD, "name": "X", "accountName": "Another Team"}
+    )
     assert answer.status_code == 409, answer.text
     assert answer.json()["error"]["code"] == "conflict"
 
@@ -106,8 +109,9 @@ def test_bad_signups_name_the_field_and_create_nothing(stack: Stack, change: dic
 
 def test_signup_can_be_switched_off(stack: Stack, signup_switched_off: None) -> None:
     email = _email("off")
-    answer = Api(stack.api_url).post("/auth/signup", {"email": email, "password": PASSWORD, "name": "N",
-                                                      "accountName": "T"})
+    answer = Api(stack.api_url).post(
+        "/auth/signup", {"email": email, "password": PASSWORD, "name": "N", "accountName": "T"}
+    )
     assert answer.status_code == 403
     assert "sign-up is switched off" in answer.json()["error"]["message"]
 
@@ -135,8 +139,11 @@ def test_invite_accept_login_and_see_the_accounts_events(stack: Stack) -> None:
     listed = {m["email"]: m for m in owner.get("/members").json()["items"]}
     assert listed[email]["status"] == "invited" and "inviteToken" not in listed[email]
     with _db(stack) as conn:
-        stored = conn.execute("SELECT token_hash, expires_at - now() > interval '6 days 23 hours' "
-                              "FROM member_invites WHERE account_id = %s", (account_id,)).fetchone()
+        stored = conn.execute(
+            "SELECT token_hash, expires_at - now() > interval '6 days 23 hours' "
+            "FROM member_invites WHERE account_id = %s",
+            (account_id,),
+        ).fetchone()
     assert stored == (hashlib.sha256(token.encode()).hexdigest(), True)  # only the hash, 7 days
 
     anonymous = Api(stack.api_url)
@@ -161,8 +168,9 @@ def test_an_expired_invite_is_refused_naming_the_token(stack: Stack) -> None:
     email = _email("late")
     token = owner.post("/members", {"email": email, "role": "viewer"}).json()["inviteToken"]
     with _db(stack) as conn:
-        conn.execute("UPDATE member_invites SET expires_at = now() - interval '1 minute' WHERE account_id = %s",
-                     (account_id,))
+        conn.execute(
+            "UPDATE member_invites SET expires_at = now() - interval '1 minute' WHERE account_id = %s", (account_id,)
+        )
     assert {m["email"]: m["status"] for m in owner.get("/members").json()["items"]}[email] == "expired"
     answer = Api(stack.api_url).post("/auth/accept-invite", {"token": token, "password": PASSWORD, "name": "L"})
     assert answer.status_code == 400
@@ -191,8 +199,9 @@ def test_accepting_for_an_email_that_already_has_a_login_needs_its_password(stac
     owner, account_id = _owner(stack)
     email = _email("both")
     token = owner.post("/members", {"email": email, "role": "engineer"}).json()["inviteToken"]
-    other = Api(stack.api_url).post("/auth/signup", {"email": email, "password": PASSWORD, "name": "Both",
-                                                     "accountName": "Own Team"})
+    other = Api(stack.api_url).post(
+        "/auth/signup", {"email": email, "password": PASSWORD, "name": "Both", "accountName": "Own Team"}
+    )
     assert other.status_code == 201, other.text
     wrong = Api(stack.api_url).post("/auth/accept-invite", {"token": token, "password": "someone-else-entirely"})
     assert wrong.status_code == 400 and wrong.json()["error"]["field"] == "password"
@@ -226,15 +235,23 @@ def test_role_rules(stack: Stack) -> None:
     roles = {m["userId"]: m["role"] for m in admin.get("/members").json()["items"]}
     assert roles == {owner_id: "engineer", admin_id: "owner", engineer_id: "admin"}
     with _db(stack) as conn:
-        types = [t for (t,) in conn.execute(
-            "SELECT type FROM domain_events WHERE account_id = %s AND entity = 'member' ORDER BY id", (account_id,))]
+        types = [
+            t
+            for (t,) in conn.execute(
+                "SELECT type FROM domain_events WHERE account_id = %s AND entity = 'member' ORDER BY id", (account_id,)
+            )
+        ]
     assert types.count("member.create") == 2 and types.count("member.update") >= 4
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"email": "nope", "role": "viewer"}, "email"), ({"email": "a@b.co", "role": "boss"}, "role"),
-     ({"email": "a@b.co"}, "role"), ({"email": "a@b.co", "role": "viewer", "x": 1}, "x")],
+    [
+        ({"email": "nope", "role": "viewer"}, "email"),
+        ({"email": "a@b.co", "role": "boss"}, "role"),
+        ({"email": "a@b.co"}, "role"),
+        ({"email": "a@b.co", "role": "viewer", "x": 1}, "x"),
+    ],
 )
 def test_bad_member_bodies_name_the_field(stack: Stack, body: dict[str, Any], field: str) -> None:
     owner, _ = _owner(stack)
@@ -260,8 +277,10 @@ def test_changes_take_effect_on_the_next_request(stack: Stack) -> None:
     gone = engineer.get("/events")
     assert gone.status_code == 401 and gone.json()["error"]["code"] == "unauthorized"
     with _db(stack) as conn:
-        row = conn.execute("SELECT data->>'email', session_id FROM domain_events WHERE account_id = %s "
-                           "AND type = 'member.delete'", (account_id,)).fetchone()
+        row = conn.execute(
+            "SELECT data->>'email', session_id FROM domain_events WHERE account_id = %s AND type = 'member.delete'",
+            (account_id,),
+        ).fetchone()
     assert row is not None and row[1] is None
 
 
@@ -269,8 +288,9 @@ def test_a_pending_invite_can_be_revoked(stack: Stack) -> None:
     owner, _ = _owner(stack)
     invite = owner.post("/members", {"email": _email(), "role": "viewer"}).json()
     assert owner.delete(f"/members/{invite['id']}").status_code == 204
-    answer = Api(stack.api_url).post("/auth/accept-invite", {"token": invite["inviteToken"], "password": PASSWORD,
-                                                              "name": "N"})
+    answer = Api(stack.api_url).post(
+        "/auth/accept-invite", {"token": invite["inviteToken"], "password": PASSWORD, "name": "N"}
+    )
     assert answer.status_code == 400
 
 
@@ -294,8 +314,9 @@ def test_changing_ones_password(stack: Stack) -> None:
 def test_an_api_key_has_no_password_to_change(stack: Stack) -> None:
     owner, _ = _owner(stack)
     key = owner.post("/api-keys", {"name": "k", "role": "admin"}).json()["key"]
-    answer = Api(stack.api_url, api_key=key).post("/auth/password", {"currentPassword": PASSWORD,
-                                                                      "newPassword": NEW_PASSWORD})
+    answer = Api(stack.api_url, api_key=key).post(
+        "/auth/password", {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
+    )
     assert answer.status_code == 403
 
 

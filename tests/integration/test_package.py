@@ -28,8 +28,9 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_packaged_template_passes_cfn_lint(packaged: dict[str, Any]) -> None:
-    done = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(packaged["path"])],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(packaged["path"])], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -46,8 +47,7 @@ def test_every_resource_is_in_the_template_once(packaged: dict[str, Any]) -> Non
 
 
 def test_functions_get_the_environment_and_sqs_sources_report_batch_failures(packaged: dict[str, Any]) -> None:
-    functions = {k: v for k, v in packaged["template"]["Resources"].items()
-                 if v["Type"] == "AWS::Serverless::Function"}
+    functions = {k: v for k, v in packaged["template"]["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     assert functions
     for name, function in functions.items():
         variables = function["Properties"]["Environment"]["Variables"]

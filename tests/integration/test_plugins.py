@@ -24,15 +24,30 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plugins"
 def example(name: str) -> dict[str, Any]:
     """The upload body of an example plugin: its plugin.json and its built bundle."""
     folder = EXAMPLES / name
-    return {"manifest": json.loads((folder / "plugin.json").read_text()),
-            "bundle": (folder / "dist" / "plugin.js").read_text()}
+    return {
+        "manifest": json.loads((folder / "plugin.json").read_text()),
+        "bundle": (folder / "dist" / "plugin.js").read_text(),
+    }
 
 
-def plugin(source: str, *, plugin_id: str | None = None, version: str = "1.0.0",
-           interfaces: tuple[str, ...] = ("math",), **manifest: Any) -> dict[str, Any]:
-    return {"manifest": {"id": plugin_id or f"p-{uuid.uuid4().hex[:8]}", "version": version, "name": "Test",
-                         "interfaces": list(interfaces), **manifest},
-            "bundle": source}
+def plugin(
+    source: str,
+    *,
+    plugin_id: str | None = None,
+    version: str = "1.0.0",
+    interfaces: tuple[str, ...] = ("math",),
+    **manifest: Any,
+) -> dict[str, Any]:
+    return {
+        "manifest": {
+            "id": plugin_id or f"p-{uuid.uuid4().hex[:8]}",
+            "version": version,
+            "name": "Test",
+            "interfaces": list(interfaces),
+            **manifest,
+        },
+        "bundle": source,
+    }
 
 
 def ok(answer: Any, status: int = 200) -> Any:
@@ -48,8 +63,9 @@ def failure(answer: Any, status: int) -> dict[str, Any]:
 def _member(stack: Stack, account_id: str, role: str) -> Api:
     email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
     with psycopg.connect(stack.database_url) as conn:
-        user_id = conn.execute("INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id",
-                               (email, role.title())).fetchone()[0]  # type: ignore[index]
+        user_id = conn.execute(
+            "INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id", (email, role.title())
+        ).fetchone()[0]  # type: ignore[index]
         conn.execute("INSERT INTO memberships VALUES (%s, %s, %s)", (account_id, user_id, role))
     return Api(stack.api_url, token_for(email))
 
@@ -85,6 +101,7 @@ def rival(stack: Stack) -> Team:
 
 
 # ---- upload and management
+
 
 def test_upload_list_get_and_delete(team: Team, stack: Stack) -> None:
     body = example("fuel-per-lap")
@@ -123,8 +140,10 @@ def test_upload_list_get_and_delete(team: Team, stack: Stack) -> None:
     assert team.admin.delete("/plugins/fuel-per-lap").status_code == 204
     failure(team.viewer.get("/plugins/fuel-per-lap"), 404)
     failure(team.invoke("fuel-per-lap", {"input": {}}), 404)
-    assert s3.list_objects_v2(Bucket=settings().plugins_bucket,
-                              Prefix=f"{team.account_id}/fuel-per-lap/").get("KeyCount") == 0
+    assert (
+        s3.list_objects_v2(Bucket=settings().plugins_bucket, Prefix=f"{team.account_id}/fuel-per-lap/").get("KeyCount")
+        == 0
+    )
 
 
 def test_plugin_list_pages_with_a_cursor(team: Team) -> None:
@@ -137,19 +156,22 @@ def test_plugin_list_pages_with_a_cursor(team: Team) -> None:
     assert failure(team.viewer.get("/plugins?sort=id"), 400)["field"] == "sort"
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"id": "Fuel_Per_Lap"}, "manifest.id"),
-    ({"version": "1.0"}, "manifest.version"),
-    ({"version": None}, "manifest.version"),
-    ({"name": ""}, "manifest.name"),
-    ({"interfaces": ["math", "render"]}, "manifest.interfaces[1]"),
-    ({"interfaces": []}, "manifest.interfaces"),
-    ({"capabilities": ["storage", "files"]}, "manifest.capabilities[1]"),
-    ({"capabilities": ["fetch:"]}, "manifest.capabilities[0]"),
-    ({"timeoutMs": 6000}, "manifest.timeoutMs"),
-    ({"entryPoints": {"kpiProcessor": "kpi"}}, "manifest.entryPoints.kpiProcessor"),
-    ({"author": "someone"}, "manifest.author"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": "Fuel_Per_Lap"}, "manifest.id"),
+        ({"version": "1.0"}, "manifest.version"),
+        ({"version": None}, "manifest.version"),
+        ({"name": ""}, "manifest.name"),
+        ({"interfaces": ["math", "render"]}, "manifest.interfaces[1]"),
+        ({"interfaces": []}, "manifest.interfaces"),
+        ({"capabilities": ["storage", "files"]}, "manifest.capabilities[1]"),
+        ({"capabilities": ["fetch:"]}, "manifest.capabilities[0]"),
+        ({"timeoutMs": 6000}, "manifest.timeoutMs"),
+        ({"entryPoints": {"kpiProcessor": "kpi"}}, "manifest.entryPoints.kpiProcessor"),
+        ({"author": "someone"}, "manifest.author"),
+    ],
+)
 def test_manifest_errors_name_the_field(team: Team, change: dict[str, Any], field: str) -> None:
     body = example("fuel-per-lap")
     body["manifest"].update(change)
@@ -158,13 +180,16 @@ def test_manifest_errors_name_the_field(team: Team, change: dict[str, Any], fiel
     assert team.admin.get("/plugins").json()["items"] == []
 
 
-@pytest.mark.parametrize(("bundle", "words"), [
-    ("var plugin = {math(x) {", "SyntaxError"),
-    ("throw new Error('no config')", "no config"),
-    ("var notPlugin = {}", "global object named plugin"),
-    ("var plugin = {kpiProcessor() {}}", "plugin.math is not a function"),
-    ("var plugin = {math() {}}; while (true) {}", "did not finish"),
-])
+@pytest.mark.parametrize(
+    ("bundle", "words"),
+    [
+        ("var plugin = {math(x) {", "SyntaxError"),
+        ("throw new Error('no config')", "no config"),
+        ("var notPlugin = {}", "global object named plugin"),
+        ("var plugin = {kpiProcessor() {}}", "plugin.math is not a function"),
+        ("var plugin = {math() {}}; while (true) {}", "did not finish"),
+    ],
+)
 def test_a_bundle_that_does_not_load_is_refused_at_upload(team: Team, bundle: str, words: str) -> None:
     error = failure(team.admin.post("/plugins", plugin(bundle, timeoutMs=200)), 400)
     assert error["field"] == "bundle" and words in error["message"], error
@@ -190,12 +215,23 @@ def test_only_admins_manage_plugins_and_viewers_invoke(team: Team) -> None:
 
 # ---- the example plugins
 
+
 def test_example_fuel_per_lap(team: Team) -> None:
     team.upload(example("fuel-per-lap"))
-    first = ok(team.invoke("fuel-per-lap", {"input": {
-        "fuelLevelsL": [100.0, 96.8, 93.5, 90.3, 120.0, 116.9], "tankCapacityL": 120, "stintLaps": 30}}))
-    assert first["output"] == {"lapsCounted": 4, "fuelPerLapL": 3.2, "minFuelPerLapL": 3.1, "maxFuelPerLapL": 3.3,
-                               "lapsPerTank": 37, "fuelForStintL": 99.2}
+    first = ok(
+        team.invoke(
+            "fuel-per-lap",
+            {"input": {"fuelLevelsL": [100.0, 96.8, 93.5, 90.3, 120.0, 116.9], "tankCapacityL": 120, "stintLaps": 30}},
+        )
+    )
+    assert first["output"] == {
+        "lapsCounted": 4,
+        "fuelPerLapL": 3.2,
+        "minFuelPerLapL": 3.1,
+        "maxFuelPerLapL": 3.3,
+        "lapsPerTank": 37,
+        "fuelForStintL": 99.2,
+    }
     assert first["version"] == "1.0.0" and first["compiled"] is True and first["durationMs"] >= 0
     assert ok(team.invoke("fuel-per-lap", {"input": {"fuelLevelsL": [50, 47]}}))["compiled"] is False
     error = failure(team.invoke("fuel-per-lap", {"input": {"fuelLevelsL": [1]}}), 422)
@@ -214,13 +250,36 @@ def _run_sheet_with_laps(team: Team, lap_times_ms: list[int], in_laps: set[int],
             conn.execute(
                 "INSERT INTO laps (account_id, run_sheet_id, session_id, car_id, lap_number, lap_time_ms, "
                 "is_in_lap, is_out_lap) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (team.account_id, sheet["id"], session["id"], car["id"], number, lap_time_ms,
-                 number in in_laps, number in out_laps))
+                (
+                    team.account_id,
+                    sheet["id"],
+                    session["id"],
+                    car["id"],
+                    number,
+                    lap_time_ms,
+                    number in in_laps,
+                    number in out_laps,
+                ),
+            )
     return str(sheet["id"])
 
 
-STINT_LAPS_MS = [130_000, 101_000, 101_200, 101_400, 101_600, 112_000, 101_800, 125_000,  # stint 1
-                 131_000, 100_500, 100_550, 100_600, 100_650, 100_700]  # stint 2
+STINT_LAPS_MS = [
+    130_000,
+    101_000,
+    101_200,
+    101_400,
+    101_600,
+    112_000,
+    101_800,
+    125_000,  # stint 1
+    131_000,
+    100_500,
+    100_550,
+    100_600,
+    100_650,
+    100_700,
+]  # stint 2
 
 
 def test_example_stint_pace_on_a_run_sheet_and_on_explicit_laps(team: Team) -> None:
@@ -233,8 +292,10 @@ def test_example_stint_pace_on_a_run_sheet_and_on_explicit_laps(team: Team) -> N
     assert stints[1]["bestLapMs"] == 100_500 and stints[1]["degradationMsPerLap"] == 50.0
     assert answer["output"]["bestStint"] == 2 and answer["output"]["remembered"] is False
 
-    laps = [{"lapNumber": n, "lapTimeMs": t, "isOutLap": n in (1, 9), "isInLap": n == 8}
-            for n, t in enumerate(STINT_LAPS_MS, start=1)]
+    laps = [
+        {"lapNumber": n, "lapTimeMs": t, "isOutLap": n in (1, 9), "isInLap": n == 8}
+        for n, t in enumerate(STINT_LAPS_MS, start=1)
+    ]
     explicit = ok(team.invoke("stint-pace", {"laps": laps, "params": {"minLaps": 6}}, "kpi"))
     assert [s["avgLapMs"] for s in explicit["output"]["stints"]] == [None, None]
 
@@ -275,6 +336,7 @@ def test_math_input_errors(team: Team) -> None:
 
 # ---- the compile cache
 
+
 def test_second_call_hits_the_cache_and_a_new_version_misses(team: Team) -> None:
     plugin_id = f"cache-{uuid.uuid4().hex[:6]}"
     team.upload(plugin("var plugin = {math: () => 'v1'}", plugin_id=plugin_id))
@@ -298,6 +360,7 @@ def test_the_same_bundle_in_two_accounts_gets_two_contexts(team: Team, rival: Te
 
 
 # ---- capabilities
+
 
 def test_storage_declared_but_not_granted_is_refused_then_granted_works(team: Team) -> None:
     source = """var plugin = { async math(input) {
@@ -382,6 +445,7 @@ def test_fetch_reaches_granted_hosts_only(team: Team, weather_server: str) -> No
 
 # ---- limits and isolation
 
+
 def test_limits_fail_the_call_but_not_the_next_one_or_another_account(team: Team, rival: Team) -> None:
     source = """let calls = 0; var plugin = { math(input) {
         calls++;
@@ -398,11 +462,13 @@ def test_limits_fail_the_call_but_not_the_next_one_or_another_account(team: Team
     rival.upload(plugin(source, plugin_id="limits", timeoutMs=5000))
     assert ok(rival.invoke("limits", {"input": "ok"}))["output"] == {"calls": 1}
 
-    cases = {("limits-fast", "loop"): ("plugin_timeout", "timed out after 200 ms"),
-             ("limits", "memory"): ("plugin_memory_limit", "memory limit of 64 MB"),
-             ("limits", "buffers"): ("plugin_memory_limit", "memory limit of 64 MB"),
-             ("limits", "output"): ("plugin_output_too_large", "output"),
-             ("limits", "throw"): ("plugin_error", "RangeError: stint length must be positive")}
+    cases = {
+        ("limits-fast", "loop"): ("plugin_timeout", "timed out after 200 ms"),
+        ("limits", "memory"): ("plugin_memory_limit", "memory limit of 64 MB"),
+        ("limits", "buffers"): ("plugin_memory_limit", "memory limit of 64 MB"),
+        ("limits", "output"): ("plugin_output_too_large", "output"),
+        ("limits", "throw"): ("plugin_error", "RangeError: stint length must be positive"),
+    }
     for (plugin_id, value), (code, words) in cases.items():
         error = failure(team.invoke(plugin_id, {"input": value}), 422)
         assert error["code"] == code and words in error["message"], (value, error)
@@ -414,11 +480,13 @@ def test_limits_fail_the_call_but_not_the_next_one_or_another_account(team: Team
 
 def test_another_accounts_plugin_ids_are_404(team: Team, rival: Team) -> None:
     team.upload(plugin("var plugin = {math: () => 'mine'}", plugin_id="secret-model", capabilities=["storage"]))
-    for answer in (rival.admin.get("/plugins/secret-model"),
-                   rival.invoke("secret-model", {"input": None}),
-                   rival.invoke("secret-model", {"laps": []}, "kpi"),
-                   rival.grant("secret-model", "storage"),
-                   rival.admin.delete("/plugins/secret-model")):
+    for answer in (
+        rival.admin.get("/plugins/secret-model"),
+        rival.invoke("secret-model", {"input": None}),
+        rival.invoke("secret-model", {"laps": []}, "kpi"),
+        rival.grant("secret-model", "storage"),
+        rival.admin.delete("/plugins/secret-model"),
+    ):
         failure(answer, 404)
     assert rival.admin.get("/plugins").json()["items"] == []
     assert ok(team.invoke("secret-model", {"input": None}))["output"] == "mine"
@@ -435,8 +503,11 @@ def test_a_plugin_cannot_reach_another_accounts_storage(team: Team, rival: Team)
     ok(team.invoke("notes", {"input": {"key": "setup", "put": "team secret"}}))
     assert ok(rival.invoke("notes", {"input": {"key": "setup"}}))["output"] is None
     # Keys are only keys: no way to name the other account's partition.
-    for key in (f"plugin-storage#{team.account_id}#notes", f"../{team.account_id}/notes/setup",
-                f"k#setup#{team.account_id}"):
+    for key in (
+        f"plugin-storage#{team.account_id}#notes",
+        f"../{team.account_id}/notes/setup",
+        f"k#setup#{team.account_id}",
+    ):
         assert ok(rival.invoke("notes", {"input": {"key": key}}))["output"] is None
     assert ok(team.invoke("notes", {"input": {"key": "setup"}}))["output"] == "team secret"
 
@@ -455,8 +526,14 @@ def test_escape_attempts_through_the_api_are_contained(team: Team) -> None:
     plugin_id = team.upload(plugin(source))["id"]
     for _ in range(2):
         assert ok(team.invoke(plugin_id, {"input": None}))["output"] == {
-            "process": "undefined", "require": "undefined", "fetch": "undefined", "setTimeout": "undefined",
-            "fnProcess": "undefined", "importFs": "refused", "polluted": False}
+            "process": "undefined",
+            "require": "undefined",
+            "fetch": "undefined",
+            "setTimeout": "undefined",
+            "fnProcess": "undefined",
+            "importFs": "refused",
+            "polluted": False,
+        }
 
 
 def test_a_plugin_that_breaks_v8_only_loses_its_own_accounts_sandbox(team: Team, rival: Team) -> None:

@@ -49,11 +49,10 @@ def test_tables_have_pk_sk_on_demand_and_ttl(emulator_url: str, provisioned: dic
     ddb = client(emulator_url, "dynamodb")
     for table in RESOURCES.tables:
         described = ddb.describe_table(TableName=provisioned[table.env_var])["Table"]
-        assert {(k["AttributeName"], k["KeyType"]) for k in described["KeySchema"]} == {
-            ("pk", "HASH"), ("sk", "RANGE")
-        }
+        assert {(k["AttributeName"], k["KeyType"]) for k in described["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
         assert {(a["AttributeName"], a["AttributeType"]) for a in described["AttributeDefinitions"]} == {
-            ("pk", "S"), ("sk", "S")
+            ("pk", "S"),
+            ("sk", "S"),
         }
         assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         ttl = ddb.describe_time_to_live(TableName=provisioned[table.env_var])["TimeToLiveDescription"]

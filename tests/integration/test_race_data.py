@@ -22,14 +22,18 @@ class Team:
         self.by_role = {"owner": self.owner}
         for role in ("admin", "engineer", "viewer"):
             self.by_role[role] = Api(stack.api_url, token_for(_add_member(stack, self.account_id, role)))
-        self.event = self.ok(self.owner.post("/events", {"name": "Daytona 24", "track": "Daytona",
-                                                         "startsAt": "2026-01-24T18:40:00Z"}))
-        self.session = self.ok(self.owner.post("/sessions", {"eventId": self.event["id"], "name": "Race",
-                                                             "type": "race"}))
-        self.car = self.ok(self.owner.post("/cars", {"eventId": self.event["id"], "number": "07",
-                                                     "class": "GTD", "liveryColor": "#112233"}))
-        self.sheet = self.ok(self.owner.post("/run-sheets", {"sessionId": self.session["id"],
-                                                             "carId": self.car["id"]}))
+        self.event = self.ok(
+            self.owner.post("/events", {"name": "Daytona 24", "track": "Daytona", "startsAt": "2026-01-24T18:40:00Z"})
+        )
+        self.session = self.ok(
+            self.owner.post("/sessions", {"eventId": self.event["id"], "name": "Race", "type": "race"})
+        )
+        self.car = self.ok(
+            self.owner.post(
+                "/cars", {"eventId": self.event["id"], "number": "07", "class": "GTD", "liveryColor": "#112233"}
+            )
+        )
+        self.sheet = self.ok(self.owner.post("/run-sheets", {"sessionId": self.session["id"], "carId": self.car["id"]}))
 
     @staticmethod
     def ok(answer: Any) -> dict[str, Any]:
@@ -42,8 +46,9 @@ def _add_member(stack: Stack, account_id: str, role: str) -> str:
 
     email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
     with psycopg.connect(stack.database_url) as conn:
-        user_id = conn.execute("INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id",
-                               (email, role.title())).fetchone()[0]  # type: ignore[index]
+        user_id = conn.execute(
+            "INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id", (email, role.title())
+        ).fetchone()[0]  # type: ignore[index]
         conn.execute("INSERT INTO memberships VALUES (%s, %s, %s)", (account_id, user_id, role))
     return email
 
@@ -55,8 +60,12 @@ def team(stack: Stack) -> Team:
 
 def _events(stack: Stack, account_id: str) -> list[tuple[str, Any]]:
     with psycopg.connect(stack.database_url) as conn:
-        return [(t, d) for t, d in conn.execute(
-            "SELECT type, data FROM domain_events WHERE account_id = %s ORDER BY id", (account_id,))]
+        return [
+            (t, d)
+            for t, d in conn.execute(
+                "SELECT type, data FROM domain_events WHERE account_id = %s ORDER BY id", (account_id,)
+            )
+        ]
 
 
 def test_create_update_delete_record_domain_events(team: Team, stack: Stack) -> None:
@@ -71,9 +80,12 @@ def test_create_update_delete_record_domain_events(team: Team, stack: Stack) -> 
 
 
 def test_run_sheet_tabs_round_trip(team: Team) -> None:
-    patch = {"setup": {"rearWingDeg": 8.5}, "tyres": {"set": "M3", "pressuresKpa": [170, 171, 168, 169]},
-             "engineerNotes": "Understeer in T1", "lapColumns": [{"key": "fuelUsed", "label": "Fuel", "type": "number",
-                                                                  "unit": "l"}]}
+    patch = {
+        "setup": {"rearWingDeg": 8.5},
+        "tyres": {"set": "M3", "pressuresKpa": [170, 171, 168, 169]},
+        "engineerNotes": "Understeer in T1",
+        "lapColumns": [{"key": "fuelUsed", "label": "Fuel", "type": "number", "unit": "l"}],
+    }
     sheet = team.ok(team.owner.call("PATCH", f"/run-sheets/{team.sheet['id']}", patch))
     for key, value in patch.items():
         assert sheet[key] == value
@@ -100,8 +112,9 @@ def test_run_sheet_tabs_round_trip(team: Team) -> None:
         ("/setups", {"carId": "CAR", "name": "base", "values": []}, "values"),
     ],
 )
-def test_bad_input_is_400_naming_the_field_and_changes_nothing(team: Team, stack: Stack, path: str,
-                                                               body: dict[str, Any], field: str) -> None:
+def test_bad_input_is_400_naming_the_field_and_changes_nothing(
+    team: Team, stack: Stack, path: str, body: dict[str, Any], field: str
+) -> None:
     ids = {"EVENT": team.event["id"], "SESSION": team.session["id"], "CAR": team.car["id"]}
     body = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
     before = _events(stack, team.account_id)
@@ -142,8 +155,12 @@ def test_deleting_a_parent_with_children_is_409_unless_cascade(team: Team, stack
     assert team.owner.get(f"/sessions/{team.session['id']}").status_code == 200
     done = team.ok(team.owner.delete(f"/events/{team.event['id']}?cascade=true"))
     assert done["deleted"]["sessions"] == 1 and done["deleted"]["run_sheets"] == 1
-    for path in (f"/events/{team.event['id']}", f"/sessions/{team.session['id']}", f"/cars/{team.car['id']}",
-                 f"/run-sheets/{team.sheet['id']}"):
+    for path in (
+        f"/events/{team.event['id']}",
+        f"/sessions/{team.session['id']}",
+        f"/cars/{team.car['id']}",
+        f"/run-sheets/{team.sheet['id']}",
+    ):
         assert team.owner.get(path).status_code == 404
     assert team.owner.delete(f"/events/{team.event['id']}?cascade=maybe").status_code == 400
 
@@ -156,8 +173,9 @@ ROLE_CASES: list[tuple[str, str, Callable[[Team], tuple[str, str, Any]]]] = [
 
 
 @pytest.mark.parametrize(("role", "what", "request_of"), ROLE_CASES)
-def test_viewers_read_but_do_not_write(team: Team, role: str, what: str,
-                                       request_of: Callable[[Team], tuple[str, str, Any]]) -> None:
+def test_viewers_read_but_do_not_write(
+    team: Team, role: str, what: str, request_of: Callable[[Team], tuple[str, str, Any]]
+) -> None:
     method, path, body = request_of(team)
     answer = team.by_role[role].call(method, path, body)
     assert answer.status_code == 403, answer.text
@@ -166,11 +184,29 @@ def test_viewers_read_but_do_not_write(team: Team, role: str, what: str,
 
 def test_engineers_write_race_data(team: Team) -> None:
     engineer = team.by_role["engineer"]
-    issue = team.ok(engineer.post("/issues", {"carId": team.car["id"], "title": "Vibration at 250 km/h",
-                                              "severity": "high", "sessionId": team.session["id"]}))
+    issue = team.ok(
+        engineer.post(
+            "/issues",
+            {
+                "carId": team.car["id"],
+                "title": "Vibration at 250 km/h",
+                "severity": "high",
+                "sessionId": team.session["id"],
+            },
+        )
+    )
     assert issue["status"] == "open"
-    setup = team.ok(engineer.post("/setups", {"carId": team.car["id"], "runSheetId": team.sheet["id"],
-                                              "name": "Quali trim", "values": {"rideHeightMm": 55}}))
+    setup = team.ok(
+        engineer.post(
+            "/setups",
+            {
+                "carId": team.car["id"],
+                "runSheetId": team.sheet["id"],
+                "name": "Quali trim",
+                "values": {"rideHeightMm": 55},
+            },
+        )
+    )
     assert setup["values"] == {"rideHeightMm": 55}
 
 
@@ -181,7 +217,10 @@ WRITE_ROUTES = ["/events", "/sessions", "/cars", "/drivers", "/run-sheets", "/se
 def test_another_accounts_rows_cannot_be_changed_or_deleted(team: Team, stack: Stack, route: str) -> None:
     rival = Api(stack.api_url, token_for("alex@rivalmotorsport.io"))
     mine = {
-        "/events": team.event, "/sessions": team.session, "/cars": team.car, "/run-sheets": team.sheet,
+        "/events": team.event,
+        "/sessions": team.session,
+        "/cars": team.car,
+        "/run-sheets": team.sheet,
         "/drivers": lambda: team.ok(team.owner.post("/drivers", {"name": "A. Driver", "carId": team.car["id"]})),
         "/setups": lambda: team.ok(team.owner.post("/setups", {"carId": team.car["id"], "name": "s"})),
         "/issues": lambda: team.ok(team.owner.post("/issues", {"carId": team.car["id"], "title": "i"})),
@@ -190,8 +229,16 @@ def test_another_accounts_rows_cannot_be_changed_or_deleted(team: Team, stack: S
     row = mine() if callable(mine) else mine
     before = team.owner.get(f"{route}/{row['id']}").json()
     assert rival.get(f"{route}/{row['id']}").status_code == 404
-    patch_field = {"/events": "name", "/sessions": "name", "/cars": "class", "/drivers": "name",
-                   "/run-sheets": "engineerNotes", "/setups": "name", "/issues": "title", "/board-cards": "title"}
+    patch_field = {
+        "/events": "name",
+        "/sessions": "name",
+        "/cars": "class",
+        "/drivers": "name",
+        "/run-sheets": "engineerNotes",
+        "/setups": "name",
+        "/issues": "title",
+        "/board-cards": "title",
+    }
     assert rival.call("PATCH", f"{route}/{row['id']}", {patch_field[route]: "hijacked"}).status_code == 404
     assert rival.delete(f"{route}/{row['id']}?cascade=true").status_code == 404
     assert team.owner.get(f"{route}/{row['id']}").json() == before
@@ -210,10 +257,23 @@ def test_strategy_plan_and_actual_stints(team: Team, stack: Stack) -> None:
             conn.execute(
                 "INSERT INTO laps (account_id, run_sheet_id, session_id, car_id, lap_number, lap_time_ms, "
                 "is_out_lap, is_in_lap) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (team.account_id, team.sheet["id"], team.session["id"], team.car["id"], n, 100_000 + n,
-                 n in (1, 6), n in (5, 8)))
-    plan = {"stints": [{"carId": team.car["id"], "stint": 1, "plannedLaps": 6},
-                       {"carId": team.car["id"], "stint": 2, "plannedLaps": 3}]}
+                (
+                    team.account_id,
+                    team.sheet["id"],
+                    team.session["id"],
+                    team.car["id"],
+                    n,
+                    100_000 + n,
+                    n in (1, 6),
+                    n in (5, 8),
+                ),
+            )
+    plan = {
+        "stints": [
+            {"carId": team.car["id"], "stint": 1, "plannedLaps": 6},
+            {"carId": team.car["id"], "stint": 2, "plannedLaps": 3},
+        ]
+    }
     assert team.owner.call("PUT", f"/events/{team.event['id']}/strategy", plan).status_code == 200
     strategy = team.ok(team.owner.get(f"/events/{team.event['id']}/strategy"))
     car = strategy["cars"][0]

@@ -89,11 +89,17 @@ def test_another_accounts_id_is_404_on_every_read_route(jamie: Api, alex: Api, r
 
 @pytest.mark.parametrize(
     ("route", "parameter"),
-    [("/sessions", "eventId"), ("/cars", "eventId"), ("/run-sheets", "sessionId"), ("/laps", "runSheetId"),
-     ("/laps", "carId"), ("/laps", "sessionId"), ("/run-sheets", "eventId")],
+    [
+        ("/sessions", "eventId"),
+        ("/cars", "eventId"),
+        ("/run-sheets", "sessionId"),
+        ("/laps", "runSheetId"),
+        ("/laps", "carId"),
+        ("/laps", "sessionId"),
+        ("/run-sheets", "eventId"),
+    ],
 )
-def test_filtering_by_another_accounts_parent_finds_nothing(jamie: Api, alex: Api, route: str,
-                                                            parameter: str) -> None:
+def test_filtering_by_another_accounts_parent_finds_nothing(jamie: Api, alex: Api, route: str, parameter: str) -> None:
     source = {"eventId": "/events", "sessionId": "/sessions", "runSheetId": "/run-sheets", "carId": "/cars"}
     their_parent = alex.get(source[parameter]).json()["items"][0]["id"]
     answer = jamie.get(f"{route}?{parameter}={their_parent}")

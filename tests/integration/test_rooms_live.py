@@ -29,8 +29,9 @@ def _ok(answer: Any) -> dict[str, Any]:
 def _add_member(database_url: str, account_id: str, role: str, name: str) -> str:
     email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
     with psycopg.connect(database_url) as conn:
-        user_id = conn.execute("INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id",
-                               (email, name)).fetchone()[0]  # type: ignore[index]
+        user_id = conn.execute(
+            "INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id", (email, name)
+        ).fetchone()[0]  # type: ignore[index]
         conn.execute("INSERT INTO memberships VALUES (%s, %s, %s)", (account_id, user_id, role))
     return email
 
@@ -50,8 +51,13 @@ class Team:
 
         return Caller(account_id=self.account_id, role="owner", api_key_id=str(uuid.uuid4()))
 
-    def record(self, n: int = 1, entity: str = "board_card", op: str = "update",
-               data: Callable[[int], dict[str, Any]] | None = None) -> list[str]:
+    def record(
+        self,
+        n: int = 1,
+        entity: str = "board_card",
+        op: str = "update",
+        data: Callable[[int], dict[str, Any]] | None = None,
+    ) -> list[str]:
         """Commit one write recording `n` events in the session (published after commit); their data ids."""
         from chalicelib.domain import changes
 
@@ -71,8 +77,9 @@ class Team:
         with transaction() as conn:
             recorder = Recorder(conn, self.caller())
             for i in range(n):
-                recorder.record("board_card", "update", {"id": str(uuid.uuid4()), "title": f"late {i}"},
-                                session_id=self.session_id)
+                recorder.record(
+                    "board_card", "update", {"id": str(uuid.uuid4()), "title": f"late {i}"}, session_id=self.session_id
+                )
         return recorder.events
 
 
@@ -172,8 +179,9 @@ def test_members_see_each_others_writes_in_the_same_order(stack: Stack, team: Te
             for i in range(5):
                 _ok(api.post("/board-cards", {"sessionId": sid, "title": f"{who}-{i}"}))
 
-        writers = [threading.Thread(target=write, args=(api, who)) for api, who in ((team.owner, "a"),
-                                                                                      (team.engineer, "b"))]
+        writers = [
+            threading.Thread(target=write, args=(api, who)) for api, who in ((team.owner, "a"), (team.engineer, "b"))
+        ]
         for writer in writers:
             writer.start()
         for writer in writers:
@@ -213,7 +221,12 @@ def test_a_client_that_reconnects_and_resumes_gets_exactly_what_it_missed(stack:
         assert _seqs(resumed["messages"]) == [last + 1, last + 2, last + 3]
         assert {m["type"] for m in resumed["messages"]} == {"board_card.update"}
         assert (resumed["type"], resumed["sessionId"], resumed["fromSeq"], resumed["toSeq"], resumed["final"]) == (
-            "resumed", sid, last + 1, last + 3, True)
+            "resumed",
+            sid,
+            last + 1,
+            last + 3,
+            True,
+        )
         assert [m["name"] for m in resumed["members"]] == ["Test User"]
         team.record(1)  # and it is back in the room
         assert again.changes(1)[0]["seq"] == last + 4
@@ -259,7 +272,8 @@ def test_resume_past_expired_messages_answers_resync(stack: Stack, team: Team) -
     client("dynamodb").update_item(
         TableName=settings().connections_table,
         Key={"pk": {"S": f"log#{sid}"}, "sk": {"S": f"msg#{start + 1:012d}"}},
-        UpdateExpression="SET expiresAt = :past", ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+        UpdateExpression="SET expiresAt = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
     )
     with Member(stack, team.owner.token or "") as a:
         assert a.resume(sid, start)[0]["reason"] == "beyond_window"
@@ -332,8 +346,9 @@ def _publish_from_another_process(account_id: str, session_id: str, tag: str, n:
     start.wait(timeout=60)
     for i in range(n):
         with changes.write(caller) as (_, recorder):
-            recorder.record("board_card", "update", {"id": str(uuid.uuid4()), "title": f"{tag}-{i}"},
-                            session_id=session_id)
+            recorder.record(
+                "board_card", "update", {"id": str(uuid.uuid4()), "title": f"{tag}-{i}"}, session_id=session_id
+            )
 
 
 def test_publishers_in_separate_processes_never_share_or_skip_a_seq(stack: Stack, team: Team) -> None:
@@ -341,8 +356,12 @@ def test_publishers_in_separate_processes_never_share_or_skip_a_seq(stack: Stack
     start = context.Barrier(3)
     with Member(stack, team.owner.token or "") as a:
         base = a.join(team.session_id)["seq"]
-        processes = [context.Process(target=_publish_from_another_process,
-                                     args=(team.account_id, team.session_id, f"p{n}", 8, start)) for n in range(3)]
+        processes = [
+            context.Process(
+                target=_publish_from_another_process, args=(team.account_id, team.session_id, f"p{n}", 8, start)
+            )
+            for n in range(3)
+        ]
         for process in processes:
             process.start()
         for process in processes:
@@ -401,8 +420,18 @@ def test_pointer_paths_fit_the_entity() -> None:
     from chalicelib.realtime.broadcast import render
 
     def frame(entity: str, data: dict[str, Any]) -> dict[str, Any]:
-        event = DomainEvent(1, "acc", f"{entity}.update", entity, "update", data.get("id"), "sess",
-                            {**data, "blob": "x" * 40_000}, {}, dt.datetime.now(dt.UTC))
+        event = DomainEvent(
+            1,
+            "acc",
+            f"{entity}.update",
+            entity,
+            "update",
+            data.get("id"),
+            "sess",
+            {**data, "blob": "x" * 40_000},
+            {},
+            dt.datetime.now(dt.UTC),
+        )
         rendered = render(event, 7)
         assert len(rendered.encode()) < 1024
         return json.loads(rendered)  # type: ignore[no-any-return]
@@ -411,8 +440,12 @@ def test_pointer_paths_fit_the_entity() -> None:
     assert frame("issue", {"id": "i1"})["data"]["href"] == "/issues/i1"
     assert frame("timing_import", {"id": "t1"})["data"]["href"] == "/sessions/sess/timing-imports/t1"
     assert frame("strategy", {"id": "e1", "eventId": "e1"})["data"]["href"] == "/events/e1/strategy"
-    assert frame("lap", {"id": "l1"}) == {"type": "lap.update", "sessionId": "sess", "seq": 7,
-                                          "data": {"id": "l1", "truncated": True, "href": "/laps/l1"}}
+    assert frame("lap", {"id": "l1"}) == {
+        "type": "lap.update",
+        "sessionId": "sess",
+        "seq": 7,
+        "data": {"id": "l1", "truncated": True, "href": "/laps/l1"},
+    }
 
 
 def _strand(team: Team) -> int:
@@ -458,8 +491,9 @@ def test_the_sweep_finishes_a_fan_out_a_dead_sender_left(stack: Stack, team: Tea
 
 def _published_at(stack: Stack, event_ids: list[int]) -> list[Any]:
     with psycopg.connect(stack.database_url) as conn:
-        rows = conn.execute("SELECT published_at FROM domain_events WHERE id = ANY(%s) ORDER BY id",
-                            (event_ids,)).fetchall()
+        rows = conn.execute(
+            "SELECT published_at FROM domain_events WHERE id = ANY(%s) ORDER BY id", (event_ids,)
+        ).fetchall()
     return [row[0] for row in rows]
 
 

@@ -49,8 +49,13 @@ def test_migrate_command_exits_non_zero_on_a_changed_file(postgres: Any, tmp_pat
     migrate(url, log=False)
     with psycopg.connect(url) as conn:
         conn.execute("UPDATE schema_migrations SET sha256 = 'tampered' WHERE filename LIKE '0001%%'")
-    done = subprocess.run([sys.executable, "-m", "chalicelib.db.migrate"], cwd=ROOT, capture_output=True,
-                          text=True, env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "chalicelib.db.migrate"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 1
     assert "0001_accounts_and_access.sql changed after it was applied" in done.stderr
 
@@ -75,8 +80,13 @@ def test_seed_refuses_prod(postgres: Any) -> None:
     with pytest.raises(SeedRefused, match="STAGE=prod"):
         seed(url, "prod", "pw")
     assert _counts(url)["accounts"] == 0
-    done = subprocess.run([sys.executable, "-m", "infra.local", "seed"], cwd=ROOT, capture_output=True, text=True,
-                          env={"DATABASE_URL": url, "STAGE": "prod", "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.local", "seed"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"DATABASE_URL": url, "STAGE": "prod", "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 1 and "STAGE=prod" in done.stderr
     assert _counts(url)["accounts"] == 0
 
@@ -90,9 +100,7 @@ def test_missing_relation_answers_503_telling_to_migrate(stack: Any, postgres: A
     migrate_only_first = empty
     with psycopg.connect(migrate_only_first) as conn:
         conn.execute((MIGRATIONS_DIR / "0001_accounts_and_access.sql").read_text().encode())
-        conn.execute(
-            "INSERT INTO accounts (id, name, slug) SELECT %s, 'x', 'x'", (jwt_account(token),)
-        )
+        conn.execute("INSERT INTO accounts (id, name, slug) SELECT %s, 'x', 'x'", (jwt_account(token),))
         conn.execute("INSERT INTO users (id, email, name) VALUES (%s, 'j@x.io', 'J')", (jwt_user(token),))
         conn.execute("INSERT INTO memberships VALUES (%s, %s, 'owner')", (jwt_account(token), jwt_user(token)))
     with cold_start_with(DATABASE_URL=empty):

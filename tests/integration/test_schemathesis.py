@@ -57,7 +57,10 @@ def _seed(api_url: str, headers: dict[str, str]) -> dict[str, str]:
     manifest = json.loads((PLUGIN / "plugin.json").read_text())
     post("/plugins", {"manifest": manifest, "bundle": (PLUGIN / "dist/plugin.js").read_text()})
     return {
-        "/events": event, "/sessions": session, "/cars": car, "/run-sheets": sheet,
+        "/events": event,
+        "/sessions": session,
+        "/cars": car,
+        "/run-sheets": sheet,
         "/drivers": post("/drivers", {"name": "Alex Fuzz", "carId": car})["id"],
         "/setups": post("/setups", {"carId": car, "name": "Baseline"})["id"],
         "/issues": post("/issues", {"carId": car, "title": "Vibration"})["id"],
@@ -80,8 +83,13 @@ def target(stack: Stack) -> dict[str, Any]:
 # cannot be removed or demoted), a password change needs the current password, the seeded webhook is
 # disabled and points at a closed loopback port, and logins/sign-ups seldom get past validation to
 # the per-address rate limits that other tests' logins share.
-PARENT_FIELDS = {"eventId": "/events", "sessionId": "/sessions", "carId": "/cars", "runSheetId": "/run-sheets",
-                 "driverId": "/drivers"}
+PARENT_FIELDS = {
+    "eventId": "/events",
+    "sessionId": "/sessions",
+    "carId": "/cars",
+    "runSheetId": "/run-sheets",
+    "driverId": "/drivers",
+}
 
 
 def _aim(case: Any, rows: dict[str, str]) -> None:
@@ -105,8 +113,12 @@ def _aim(case: Any, rows: dict[str, str]) -> None:
 @schema.parametrize()
 def test_every_operation(case: Any, target: dict[str, Any]) -> None:
     body = case.body
-    if case.path.startswith("/webhooks") and isinstance(body, dict) and isinstance(body.get("url"), str) \
-            and body["url"].lower().startswith(("http:", "https:")):
+    if (
+        case.path.startswith("/webhooks")
+        and isinstance(body, dict)
+        and isinstance(body.get("url"), str)
+        and body["url"].lower().startswith(("http:", "https:"))
+    ):
         body["url"] = SAFE_WEBHOOK_URL
     _aim(case, target["rows"])
     case.call_and_validate(base_url=target["base_url"], headers=target["headers"], timeout=30)
@@ -125,8 +137,9 @@ def test_null_is_the_default_on_create_and_clears_only_nullable_fields(stack: St
     email, _ = new_account("owner")
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token_for(email)}"
-    created = http.post(stack.api_url + "/board-cards", json={"title": "Tyres", "column": None, "position": None},
-                        timeout=30)
+    created = http.post(
+        stack.api_url + "/board-cards", json={"title": "Tyres", "column": None, "position": None}, timeout=30
+    )
     assert created.status_code == 201, created.text
     card = created.json()
     assert (card["column"], card["position"]) == ("todo", 0)
@@ -142,11 +155,13 @@ def test_nul_in_json_and_times_before_year_1_are_refused(stack: Stack) -> None:
     email, _ = new_account("owner")
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token_for(email)}"
-    refused = http.post(stack.api_url + "/events", json={"name": "Spa", "parameters": {"a": [{"k\x00": 1}]}},
-                        timeout=30)
+    refused = http.post(
+        stack.api_url + "/events", json={"name": "Spa", "parameters": {"a": [{"k\x00": 1}]}}, timeout=30
+    )
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "parameters", refused.text
-    early = http.post(stack.api_url + "/events", json={"name": "Spa", "startsAt": "0001-01-01T00:30:00+01:00"},
-                      timeout=30)  # also found: year 0 in UTC overflowed into a 500
+    early = http.post(
+        stack.api_url + "/events", json={"name": "Spa", "startsAt": "0001-01-01T00:30:00+01:00"}, timeout=30
+    )  # also found: year 0 in UTC overflowed into a 500
     assert early.status_code == 400 and early.json()["error"]["field"] == "startsAt", early.text
 
 
@@ -167,39 +182,73 @@ def test_answers_the_fuzzer_seldom_reaches_match_the_document(stack: Stack) -> N
 
     def check(path: str, method: str, response: requests.Response, status: int) -> dict[str, Any]:
         assert response.status_code == status, (path, response.text)
-        errors = [e.message for e in Draft202012Validator(_answer_schema(path, method, status)).iter_errors(
-            response.json())]
+        errors = [
+            e.message for e in Draft202012Validator(_answer_schema(path, method, status)).iter_errors(response.json())
+        ]
         assert not errors, (path, method, errors)
         return dict(response.json())
 
     email, _ = new_account("admin")
     http = requests.Session()
-    signed_in = check("/auth/login", "post", http.post(stack.api_url + "/auth/login",
-                                                       json={"email": email, "password": PASSWORD}, timeout=30), 200)
+    signed_in = check(
+        "/auth/login",
+        "post",
+        http.post(stack.api_url + "/auth/login", json={"email": email, "password": PASSWORD}, timeout=30),
+        200,
+    )
     http.headers["Authorization"] = f"Bearer {signed_in['token']}"
     check("/auth/me", "get", http.get(stack.api_url + "/auth/me", timeout=30), 200)
     key = check("/api-keys", "post", http.post(stack.api_url + "/api-keys", json={"name": "bridge"}, timeout=30), 201)
-    check("/auth/me", "get", requests.get(stack.api_url + "/auth/me", headers={"X-API-Key": key["key"]},
-                                          timeout=30), 200)
+    check(
+        "/auth/me", "get", requests.get(stack.api_url + "/auth/me", headers={"X-API-Key": key["key"]}, timeout=30), 200
+    )
     check("/api-keys", "get", http.get(stack.api_url + "/api-keys", timeout=30), 200)
-    hook = check("/webhooks", "post", http.post(stack.api_url + "/webhooks", json={"url": SAFE_WEBHOOK_URL},
-                                                timeout=30), 201)
+    hook = check(
+        "/webhooks", "post", http.post(stack.api_url + "/webhooks", json={"url": SAFE_WEBHOOK_URL}, timeout=30), 201
+    )
     base = f"{stack.api_url}/webhooks/{hook['id']}"
     check("/webhooks/{id}/rotate-secret", "post", http.post(base + "/rotate-secret", timeout=30), 200)
     sent = check("/webhooks/{id}/test", "post", http.post(base + "/test", timeout=30), 202)
     check("/webhooks/{id}/deliveries", "get", http.get(base + "/deliveries?limit=500", timeout=30), 200)
-    check("/webhooks/{id}/deliveries/{deliveryId}", "get", http.get(f"{base}/deliveries/{sent['id']}", timeout=30),
-          200)
-    check("/webhooks/{id}/recover", "post", http.post(base + "/recover", json={"since": "2026-01-01T00:00:00Z"},
-                                                      timeout=30), 202)
+    check("/webhooks/{id}/deliveries/{deliveryId}", "get", http.get(f"{base}/deliveries/{sent['id']}", timeout=30), 200)
+    check(
+        "/webhooks/{id}/recover",
+        "post",
+        http.post(base + "/recover", json={"since": "2026-01-01T00:00:00Z"}, timeout=30),
+        202,
+    )
     invited = f"invited-{uuid.uuid4().hex[:8]}@example.test"
-    invite = check("/members", "post", http.post(stack.api_url + "/members", json={"email": invited, "role": "viewer"},
-                                                 timeout=30), 201)
-    joined = check("/auth/accept-invite", "post", requests.post(stack.api_url + "/auth/accept-invite", json={
-        "token": invite["inviteToken"], "password": "a-long-new-password", "name": "New Viewer"}, timeout=30), 200)
-    signed_up = check("/auth/signup", "post", requests.post(stack.api_url + "/auth/signup", json={
-        "email": f"founder-{uuid.uuid4().hex[:8]}@example.test", "password": "a-long-new-password",
-        "name": "Founder", "accountName": "Fuzz Racing"}, timeout=30), 201)
+    invite = check(
+        "/members",
+        "post",
+        http.post(stack.api_url + "/members", json={"email": invited, "role": "viewer"}, timeout=30),
+        201,
+    )
+    joined = check(
+        "/auth/accept-invite",
+        "post",
+        requests.post(
+            stack.api_url + "/auth/accept-invite",
+            json={"token": invite["inviteToken"], "password": "a-long-new-password", "name": "New Viewer"},
+            timeout=30,
+        ),
+        200,
+    )
+    signed_up = check(
+        "/auth/signup",
+        "post",
+        requests.post(
+            stack.api_url + "/auth/signup",
+            json={
+                "email": f"founder-{uuid.uuid4().hex[:8]}@example.test",
+                "password": "a-long-new-password",
+                "name": "Founder",
+                "accountName": "Fuzz Racing",
+            },
+            timeout=30,
+        ),
+        201,
+    )
     # Sign-up and invites answer exactly like a sign-in, accounts included.
     assert [a["id"] for a in joined["accounts"]] == [joined["user"]["accountId"]]
     assert [a["name"] for a in signed_up["accounts"]] == ["Fuzz Racing"]

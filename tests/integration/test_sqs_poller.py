@@ -217,9 +217,7 @@ def test_partial_batch_failure_returns_only_the_failed_message(sqs: Any, queue: 
     assert dlq_bodies(sqs, queue.dlq_url) == []
 
 
-def test_message_that_always_fails_ends_in_the_dlq_after_max_receive_count(
-    sqs: Any, queue: QueueUnderTest
-) -> None:
+def test_message_that_always_fails_ends_in_the_dlq_after_max_receive_count(sqs: Any, queue: QueueUnderTest) -> None:
     def respond(event: dict[str, Any]) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
 

@@ -12,8 +12,9 @@ from infra.local import stack as local_stack
 pytestmark = pytest.mark.integration
 
 
-def test_external_endpoint_and_database_are_used_as_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                          emulator_url: str, database_url: str) -> None:
+def test_external_endpoint_and_database_are_used_as_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator_url: str, database_url: str
+) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)
     monkeypatch.setenv("DATABASE_URL", database_url)
     started: list[str] = []

@@ -39,8 +39,11 @@ class Weekend:
         self.api = Api(stack.api_url, token_for(email))
         self.stack = stack
         self.event = ok(self.api.post("/events", {"name": "Indianapolis", "track": "IMS"}))
-        self.session = ok(self.api.post("/sessions", {"eventId": self.event["id"], "name": "Race 1",
-                                                      "type": "race", "startsAt": SESSION_START}))
+        self.session = ok(
+            self.api.post(
+                "/sessions", {"eventId": self.event["id"], "name": "Race 1", "type": "race", "startsAt": SESSION_START}
+            )
+        )
         self.path = f"/sessions/{self.session['id']}/timing-imports"
 
     def post_csv(self, data: bytes, query: str = "") -> requests.Response:
@@ -132,7 +135,13 @@ def test_import_creates_cars_run_sheets_and_laps_and_reports_rejected_lines(week
     assert all(lap["source"] == "timing" and lap["isValid"] and lap["driverNumber"] == "1" for lap in laps.values())
     assert laps[(car3, 1)]["lapTimeMs"] == 106_900 and laps[(car3, 1)]["sectorTimesMs"] == [35_277, 34_208, 37_415]
     assert [(laps[(car3, n)]["isInLap"], laps[(car3, n)]["isOutLap"]) for n in range(1, 7)] == [
-        (False, True), (False, False), (False, False), (False, False), (True, False), (False, True)]
+        (False, True),
+        (False, False),
+        (False, False),
+        (False, False),
+        (True, False),
+        (False, True),
+    ]
     assert laps[(car3, 6)]["pitTimeMs"] == 67_389 and laps[(car3, 4)]["flag"] == "FCY"
     assert laps[(cars["021"]["id"], 3)]["lapTimeMs"] == 3_723_456
     best = {(lap["carId"], lap["lapNumber"]) for lap in laps.values() if lap["custom"]["officialBest"]}
@@ -162,8 +171,11 @@ def test_reimports_add_only_what_is_new_and_update_only_what_changed(weekend: We
     # The team's own data on a lap survives the officials correcting its time.
     car3 = weekend.cars()["3"]["id"]
     with psycopg.connect(weekend.stack.database_url) as conn:
-        conn.execute("UPDATE laps SET is_valid = false, stint = 2, custom = custom || '{\"tyrePsi\": 27.5}' "
-                     "WHERE car_id = %s AND lap_number = 4", (car3,))
+        conn.execute(
+            "UPDATE laps SET is_valid = false, stint = 2, custom = custom || '{\"tyrePsi\": 27.5}' "
+            "WHERE car_id = %s AND lap_number = 4",
+            (car3,),
+        )
     before = weekend.events()
     corrected = weekend.import_file(LONGER.replace(b"3;1;4;1:49.000;", b"3;1;4;1:49.123;"))
     assert (corrected["lapsCreated"], corrected["lapsUpdated"]) == (0, 1)
@@ -179,19 +191,26 @@ def test_lap_events_carry_each_lap_exactly_as_the_api_renders_it(weekend: Weeken
     weekend.import_file(BASE)
     car3 = weekend.cars()["3"]["id"]
     with psycopg.connect(weekend.stack.database_url) as conn:  # team data of every kind a lap carries
-        driver_id = conn.execute("INSERT INTO drivers (account_id, car_id, name, number) VALUES (%s, %s, 'Karl', '1') "
-                                 "RETURNING id", (weekend.account_id, car3)).fetchone()[0]  # type: ignore[index]
-        conn.execute("UPDATE laps SET fuel_l = 45.00, stint = 2, tyre_set = 'S1', driver_id = %s, "
-                     "custom = custom || '{\"tyrePsi\": 27.0}' WHERE car_id = %s AND lap_number = 4",
-                     (driver_id, car3))
+        driver_id = conn.execute(
+            "INSERT INTO drivers (account_id, car_id, name, number) VALUES (%s, %s, 'Karl', '1') RETURNING id",
+            (weekend.account_id, car3),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "UPDATE laps SET fuel_l = 45.00, stint = 2, tyre_set = 'S1', driver_id = %s, "
+            "custom = custom || '{\"tyrePsi\": 27.0}' WHERE car_id = %s AND lap_number = 4",
+            (driver_id, car3),
+        )
         conn.execute("UPDATE laps SET fuel_l = 12.5 WHERE car_id = %s AND lap_number = 5", (car3,))
-    corrected = weekend.import_file(BASE.replace(b"3;1;4;1:49.000;", b"3;1;4;1:49.123;")
-                                    .replace(b"3;1;5;2:10.364;", b"3;1;5;2:10.365;"))
+    corrected = weekend.import_file(
+        BASE.replace(b"3;1;4;1:49.000;", b"3;1;4;1:49.123;").replace(b"3;1;5;2:10.364;", b"3;1;5;2:10.365;")
+    )
     assert corrected["lapsUpdated"] == 2
     with psycopg.connect(weekend.stack.database_url) as conn:
-        rows = conn.execute("SELECT DISTINCT ON (entity_id) entity_id::text, data::text FROM domain_events "
-                            "WHERE account_id = %s AND entity = 'lap' ORDER BY entity_id, id DESC",
-                            (weekend.account_id,)).fetchall()
+        rows = conn.execute(
+            "SELECT DISTINCT ON (entity_id) entity_id::text, data::text FROM domain_events "
+            "WHERE account_id = %s AND entity = 'lap' ORDER BY entity_id, id DESC",
+            (weekend.account_id,),
+        ).fetchall()
     latest = {entity_id: json.loads(data) for entity_id, data in rows}
     laps = weekend.laps()
     assert len(latest) == len(laps) == 18
@@ -199,6 +218,7 @@ def test_lap_events_carry_each_lap_exactly_as_the_api_renders_it(weekend: Weeken
         assert json.dumps(latest[lap["id"]], sort_keys=True) == json.dumps(lap, sort_keys=True)
     lap4 = next(lap for lap in laps if lap["carId"] == car3 and lap["lapNumber"] == 4)
     assert lap4["fuelL"] == 45.0 and isinstance(lap4["fuelL"], float) and lap4["driverId"] == str(driver_id)
+
 
 def test_only_known_cars_keeps_the_events_entries(weekend: Weekend) -> None:
     ok(weekend.api.post("/cars", {"eventId": weekend.event["id"], "number": "03", "class": "GTD"}))
@@ -210,8 +230,9 @@ def test_only_known_cars_keeps_the_events_entries(weekend: Weekend) -> None:
     assert {lap["carId"] for lap in weekend.laps()} == {cars["03"]["id"]}
 
 
-def test_another_accounts_session_and_import_answer_404_and_viewers_403(stack: Stack, weekend: Weekend,
-                                                                        alex: Api) -> None:
+def test_another_accounts_session_and_import_answer_404_and_viewers_403(
+    stack: Stack, weekend: Weekend, alex: Api
+) -> None:
     import_id = ok(weekend.post_csv(BASE))["id"]
     run_worker(weekend.api, weekend.path, import_id)
     assert alex.call("POST", weekend.path, data=BASE, headers=CSV).status_code == 404
@@ -222,8 +243,9 @@ def test_another_accounts_session_and_import_answer_404_and_viewers_403(stack: S
     assert weekend.api.get(f"{weekend.path}/not-a-uuid").status_code == 400
     email = f"viewer-{uuid.uuid4().hex[:8]}@example.test"
     with psycopg.connect(stack.database_url) as conn:
-        user_id = conn.execute("INSERT INTO users (email, name) VALUES (%s, 'Viewer') RETURNING id",
-                               (email,)).fetchone()[0]  # type: ignore[index]
+        user_id = conn.execute(
+            "INSERT INTO users (email, name) VALUES (%s, 'Viewer') RETURNING id", (email,)
+        ).fetchone()[0]  # type: ignore[index]
         conn.execute("INSERT INTO memberships VALUES (%s, %s, 'viewer')", (weekend.account_id, user_id))
     viewer = Api(stack.api_url, token_for(email))
     assert viewer.call("POST", weekend.path, data=BASE, headers=CSV).status_code == 403
@@ -244,8 +266,7 @@ def test_bad_requests_change_nothing(weekend: Weekend) -> None:
     assert weekend.post_csv(BASE, "?colour=red").json()["error"]["field"] == "colour"
     assert weekend.api.post(weekend.path, {"s3Key": "x", "extra": 1}).json()["error"]["field"] == "extra"
     assert weekend.api.post(weekend.path, {"s3Key": "../etc/passwd"}).status_code == 400
-    assert weekend.api.post(weekend.path, {"s3Key": f"accounts/{uuid.uuid4()}/timing-uploads/x.csv"}).status_code \
-        == 404
+    assert weekend.api.post(weekend.path, {"s3Key": f"accounts/{uuid.uuid4()}/timing-uploads/x.csv"}).status_code == 404
     assert ok(weekend.api.get(weekend.path))["items"] == []
     assert weekend.events()["timing_import.create"] == 0
 
@@ -320,14 +341,19 @@ GR_CUP = TIMING_DATA / "indianapolis_race1_23_AnalysisEnduranceWithSections_Race
 GR_CUP_BEST = TIMING_DATA / "indianapolis_race1_99_Best_10_Laps_By_Driver_Race_1.CSV"
 
 
-@pytest.mark.skipif(not GR_CUP.exists() or not GR_CUP_BEST.exists(),
-                    reason=f"real GR Cup export absent under {TIMING_DATA} (set RACE_TIMING_DATA)")
+@pytest.mark.skipif(
+    not GR_CUP.exists() or not GR_CUP_BEST.exists(),
+    reason=f"real GR Cup export absent under {TIMING_DATA} (set RACE_TIMING_DATA)",
+)
 def test_real_gr_cup_import_gives_the_official_best_lap_of_every_car(weekend: Weekend) -> None:
     done = weekend.import_file(GR_CUP.read_bytes())
     assert (done["rowsRead"], done["lapsCreated"], done["rowsRejectedCount"], done["carsCreated"]) == (669, 669, 0, 29)
     numbers = {car["id"]: number for number, car in weekend.cars().items()}
-    best = {numbers[lap["carId"]]: (lap["lapTimeMs"], lap["lapNumber"]) for lap in weekend.laps()
-            if lap["custom"]["officialBest"]}
+    best = {
+        numbers[lap["carId"]]: (lap["lapTimeMs"], lap["lapNumber"])
+        for lap in weekend.laps()
+        if lap["custom"]["officialBest"]
+    }
     lines = GR_CUP_BEST.read_bytes().decode("utf-8-sig").splitlines()
     names = [name.strip() for name in lines[0].split(";")]
     from chalicelib.timing.alkamel import duration_ms
@@ -341,6 +367,7 @@ def test_real_gr_cup_import_gives_the_official_best_lap_of_every_car(weekend: We
     # A bulk import records every lap event (outbox) but pushes one summary to the room instead.
     assert weekend.events()["lap.create"] == 669
     with psycopg.connect(weekend.stack.database_url) as conn:
-        unpublished = conn.execute("SELECT count(*) FROM domain_events WHERE account_id = %s AND published_at IS NULL",
-                                   (weekend.account_id,)).fetchone()
+        unpublished = conn.execute(
+            "SELECT count(*) FROM domain_events WHERE account_id = %s AND published_at IS NULL", (weekend.account_id,)
+        ).fetchone()
     assert unpublished == (0,)

@@ -189,8 +189,9 @@ def test_a_write_is_delivered_signed_both_ways(team: Team, receiver: Receiver, w
     assert attempt["durationMs"] >= 0 and attempt["finishedAt"] >= attempt["startedAt"]
 
 
-def test_the_secret_is_shown_once_and_rotation_signs_with_both_for_a_day(team: Team, receiver: Receiver,
-                                                                          worker: SqsPoller) -> None:
+def test_the_secret_is_shown_once_and_rotation_signs_with_both_for_a_day(
+    team: Team, receiver: Receiver, worker: SqsPoller
+) -> None:
     hook = team.subscribe(receiver.url)
     old = hook["secret"]
     listed = team.ok(team.api.get("/webhooks"))["items"]
@@ -223,13 +224,15 @@ RUNBOOK_REPLAY = """curl -X POST -H "Authorization: Bearer $TOKEN" \\
 def runbook(stack: Stack, command: str, **env: str) -> str:
     """Run one of the runbook's commands exactly as written, against this stack instead of production."""
     script = command.replace("https://api.race.example.com", stack.api_url)
-    done = subprocess.run(["bash", "-c", script], env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=30, check=True)
+    done = subprocess.run(
+        ["bash", "-c", script], env={**os.environ, **env}, capture_output=True, text=True, timeout=30, check=True
+    )
     return done.stdout
 
 
 def test_receiver_down_for_the_whole_schedule_then_final_then_replayed_once(
-        stack: Stack, team: Team, receiver: Receiver, worker: SqsPoller) -> None:
+    stack: Stack, team: Team, receiver: Receiver, worker: SqsPoller
+) -> None:
     hook = team.subscribe(receiver.url)
     receiver.down()
     team.write_event()
@@ -259,8 +262,9 @@ def test_receiver_down_for_the_whole_schedule_then_final_then_replayed_once(
     assert replayed["attemptLog"][-1]["statusCode"] == 200 and replayed["attemptLog"][-1]["cycle"] == 2
 
 
-def test_three_retries_then_final_with_four_recorded_attempts(team: Team, receiver: Receiver,
-                                                                worker: SqsPoller) -> None:
+def test_three_retries_then_final_with_four_recorded_attempts(
+    team: Team, receiver: Receiver, worker: SqsPoller
+) -> None:
     hook = team.subscribe(receiver.url)
     receiver.answer = Answer(500, body=b"database is on fire")
     team.write_event()
@@ -285,8 +289,9 @@ def test_three_retries_then_final_with_four_recorded_attempts(team: Team, receiv
 
 def test_retry_after_on_429_is_honoured(team: Team, receiver: Receiver, worker: SqsPoller) -> None:
     hook = team.subscribe(receiver.url)
-    receiver.respond = lambda r: Answer(429, headers={"Retry-After": "2"}) if len(receiver.requests) == 1 \
-        else Answer(200)
+    receiver.respond = lambda r: (
+        Answer(429, headers={"Retry-After": "2"}) if len(receiver.requests) == 1 else Answer(200)
+    )
     team.write_event()
     (item,) = team.deliveries(hook["id"])
     drive(worker, lambda: len(receiver.requests) >= 1, "the first attempt")
@@ -317,8 +322,11 @@ def test_410_disables_the_subscription_with_a_reason(team: Team, receiver: Recei
 
 def test_redirects_and_timeouts_are_failed_attempts(team: Team, receiver: Receiver, worker: SqsPoller) -> None:
     hook = team.subscribe(receiver.url)
-    answers = [Answer(301, headers={"Location": "https://elsewhere.example/"}), Answer(200, delay_s=1.5),
-               Answer(204, body=b"")]
+    answers = [
+        Answer(301, headers={"Location": "https://elsewhere.example/"}),
+        Answer(200, delay_s=1.5),
+        Answer(204, body=b""),
+    ]
     receiver.respond = lambda r: answers[min(len(receiver.requests), 3) - 1]
     team.write_event()
     (item,) = team.deliveries(hook["id"])
@@ -333,17 +341,21 @@ def test_redirects_and_timeouts_are_failed_attempts(team: Team, receiver: Receiv
 
 
 def test_a_worker_killed_after_the_post_is_redelivered_with_the_same_webhook_id(
-        stack: Stack, team: Team, receiver: Receiver, worker: SqsPoller) -> None:
+    stack: Stack, team: Team, receiver: Receiver, worker: SqsPoller
+) -> None:
     hook = team.subscribe(receiver.url)
     child_env = {**os.environ, "PYTHONPATH": str(REPO), "WEBHOOK_TIMEOUT_S": "20"}
-    code = ("import boto3, os\nfrom app import app\nfrom infra.local.sqs_poller import SqsPoller\n"
-            "poller = SqsPoller(app, boto3.client('sqs', endpoint_url=os.environ['AWS_ENDPOINT_URL'], "
-            "region_name='us-east-1'), wait_time_s=1)\nwhile True:\n    poller.poll_once()\n")
+    code = (
+        "import boto3, os\nfrom app import app\nfrom infra.local.sqs_poller import SqsPoller\n"
+        "poller = SqsPoller(app, boto3.client('sqs', endpoint_url=os.environ['AWS_ENDPOINT_URL'], "
+        "region_name='us-east-1'), wait_time_s=1)\nwhile True:\n    poller.poll_once()\n"
+    )
     with receiver.holding() as (arrived, release):
         team.write_event()
         (item,) = team.deliveries(hook["id"])
-        child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=child_env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(
+            [sys.executable, "-c", code], cwd=REPO, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             assert arrived.wait(30), "the worker process never POSTed"
             child.send_signal(signal.SIGKILL)  # after the POST reached the receiver, before any record of it
@@ -368,7 +380,8 @@ def test_a_worker_killed_after_the_post_is_redelivered_with_the_same_webhook_id(
 
 
 def test_a_redelivered_message_for_a_succeeded_delivery_sends_nothing(
-        team: Team, receiver: Receiver, worker: SqsPoller, sqs: Any, queue_url: str) -> None:
+    team: Team, receiver: Receiver, worker: SqsPoller, sqs: Any, queue_url: str
+) -> None:
     hook = team.subscribe(receiver.url)
     team.write_event()
     (item,) = team.deliveries(hook["id"])
@@ -405,8 +418,9 @@ def test_two_workers_never_send_the_same_attempt(team: Team, receiver: Receiver,
     assert team.delivery(hook["id"], item["id"])["attempts"] == 1
 
 
-def test_a_dropped_queue_message_is_delivered_by_the_sweep(team: Team, receiver: Receiver, worker: SqsPoller,
-                                                           sqs: Any, queue_url: str) -> None:
+def test_a_dropped_queue_message_is_delivered_by_the_sweep(
+    team: Team, receiver: Receiver, worker: SqsPoller, sqs: Any, queue_url: str
+) -> None:
     from chalicelib.webhooks import sweep
 
     hook = team.subscribe(receiver.url)
@@ -422,8 +436,9 @@ def test_a_dropped_queue_message_is_delivered_by_the_sweep(team: Team, receiver:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 dropped = True
             else:
-                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
     settle(worker)
     assert receiver.requests == [] and status_of(team, hook["id"], item["id"]) == "pending"
     report = sweep.run()
@@ -433,7 +448,8 @@ def test_a_dropped_queue_message_is_delivered_by_the_sweep(team: Team, receiver:
 
 
 def test_a_message_that_could_not_be_sent_after_commit_is_sent_by_the_next_sweep(
-        team: Team, receiver: Receiver, worker: SqsPoller, stack: Stack) -> None:
+    team: Team, receiver: Receiver, worker: SqsPoller, stack: Stack
+) -> None:
     from chalicelib.webhooks import outbox, sweep
 
     hook = team.subscribe(receiver.url)
@@ -466,23 +482,26 @@ def test_filters_match_entity_types_and_operations(team: Team, receiver: Receive
         return sorted(d["eventType"] for d in team.deliveries(hook["id"]))
 
     assert types(issues_only) == ["issue.create", "issue.delete"]
-    assert types(everything) == sorted(["event.create", "car.create", "issue.create", "issue.update",
-                                        "event.update", "issue.delete"])
+    assert types(everything) == sorted(
+        ["event.create", "car.create", "issue.create", "issue.update", "event.update", "issue.delete"]
+    )
     assert types(events_updates) == ["event.update"]
     assert types(paused) == []
     assert [d["eventType"] for d in team.deliveries(everything["id"], "&eventType=issue.update")] == ["issue.update"]
 
 
-@pytest.mark.parametrize("tail", ["\r\nX-Injected: 1", "\nX-Injected: 1", " HTTP/1.1\r\nHost: evil", "\tX-Injected",
-                                  "\x00"])
+@pytest.mark.parametrize(
+    "tail", ["\r\nX-Injected: 1", "\nX-Injected: 1", " HTTP/1.1\r\nHost: evil", "\tX-Injected", "\x00"]
+)
 def test_header_smuggling_in_a_webhook_url_is_refused(team: Team, receiver: Receiver, tail: str) -> None:
     answer = team.api.post("/webhooks", {"url": receiver.url + tail})
     assert answer.status_code == 400 and answer.json()["error"]["field"] == "url", answer.text
     assert team.ok(team.api.get("/webhooks"))["items"] == []
 
 
-def test_an_encoded_line_break_in_a_webhook_url_stays_in_the_path(team: Team, receiver: Receiver,
-                                                                   worker: SqsPoller) -> None:
+def test_an_encoded_line_break_in_a_webhook_url_stays_in_the_path(
+    team: Team, receiver: Receiver, worker: SqsPoller
+) -> None:
     team.subscribe(receiver.url + "%0d%0aX-Injected:%201")
     team.write_event()
     drive(worker, lambda: len(receiver.requests) >= 1, "the delivery")
@@ -490,13 +509,16 @@ def test_an_encoded_line_break_in_a_webhook_url_stays_in_the_path(team: Team, re
     assert request.path.lower().endswith("%0d%0ax-injected:%201") and "x-injected" not in request.headers
 
 
-def test_an_accepted_invite_is_delivered_at_once_not_by_the_sweep(stack: Stack, team: Team, receiver: Receiver,
-                                                                   worker: SqsPoller) -> None:
+def test_an_accepted_invite_is_delivered_at_once_not_by_the_sweep(
+    stack: Stack, team: Team, receiver: Receiver, worker: SqsPoller
+) -> None:
     hook = team.subscribe(receiver.url, entityTypes=["member"])
-    invite = team.ok(team.api.post("/members", {"email": f"pit-{uuid.uuid4().hex[:8]}@example.com",
-                                                "role": "viewer"}), 201)
-    accepted = Api(stack.api_url).post("/auth/accept-invite", {"token": invite["inviteToken"],
-                                                               "password": "a long enough password", "name": "Pit"})
+    invite = team.ok(
+        team.api.post("/members", {"email": f"pit-{uuid.uuid4().hex[:8]}@example.com", "role": "viewer"}), 201
+    )
+    accepted = Api(stack.api_url).post(
+        "/auth/accept-invite", {"token": invite["inviteToken"], "password": "a long enough password", "name": "Pit"}
+    )
     assert accepted.status_code == 200, accepted.text
     # Only the worker runs here (no sweep): the queue message was sent when the acceptance committed.
     drive(worker, lambda: len(receiver.requests) >= 2, "the member deliveries")
@@ -504,8 +526,9 @@ def test_an_accepted_invite_is_delivered_at_once_not_by_the_sweep(stack: Stack, 
     assert {d["status"] for d in team.deliveries(hook["id"])} == {"succeeded"}
 
 
-def test_recover_replays_every_failed_delivery_of_the_window(team: Team, receiver: Receiver,
-                                                             worker: SqsPoller, stack: Stack) -> None:
+def test_recover_replays_every_failed_delivery_of_the_window(
+    team: Team, receiver: Receiver, worker: SqsPoller, stack: Stack
+) -> None:
     hook = team.subscribe(receiver.url)
     receiver.answer = Answer(503)
     for n in range(3):
@@ -514,8 +537,9 @@ def test_recover_replays_every_failed_delivery_of_the_window(team: Team, receive
     items = team.deliveries(hook["id"])
     older = items[-1]  # newest first: the last is the oldest; move it out of the window
     with psycopg.connect(stack.database_url) as conn:
-        conn.execute("UPDATE webhook_deliveries SET created_at = created_at - interval '2 hours' WHERE id = %s",
-                     (older["id"],))
+        conn.execute(
+            "UPDATE webhook_deliveries SET created_at = created_at - interval '2 hours' WHERE id = %s", (older["id"],)
+        )
     receiver.requests.clear()
     receiver.answer = Answer(200)
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat().replace("+00:00", "Z")
@@ -557,18 +581,21 @@ def test_deliveries_page_newest_first_with_cursors(team: Team, receiver: Receive
 # --- validation, roles, isolation, SSRF --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({}, "url"),
-    ({"url": "ftp://example.com/"}, "url"),
-    ({"url": "http://user:pw@127.0.0.1/"}, "url"),
-    ({"url": "http://169.254.169.254/latest/meta-data/"}, "url"),  # metadata: refused in every stage
-    ({"url": "http://127.0.0.1/", "entityTypes": ["laps"]}, "entityTypes"),
-    ({"url": "http://127.0.0.1/", "entityTypes": "lap"}, "entityTypes"),
-    ({"url": "http://127.0.0.1/", "operations": []}, "operations"),
-    ({"url": "http://127.0.0.1/", "operations": ["upsert"]}, "operations"),
-    ({"url": "http://127.0.0.1/", "enabled": "yes"}, "enabled"),
-    ({"url": "http://127.0.0.1/", "secret": "mine"}, "secret"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "url"),
+        ({"url": "ftp://example.com/"}, "url"),
+        ({"url": "http://user:pw@127.0.0.1/"}, "url"),
+        ({"url": "http://169.254.169.254/latest/meta-data/"}, "url"),  # metadata: refused in every stage
+        ({"url": "http://127.0.0.1/", "entityTypes": ["laps"]}, "entityTypes"),
+        ({"url": "http://127.0.0.1/", "entityTypes": "lap"}, "entityTypes"),
+        ({"url": "http://127.0.0.1/", "operations": []}, "operations"),
+        ({"url": "http://127.0.0.1/", "operations": ["upsert"]}, "operations"),
+        ({"url": "http://127.0.0.1/", "enabled": "yes"}, "enabled"),
+        ({"url": "http://127.0.0.1/", "secret": "mine"}, "secret"),
+    ],
+)
 def test_bad_subscriptions_are_refused_naming_the_field(team: Team, body: dict[str, Any], field: str) -> None:
     answer = team.api.post("/webhooks", body)
     assert answer.status_code == 400, answer.text
@@ -577,8 +604,13 @@ def test_bad_subscriptions_are_refused_naming_the_field(team: Team, body: dict[s
 
 def test_bad_list_parameters_are_refused_naming_them(team: Team, receiver: Receiver) -> None:
     hook = team.subscribe(receiver.url)
-    for query, field in (("status=lost", "status"), ("since=yesterday", "since"), ("limit=501", "limit"),
-                         ("cursor=%%%", "cursor"), ("colour=red", "colour")):
+    for query, field in (
+        ("status=lost", "status"),
+        ("since=yesterday", "since"),
+        ("limit=501", "limit"),
+        ("cursor=%%%", "cursor"),
+        ("colour=red", "colour"),
+    ):
         answer = team.api.get(f"/webhooks/{hook['id']}/deliveries?{query}")
         assert answer.status_code == 400 and answer.json()["error"]["field"] == field, query
 
@@ -595,17 +627,21 @@ def test_only_admins_manage_webhooks(stack: Stack, team: Team, receiver: Receive
     assert hook["id"] not in [h["id"] for h in admin.get("/webhooks").json()["items"]]
 
 
-def test_another_accounts_webhook_ids_are_404(stack: Stack, team: Team, receiver: Receiver,
-                                              worker: SqsPoller) -> None:
+def test_another_accounts_webhook_ids_are_404(stack: Stack, team: Team, receiver: Receiver, worker: SqsPoller) -> None:
     hook = team.subscribe(receiver.url)
     team.write_event()
     (item,) = team.deliveries(hook["id"])
     rival = Team(stack)
     base, delivery = f"/webhooks/{hook['id']}", f"/webhooks/{hook['id']}/deliveries/{item['id']}"
     for method, path, body in [
-        ("GET", base, None), ("PATCH", base, {"enabled": False}), ("DELETE", base, None),
-        ("POST", f"{base}/rotate-secret", None), ("POST", f"{base}/test", None),
-        ("GET", f"{base}/deliveries", None), ("GET", delivery, None), ("POST", f"{delivery}/replay", None),
+        ("GET", base, None),
+        ("PATCH", base, {"enabled": False}),
+        ("DELETE", base, None),
+        ("POST", f"{base}/rotate-secret", None),
+        ("POST", f"{base}/test", None),
+        ("GET", f"{base}/deliveries", None),
+        ("GET", delivery, None),
+        ("POST", f"{delivery}/replay", None),
         ("POST", f"{base}/recover", {"since": "2020-01-01T00:00:00Z"}),
     ]:
         answer = rival.api.call(method, path, body)
@@ -641,12 +677,19 @@ def outside_local(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         settings.cache_clear()
 
 
-def test_internal_destinations_are_refused_outside_local(team: Team, outside_local: dict[str, str],
-                                                        receiver: Receiver) -> None:
+def test_internal_destinations_are_refused_outside_local(
+    team: Team, outside_local: dict[str, str], receiver: Receiver
+) -> None:
     outside_local["hooks.internal.example"] = "10.1.2.3"
     outside_local["hooks.partner.example"] = "93.184.216.34"
-    for url in ("https://127.0.0.1/hook", "https://10.0.0.1/hook", "https://169.254.169.254/latest/meta-data/",
-                "https://hooks.internal.example/hook", "https://[::1]/hook", receiver.url):
+    for url in (
+        "https://127.0.0.1/hook",
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://hooks.internal.example/hook",
+        "https://[::1]/hook",
+        receiver.url,
+    ):
         answer = team.api.post("/webhooks", {"url": url})
         assert answer.status_code == 400, (url, answer.text)
         assert answer.json()["error"]["field"] == "url"
@@ -656,8 +699,9 @@ def test_internal_destinations_are_refused_outside_local(team: Team, outside_loc
     assert answer.status_code == 400 and answer.json()["error"]["field"] == "url"
 
 
-def test_the_address_is_checked_again_when_sending(team: Team, outside_local: dict[str, str],
-                                                    worker: SqsPoller) -> None:
+def test_the_address_is_checked_again_when_sending(
+    team: Team, outside_local: dict[str, str], worker: SqsPoller
+) -> None:
     outside_local["hooks.rebind.example"] = "93.184.216.34"
     hook = team.subscribe("https://hooks.rebind.example/hook")
     outside_local["hooks.rebind.example"] = "10.9.8.7"  # DNS changed since the subscription was made
@@ -669,8 +713,9 @@ def test_the_address_is_checked_again_when_sending(team: Team, outside_local: di
     assert attempt["error"].startswith("not sent:") and "10.9.8.7" in attempt["error"]
 
 
-def test_deleting_a_webhook_deletes_its_deliveries(team: Team, receiver: Receiver, worker: SqsPoller,
-                                                   stack: Stack) -> None:
+def test_deleting_a_webhook_deletes_its_deliveries(
+    team: Team, receiver: Receiver, worker: SqsPoller, stack: Stack
+) -> None:
     hook = team.subscribe(receiver.url)
     team.write_event()
     assert team.api.delete(f"/webhooks/{hook['id']}").status_code == 204

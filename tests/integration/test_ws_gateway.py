@@ -68,8 +68,12 @@ class Recorder:
 
     def find(self, connection_id: str, event_type: str) -> list[dict[str, Any]]:
         with self._cond:
-            return [e for e in self.events if e["requestContext"]["connectionId"] == connection_id
-                    and e["requestContext"]["eventType"] == event_type]
+            return [
+                e
+                for e in self.events
+                if e["requestContext"]["connectionId"] == connection_id
+                and e["requestContext"]["eventType"] == event_type
+            ]
 
 
 def build_app(recorder: Recorder) -> Chalice:
@@ -81,8 +85,9 @@ def build_app(recorder: Recorder) -> Chalice:
         raw = event.to_dict()
         recorder.add(raw)
         if (raw.get("queryStringParameters") or {}).get("token") != TOKEN:
-            return Response(body=json.dumps({"message": "Forbidden"}), status_code=403,
-                            headers={"Content-Type": "application/json"})
+            return Response(
+                body=json.dumps({"message": "Forbidden"}), status_code=403, headers={"Content-Type": "application/json"}
+            )
         return None
 
     @app.on_ws_message()
@@ -149,8 +154,9 @@ def whoami(ws: ClientConnection) -> str:
     return str(json.loads(ws.recv(timeout=WAIT_S))["connectionId"])
 
 
-def test_connect_with_token_gets_an_api_gateway_connect_event(gateway: WsGateway, recorder: Recorder,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_connect_with_token_gets_an_api_gateway_connect_event(
+    gateway: WsGateway, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     with open_client(gateway) as ws:
         connection_id = whoami(ws)
@@ -169,15 +175,19 @@ def test_connect_with_token_gets_an_api_gateway_connect_event(gateway: WsGateway
     assert event["headers"]["Sec-WebSocket-Version"] == "13"
     assert event["multiValueHeaders"]["X-Forwarded-For"] == ["127.0.0.1"]
     assert event["isBase64Encoded"] is False
-    recorder.wait_for(lambda e: e["requestContext"]["connectionId"] == connection_id
-                      and e["requestContext"]["eventType"] == "DISCONNECT")
+    recorder.wait_for(
+        lambda e: (
+            e["requestContext"]["connectionId"] == connection_id and e["requestContext"]["eventType"] == "DISCONNECT"
+        )
+    )
     gateway_log = server_log(caplog)
     assert connection_id in gateway_log
     assert TOKEN not in gateway_log
 
 
 def test_connect_refused_by_the_handler_fails_the_upgrade_with_its_status(
-        gateway: WsGateway, caplog: pytest.LogCaptureFixture) -> None:
+    gateway: WsGateway, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     for token in ("wrong-token-xyz", ""):
         with pytest.raises(InvalidStatus) as refused:
@@ -190,7 +200,8 @@ def test_connect_refused_by_the_handler_fails_the_upgrade_with_its_status(
 
 
 def test_message_reaches_default_and_replies_go_through_websocket_api_send(
-        gateway: WsGateway, recorder: Recorder) -> None:
+    gateway: WsGateway, recorder: Recorder
+) -> None:
     with open_client(gateway) as ws:
         connection_id = whoami(ws)
         ws.send(json.dumps({"action": "echo", "n": 7}))
@@ -214,8 +225,7 @@ def test_one_clients_messages_are_handled_in_order_one_at_a_time(gateway: WsGate
     assert recorder.max_in_flight == 1
 
 
-def test_a_slow_handler_blocks_neither_the_loop_nor_other_connections(gateway: WsGateway,
-                                                                      recorder: Recorder) -> None:
+def test_a_slow_handler_blocks_neither_the_loop_nor_other_connections(gateway: WsGateway, recorder: Recorder) -> None:
     recorder.release.clear()
     with open_client(gateway) as slow, open_client(gateway) as other:
         slow.send(json.dumps({"action": "block"}))
@@ -226,8 +236,9 @@ def test_a_slow_handler_blocks_neither_the_loop_nor_other_connections(gateway: W
         assert json.loads(slow.recv(timeout=WAIT_S)) == {"unblocked": True}
 
 
-def test_management_api_posts_describes_and_deletes_connections(gateway: WsGateway, recorder: Recorder,
-                                                                 management: Any) -> None:
+def test_management_api_posts_describes_and_deletes_connections(
+    gateway: WsGateway, recorder: Recorder, management: Any
+) -> None:
     with open_client(gateway) as ws:
         connection_id = whoami(ws)
         management.post_to_connection(ConnectionId=connection_id, Data=b'{"type":"presence"}')
@@ -242,8 +253,11 @@ def test_management_api_posts_describes_and_deletes_connections(gateway: WsGatew
         management.delete_connection(ConnectionId=connection_id)
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=WAIT_S)
-    disconnect = recorder.wait_for(lambda e: e["requestContext"]["connectionId"] == connection_id
-                                   and e["requestContext"]["eventType"] == "DISCONNECT")
+    disconnect = recorder.wait_for(
+        lambda e: (
+            e["requestContext"]["connectionId"] == connection_id and e["requestContext"]["eventType"] == "DISCONNECT"
+        )
+    )
     assert disconnect["requestContext"]["routeKey"] == "$disconnect"
     with pytest.raises(management.exceptions.GoneException):
         management.post_to_connection(ConnectionId=connection_id, Data=b"late")
@@ -254,8 +268,11 @@ def test_management_api_posts_describes_and_deletes_connections(gateway: WsGatew
 def test_disconnect_fires_when_the_client_closes(gateway: WsGateway, recorder: Recorder) -> None:
     with open_client(gateway) as ws:
         connection_id = whoami(ws)
-    disconnect = recorder.wait_for(lambda e: e["requestContext"]["connectionId"] == connection_id
-                                   and e["requestContext"]["eventType"] == "DISCONNECT")
+    disconnect = recorder.wait_for(
+        lambda e: (
+            e["requestContext"]["connectionId"] == connection_id and e["requestContext"]["eventType"] == "DISCONNECT"
+        )
+    )
     assert disconnect["requestContext"]["disconnectStatusCode"] == 1000
 
 

@@ -24,11 +24,22 @@ def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
-@pytest.mark.parametrize(("text", "ms"), [
-    ("33.413", 33_413), ("39.57", 39_570), ("0:33.413", 33_413), ("1:54.168", 114_168), ("59.9995", 60_000),
-    ("1:48:48.501", 6_528_501), ("17:31:33.055", 63_093_055), ("0:00:35.158", 35_158), ("125.679", 125_679),
-    ("2:05", 125_000), ("1:30.5", 90_500),
-])
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("33.413", 33_413),
+        ("39.57", 39_570),
+        ("0:33.413", 33_413),
+        ("1:54.168", 114_168),
+        ("59.9995", 60_000),
+        ("1:48:48.501", 6_528_501),
+        ("17:31:33.055", 63_093_055),
+        ("0:00:35.158", 35_158),
+        ("125.679", 125_679),
+        ("2:05", 125_000),
+        ("1:30.5", 90_500),
+    ],
+)
 def test_durations_are_exact_milliseconds(text: str, ms: int) -> None:
     assert alkamel.duration_ms(text) == ms
 
@@ -94,7 +105,7 @@ def test_hour_long_laps_missing_sectors_and_a_latin1_name() -> None:
 def test_streaming_in_chunks_split_anywhere_gives_the_same_result(chunk_bytes: int) -> None:
     data = fixture("indy_style_race.CSV")
     whole = alkamel.parse(data)
-    chunks = (data[i:i + chunk_bytes] for i in range(0, len(data), chunk_bytes))
+    chunks = (data[i : i + chunk_bytes] for i in range(0, len(data), chunk_bytes))
     streamed = alkamel.parse(chunks)
     assert streamed.laps == whole.laps and streamed.rejected == whole.rejected
 
@@ -119,8 +130,7 @@ def test_official_best_follows_the_file_mark_and_never_counts_lap_one() -> None:
         "021": (2, 106_800),
     }  # car 21 ran lap 1 only: no official best
     unflagged = [alkamel.TimingLap(lap.line, lap.car_number, lap.lap_number, lap.lap_time_ms) for lap in laps]
-    assert {car: lap.lap_number for car, lap in alkamel.official_best(unflagged).items()} == {
-        "3": 3, "03": 5, "021": 2}
+    assert {car: lap.lap_number for car, lap in alkamel.official_best(unflagged).items()} == {"3": 3, "03": 5, "021": 2}
 
 
 def test_a_flagged_lap_wins_over_a_faster_unflagged_one() -> None:
@@ -128,13 +138,16 @@ def test_a_flagged_lap_wins_over_a_faster_unflagged_one() -> None:
     assert alkamel.official_best(laps)["7"].lap_number == 3
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "empty"),
-    (b"\r\n\r\n", "empty"),
-    (b"POSITION;NUMBER;STATUS;LAPS;TOTAL_TIME\r\n1;55;Classified;26;46:41.553\r\n", "lacks LAP_NUMBER, LAP_TIME"),
-    ("NUMBER;LAP_NUMBER;LAP_TIME\n".encode("utf-16"), "UTF-16"),
-    (b'NUMBER;"LAP_NUMBER"\rx;LAP_TIME\n', "header line is not valid CSV"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"\r\n\r\n", "empty"),
+        (b"POSITION;NUMBER;STATUS;LAPS;TOTAL_TIME\r\n1;55;Classified;26;46:41.553\r\n", "lacks LAP_NUMBER, LAP_TIME"),
+        ("NUMBER;LAP_NUMBER;LAP_TIME\n".encode("utf-16"), "UTF-16"),
+        (b'NUMBER;"LAP_NUMBER"\rx;LAP_TIME\n', "header line is not valid CSV"),
+    ],
+)
 def test_a_file_that_is_not_a_lap_export_is_refused_whole(data: bytes, message: str) -> None:
     with pytest.raises(alkamel.NotAlKamel, match=message):
         alkamel.parse(data)
@@ -151,8 +164,10 @@ def test_minimal_header_and_odd_rows() -> None:
     data = b"number ; lap_number ;lap_time\n7;1;1:40.000\n7;2;0:00.000\n7;3;1:40.000;;\n07;1;1:39.000\n\x00;1;1\n"
     parsed = alkamel.parse(data)
     assert [(lap.car_number, lap.lap_number) for lap in parsed.laps] == [("7", 1), ("7", 3), ("07", 1)]
-    assert parsed.rejected == [Rejection(3, "LAP_TIME must be more than zero"),
-                               Rejection(6, "the line contains a NUL byte")]
+    assert parsed.rejected == [
+        Rejection(3, "LAP_TIME must be more than zero"),
+        Rejection(6, "the line contains a NUL byte"),
+    ]
 
 
 def test_a_line_the_csv_module_cannot_read_is_rejected_with_its_number() -> None:
@@ -164,29 +179,34 @@ def test_a_line_the_csv_module_cannot_read_is_rejected_with_its_number() -> None
 
 # ---- the real exports (RACE_TIMING_DATA) --------------------------------------------------------
 
+
 def _table(path: Path) -> list[dict[str, str]]:
     lines = path.read_bytes().decode("utf-8-sig").splitlines()
     names = [name.strip() for name in lines[0].split(";")]
     return [dict(zip(names, (value.strip() for value in line.split(";")), strict=False)) for line in lines[1:]]
 
 
-needs_data = pytest.mark.skipif(not REAL_EXPORTS, reason=f"no real timing exports under {TIMING_DATA} "
-                                                         "(set RACE_TIMING_DATA)")
+needs_data = pytest.mark.skipif(
+    not REAL_EXPORTS, reason=f"no real timing exports under {TIMING_DATA} (set RACE_TIMING_DATA)"
+)
 
 
 @needs_data
 @pytest.mark.parametrize("path", REAL_EXPORTS, ids=lambda p: p.name[:40])
 def test_every_row_of_every_real_export_parses(path: Path) -> None:
     data = path.read_bytes()
-    parsed = alkamel.parse(data[i:i + 65536] for i in range(0, len(data), 65536))
+    parsed = alkamel.parse(data[i : i + 65536] for i in range(0, len(data), 65536))
     data_lines = [line for line in data.splitlines()[1:] if line.strip()]
     assert parsed.rejected == []
     assert parsed.rows_read == len(data_lines) == len(parsed.laps)
     raw = _table(path)
     assert [lap.car_number for lap in parsed.laps] == [row["NUMBER"] for row in raw]
     assert [lap.lap_number for lap in parsed.laps] == [int(row["LAP_NUMBER"]) for row in raw]
-    assert all(lap.sector_times_ms and sum(lap.sector_times_ms) in range(lap.lap_time_ms - 3, lap.lap_time_ms + 4)
-               for lap in parsed.laps if lap.sector_times_ms)
+    assert all(
+        lap.sector_times_ms and sum(lap.sector_times_ms) in range(lap.lap_time_ms - 3, lap.lap_time_ms + 4)
+        for lap in parsed.laps
+        if lap.sector_times_ms
+    )
 
 
 @needs_data
@@ -203,11 +223,14 @@ def test_official_best_equals_the_best_10_laps_file_for_every_car(race: str) -> 
             assert car not in ours, f"car {car} has no official best lap"
             continue
         assert (ours[car].lap_time_ms, ours[car].lap_number) == (
-            alkamel.duration_ms(row["BESTLAP_1"]), int(row["BESTLAP_1_LAPNUM"])), f"{race} car {car}"
+            alkamel.duration_ms(row["BESTLAP_1"]),
+            int(row["BESTLAP_1_LAPNUM"]),
+        ), f"{race} car {car}"
     # the fallback rule (fastest lap but lap 1) agrees too, without the file's marks
     unflagged = [alkamel.TimingLap(lap.line, lap.car_number, lap.lap_number, lap.lap_time_ms) for lap in laps]
     assert {car: lap.lap_number for car, lap in alkamel.official_best(unflagged).items()} == {
-        car: lap.lap_number for car, lap in ours.items()}
+        car: lap.lap_number for car, lap in ours.items()
+    }
 
 
 @needs_data

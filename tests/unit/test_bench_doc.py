@@ -9,17 +9,22 @@ from bench.run import Figure, Outcome, render
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize(("figure", "verdict"), [
-    (Figure("rate", "9000/s", "30000/s", "0.300", "", ">= 0.3x"), "met"),
-    (Figure("rate", "8000/s", "30000/s", "0.267", "", ">= 0.3x"), "behind"),
-    (Figure("start", "173ms", "118ms", "1.47", "", "<= 1.5x"), "met"),
-    (Figure("p99", "251ms", "4ms", "62.7", "", "<= 250 ms"), "behind"),
-    (Figure("p99", "143ms", "4ms", "35.7", "", "<= 250 ms"), "met"),
-    (Figure("warm", "1.8ms", "0.09ms", "19.0", "budget 0.35 ms: NOT met; p99 7 ms", "<= 2x floor + /health"),
-     "behind"),
-    (Figure("mix", "170req/s", "98req/s", "1.73", "errors 0", "errors = 0, lost = 0"), ""),
-    (Figure("peer", "80req/s", "481req/s", "0.17", "", ""), ""),
-])
+@pytest.mark.parametrize(
+    ("figure", "verdict"),
+    [
+        (Figure("rate", "9000/s", "30000/s", "0.300", "", ">= 0.3x"), "met"),
+        (Figure("rate", "8000/s", "30000/s", "0.267", "", ">= 0.3x"), "behind"),
+        (Figure("start", "173ms", "118ms", "1.47", "", "<= 1.5x"), "met"),
+        (Figure("p99", "251ms", "4ms", "62.7", "", "<= 250 ms"), "behind"),
+        (Figure("p99", "143ms", "4ms", "35.7", "", "<= 250 ms"), "met"),
+        (
+            Figure("warm", "1.8ms", "0.09ms", "19.0", "budget 0.35 ms: NOT met; p99 7 ms", "<= 2x floor + /health"),
+            "behind",
+        ),
+        (Figure("mix", "170req/s", "98req/s", "1.73", "errors 0", "errors = 0, lost = 0"), ""),
+        (Figure("peer", "80req/s", "481req/s", "0.17", "", ""), ""),
+    ],
+)
 def test_verdicts(figure: Figure, verdict: str) -> None:
     assert figure.verdict() == verdict
 
@@ -29,7 +34,8 @@ def test_late_figures_are_listed_with_their_reason() -> None:
     on_time = Figure("gateway_laps_rps", "314req/s", "481req/s", "0.653", "", ">= 0.4x")
     doc = render([Outcome("bench_webhooks", 12.0, [late]), Outcome("bench_gateway", 9.0, [on_time])], partial=False)
     behind = doc.split("## Behind target")[1].split("## Runs")[0]
-    assert "`bench_webhooks` webhook_deliveries_per_s: ratio 0.133 (ours 400/s) against >= 0.5x. moto bounds it." \
-        in behind
+    assert (
+        "`bench_webhooks` webhook_deliveries_per_s: ratio 0.133 (ours 400/s) against >= 0.5x. moto bounds it." in behind
+    )
     assert "gateway_laps_rps" not in behind
     assert "| `bench_gateway` | gateway_laps_rps | 314req/s | 481req/s | 0.653 | >= 0.4x | met |" in doc

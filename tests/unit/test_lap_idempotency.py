@@ -30,10 +30,12 @@ def test_good_keys() -> None:
 def test_the_fingerprint_covers_path_parameters_query_and_body() -> None:
     base = idempotency.fingerprint("POST", "/laps", {}, {}, b'{"a":1}')
     assert base == idempotency.fingerprint("POST", "/laps", {}, {}, b'{"a":1}')
-    others = [idempotency.fingerprint("POST", "/laps", {}, {}, b'{"a":2}'),
-              idempotency.fingerprint("POST", "/events", {}, {}, b'{"a":1}'),
-              idempotency.fingerprint("POST", "/laps", {"id": "x"}, {}, b'{"a":1}'),
-              idempotency.fingerprint("POST", "/laps", {}, {"dryRun": "true"}, b'{"a":1}')]
+    others = [
+        idempotency.fingerprint("POST", "/laps", {}, {}, b'{"a":2}'),
+        idempotency.fingerprint("POST", "/events", {}, {}, b'{"a":1}'),
+        idempotency.fingerprint("POST", "/laps", {"id": "x"}, {}, b'{"a":1}'),
+        idempotency.fingerprint("POST", "/laps", {}, {"dryRun": "true"}, b'{"a":1}'),
+    ]
     assert base not in others and len(set(others)) == len(others)
 
 
@@ -45,8 +47,10 @@ def test_small_answers_are_kept_as_they_are() -> None:
 
 
 def test_big_answers_are_compressed_and_restored_exactly() -> None:
-    items = [{"id": os.urandom(16).hex(), "runSheetId": "5eb71e2c-8a4c-4c59-9a5f-2f0c1b7d2a10", "lapNumber": n}
-             for n in range(5_000)]
+    items = [
+        {"id": os.urandom(16).hex(), "runSheetId": "5eb71e2c-8a4c-4c59-9a5f-2f0c1b7d2a10", "lapNumber": n}
+        for n in range(5_000)
+    ]
     body = json.dumps({"created": 5_000, "items": items})
     packed = store._pack(store.Stored(201, body, "application/json"))
     assert "body" not in packed and len(json.dumps(packed)) < 300 * 1024 < len(body)

@@ -22,26 +22,39 @@ def parse(params: dict[str, str], **options: int) -> listing.ListRequest:
     return listing.parse(LAPS, params, query=LAP_QUERY, **options)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("name", "value", "expected"), [
-    ("lapTimeMs<", "95000", ("lap_time_ms", "<=", 95_000)),  # ?lapTimeMs<=95000 as parsers split it
-    ("lapTimeMs<=95000", "", ("lap_time_ms", "<=", 95_000)),  # the whole expression percent-encoded
-    ("lapTimeMs<95000", "", ("lap_time_ms", "<", 95_000)),
-    ("lapNumber>", "5", ("lap_number", ">=", 5)),
-    ("lapNumber>5", "", ("lap_number", ">", 5)),
-    ("recordedAt>", "2026-03-14T10:00:00Z", ("recorded_at", ">=", dt.datetime(2026, 3, 14, 10, tzinfo=dt.UTC))),
-    ("fuelL<20.5", "", ("fuel_l", "<", 20.5)),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("lapTimeMs<", "95000", ("lap_time_ms", "<=", 95_000)),  # ?lapTimeMs<=95000 as parsers split it
+        ("lapTimeMs<=95000", "", ("lap_time_ms", "<=", 95_000)),  # the whole expression percent-encoded
+        ("lapTimeMs<95000", "", ("lap_time_ms", "<", 95_000)),
+        ("lapNumber>", "5", ("lap_number", ">=", 5)),
+        ("lapNumber>5", "", ("lap_number", ">", 5)),
+        ("recordedAt>", "2026-03-14T10:00:00Z", ("recorded_at", ">=", dt.datetime(2026, 3, 14, 10, tzinfo=dt.UTC))),
+        ("fuelL<20.5", "", ("fuel_l", "<", 20.5)),
+    ],
+)
 def test_comparisons_however_spelled(name: str, value: str, expected: tuple[str, str, object]) -> None:
     assert parse({name: value}).ranges == (expected,)
 
 
-@pytest.mark.parametrize(("name", "value", "field"), [
-    ("lapTimeMs<", "", "lapTimeMs"), ("lapTimeMs<", "1;DROP TABLE laps", "lapTimeMs"),
-    ("isValid<", "true", "isValid"), ("flag>", "A", "flag"), ("lapNumber>5", "6", "lapNumber"),
-    ("lapNumber>", "=5", "lapNumber"), ("recordedAt>", "2026-03-14 10:00:00 01:00", "recordedAt"),
-    ("lapTime<", "5", "lapTime"), ("flag", "GF' OR 1=1", "flag"), ("source", "robot", "source"),
-    ("driverNumber", "1 OR 1", "driverNumber"), ("lapNumber", "99999999999", "lapNumber"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "field"),
+    [
+        ("lapTimeMs<", "", "lapTimeMs"),
+        ("lapTimeMs<", "1;DROP TABLE laps", "lapTimeMs"),
+        ("isValid<", "true", "isValid"),
+        ("flag>", "A", "flag"),
+        ("lapNumber>5", "6", "lapNumber"),
+        ("lapNumber>", "=5", "lapNumber"),
+        ("recordedAt>", "2026-03-14 10:00:00 01:00", "recordedAt"),
+        ("lapTime<", "5", "lapTime"),
+        ("flag", "GF' OR 1=1", "flag"),
+        ("source", "robot", "source"),
+        ("driverNumber", "1 OR 1", "driverNumber"),
+        ("lapNumber", "99999999999", "lapNumber"),
+    ],
+)
 def test_bad_comparisons_and_filters_are_invalid_naming_the_field(name: str, value: str, field: str) -> None:
     with pytest.raises(Invalid) as error:
         parse({name: value})
@@ -60,8 +73,11 @@ def test_resources_without_a_queryable_keep_their_old_parameters() -> None:
 
 def test_sort_appends_id_and_is_whitelisted() -> None:
     assert parse({"sort": "-lapTimeMs"}).order == (("lap_time_ms", True), ("id", True))
-    assert parse({"sort": "runSheetId,-lapNumber"}).order == (("run_sheet_id", False), ("lap_number", True),
-                                                              ("id", True))
+    assert parse({"sort": "runSheetId,-lapNumber"}).order == (
+        ("run_sheet_id", False),
+        ("lap_number", True),
+        ("id", True),
+    )
     assert parse({}).order_by(LAPS) == (("run_sheet_id", False), ("lap_number", False), ("id", False))
     for bad in ("", "-", "flag", "custom", "lapTimeMs;DROP", "a,b,c,d", "lapNumber,-lapNumber"):
         with pytest.raises(Invalid) as error:
@@ -105,8 +121,18 @@ def test_limits_and_csv_limits() -> None:
 
 
 def _row(n: int, **extra: object) -> dict[str, object]:
-    return {"id": uuid.UUID(int=n), "run_sheet_id": uuid.UUID(int=0), "lap_number": n, "lap_time_ms": 100_000 + n,
-            "sector_times_ms": [1, 2], "tyre_set": "S", "custom": {}, "is_valid": True, "flag": None, **extra}
+    return {
+        "id": uuid.UUID(int=n),
+        "run_sheet_id": uuid.UUID(int=0),
+        "lap_number": n,
+        "lap_time_ms": 100_000 + n,
+        "sector_times_ms": [1, 2],
+        "tyre_set": "S",
+        "custom": {},
+        "is_valid": True,
+        "flag": None,
+        **extra,
+    }
 
 
 def test_csv_is_rfc_4180_and_safe_in_a_spreadsheet() -> None:
@@ -125,4 +151,6 @@ def test_a_csv_page_stops_before_its_byte_budget_with_a_cursor_after_the_last_ro
     page = listing.csv_page(LAPS, rows, request, max_bytes=100)
     assert page.text.count("\r\n") == page.rows + 1 and len(page.text) <= 100 and page.rows < 1000
     assert parse({"fields": "lapNumber", "sort": "lapNumber", "cursor": page.next_cursor or ""}).after == (
-        page.rows, str(uuid.UUID(int=page.rows)))
+        page.rows,
+        str(uuid.UUID(int=page.rows)),
+    )

@@ -24,28 +24,63 @@ def problems(item: Any, creating: bool = True) -> list[tuple[str, str]]:
 
 
 def test_a_full_lap_reads_into_columns() -> None:
-    columns, wrong = laps.read_lap(good(sectorTimesMs=[30_000, 40_000, 30_000], isInLap=True, isOutLap=False,
-                                        isValid=False, pitTimeMs=0, flag="FCY", driverId=SHEET, driverNumber="07",
-                                        stint=2, fuelL=12.345, tyreSet=" S3 ", recordedAt="2026-03-14T10:00:00Z",
-                                        custom={"tyrePsi": 27.5}), creating=True)
+    columns, wrong = laps.read_lap(
+        good(
+            sectorTimesMs=[30_000, 40_000, 30_000],
+            isInLap=True,
+            isOutLap=False,
+            isValid=False,
+            pitTimeMs=0,
+            flag="FCY",
+            driverId=SHEET,
+            driverNumber="07",
+            stint=2,
+            fuelL=12.345,
+            tyreSet=" S3 ",
+            recordedAt="2026-03-14T10:00:00Z",
+            custom={"tyrePsi": 27.5},
+        ),
+        creating=True,
+    )
     assert wrong == []
     assert columns["fuel_l"] == 12.35 and columns["tyre_set"] == "S3" and columns["driver_number"] == "07"
     assert columns["recorded_at"] == dt.datetime(2026, 3, 14, 10, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"lapTimeMs": -1}, "lapTimeMs"), ({"lapTimeMs": 0}, "lapTimeMs"), ({"lapTimeMs": 86_400_001}, "lapTimeMs"),
-    ({"lapTimeMs": 1.5}, "lapTimeMs"), ({"lapTimeMs": True}, "lapTimeMs"), ({"lapTimeMs": "100000"}, "lapTimeMs"),
-    ({"lapNumber": 0}, "lapNumber"), ({"runSheetId": "sheet-1"}, "runSheetId"), ({"runSheetId": 7}, "runSheetId"),
-    ({"sectorTimesMs": [50_000, 50_000, 0]}, "sectorTimesMs"), ({"sectorTimesMs": "1,2"}, "sectorTimesMs"),
-    ({"sectorTimesMs": [50_000, 50_003]}, "sectorTimesMs"), ({"sectorTimesMs": [1] * 51}, "sectorTimesMs"),
-    ({"isValid": 1}, "isValid"), ({"flag": "gf"}, "flag"), ({"driverNumber": "1;--"}, "driverNumber"),
-    ({"stint": 0}, "stint"), ({"fuelL": -1}, "fuelL"), ({"fuelL": 10_000}, "fuelL"), ({"tyreSet": ""}, "tyreSet"),
-    ({"recordedAt": "yesterday"}, "recordedAt"), ({"recordedAt": "2026-03-14T10:00:00"}, "recordedAt"),
-    ({"custom": []}, "custom"), ({"custom": {f"k{i}": i for i in range(101)}}, "custom"),
-    ({"custom": {"x": "y" * 9000}}, "custom"), ({"sessionId": SHEET}, "sessionId"), ({"carId": SHEET}, "carId"),
-    ({"source": "timing"}, "source"), ({"lapTimeMS": 1}, "lapTimeMS"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"lapTimeMs": -1}, "lapTimeMs"),
+        ({"lapTimeMs": 0}, "lapTimeMs"),
+        ({"lapTimeMs": 86_400_001}, "lapTimeMs"),
+        ({"lapTimeMs": 1.5}, "lapTimeMs"),
+        ({"lapTimeMs": True}, "lapTimeMs"),
+        ({"lapTimeMs": "100000"}, "lapTimeMs"),
+        ({"lapNumber": 0}, "lapNumber"),
+        ({"runSheetId": "sheet-1"}, "runSheetId"),
+        ({"runSheetId": 7}, "runSheetId"),
+        ({"sectorTimesMs": [50_000, 50_000, 0]}, "sectorTimesMs"),
+        ({"sectorTimesMs": "1,2"}, "sectorTimesMs"),
+        ({"sectorTimesMs": [50_000, 50_003]}, "sectorTimesMs"),
+        ({"sectorTimesMs": [1] * 51}, "sectorTimesMs"),
+        ({"isValid": 1}, "isValid"),
+        ({"flag": "gf"}, "flag"),
+        ({"driverNumber": "1;--"}, "driverNumber"),
+        ({"stint": 0}, "stint"),
+        ({"fuelL": -1}, "fuelL"),
+        ({"fuelL": 10_000}, "fuelL"),
+        ({"tyreSet": ""}, "tyreSet"),
+        ({"recordedAt": "yesterday"}, "recordedAt"),
+        ({"recordedAt": "2026-03-14T10:00:00"}, "recordedAt"),
+        ({"custom": []}, "custom"),
+        ({"custom": {f"k{i}": i for i in range(101)}}, "custom"),
+        ({"custom": {"x": "y" * 9000}}, "custom"),
+        ({"sessionId": SHEET}, "sessionId"),
+        ({"carId": SHEET}, "carId"),
+        ({"source": "timing"}, "source"),
+        ({"lapTimeMS": 1}, "lapTimeMS"),
+    ],
+)
 def test_each_bad_value_is_named(change: dict[str, Any], field: str) -> None:
     assert [f for f, _ in problems({**good(), **change})] == [field]
 
@@ -63,7 +98,8 @@ def test_required_fields_and_nulls_on_create() -> None:
     with pytest.raises(Invalid) as error:
         laps.read_new_laps({"laps": [good(1), 7]})
     assert error.value.field == "laps[1]" and error.value.details == [
-        {"index": 1, "field": "", "message": "a lap must be a JSON object"}]
+        {"index": 1, "field": "", "message": "a lap must be a JSON object"}
+    ]
 
 
 def test_nulls_on_patch_clear_optional_fields_only() -> None:
@@ -84,8 +120,13 @@ def test_a_batch_lists_every_bad_index_and_field() -> None:
 
 def test_batch_shape_and_size() -> None:
     assert laps.read_new_laps(good()) == ([laps.read_lap(good(), creating=True)[0]], False)
-    for body, field in (({"laps": []}, "laps"), ({"laps": {}}, "laps"), ({"laps": [good()], "x": 1}, "x"),
-                        ([good()], "body"), ({"laps": [good(n) for n in range(1, 5_002)]}, "laps")):
+    for body, field in (
+        ({"laps": []}, "laps"),
+        ({"laps": {}}, "laps"),
+        ({"laps": [good()], "x": 1}, "x"),
+        ([good()], "body"),
+        ({"laps": [good(n) for n in range(1, 5_002)]}, "laps"),
+    ):
         with pytest.raises(Invalid) as error:
             laps.read_new_laps(body)
         assert error.value.field == field
@@ -100,10 +141,15 @@ def test_the_same_lap_twice_in_a_batch_is_a_conflict_naming_it() -> None:
     assert len(laps.read_new_laps({"laps": [good(1), {**good(1), "runSheetId": other}]})[0]) == 2
 
 
-@pytest.mark.parametrize("custom", [
-    {f"k{i}": "é" * 40 for i in range(16)},  # the quick path's worst case is still under 8 KB
-    {"big": 10**4000}, {"deep": {"a": {"b": 1}}}, {"k": "x" * 8000},
-])
+@pytest.mark.parametrize(
+    "custom",
+    [
+        {f"k{i}": "é" * 40 for i in range(16)},  # the quick path's worst case is still under 8 KB
+        {"big": 10**4000},
+        {"deep": {"a": {"b": 1}}},
+        {"k": "x" * 8000},
+    ],
+)
 def test_custom_size_is_checked_whichever_path(custom: dict[str, Any]) -> None:
     import json
 

@@ -27,19 +27,28 @@ class Recorder:
 
 
 def host(declared: list[str], granted: list[str], fetcher: Any = None) -> PluginHost:
-    return PluginHost(account_id="acct", plugin_id="weather", declared=declared, granted=granted, local=False,
-                      fetcher=fetcher or Recorder())
+    return PluginHost(
+        account_id="acct",
+        plugin_id="weather",
+        declared=declared,
+        granted=granted,
+        local=False,
+        fetcher=fetcher or Recorder(),
+    )
 
 
-@pytest.mark.parametrize(("capability", "host_name", "port", "expected"), [
-    ("fetch:api.example.com", "api.example.com", 443, True),
-    ("fetch:api.example.com", "api.example.com", 8443, True),
-    ("fetch:api.example.com:8443", "api.example.com", 8443, True),
-    ("fetch:api.example.com:8443", "api.example.com", 443, False),
-    ("fetch:example.com", "api.example.com", 443, False),
-    ("fetch:api.example.com", "api.example.com.evil.test", 443, False),
-    ("storage", "api.example.com", 443, False),
-])
+@pytest.mark.parametrize(
+    ("capability", "host_name", "port", "expected"),
+    [
+        ("fetch:api.example.com", "api.example.com", 443, True),
+        ("fetch:api.example.com", "api.example.com", 8443, True),
+        ("fetch:api.example.com:8443", "api.example.com", 8443, True),
+        ("fetch:api.example.com:8443", "api.example.com", 443, False),
+        ("fetch:example.com", "api.example.com", 443, False),
+        ("fetch:api.example.com", "api.example.com.evil.test", 443, False),
+        ("storage", "api.example.com", 443, False),
+    ],
+)
 def test_fetch_host_matching(capability: str, host_name: str, port: int, expected: bool) -> None:
     assert grants_fetch(capability, host_name, port) is expected
 
@@ -61,10 +70,17 @@ def test_fetch_refusals_say_what_is_missing() -> None:
 def test_fetch_passes_a_checked_request_and_shapes_the_answer() -> None:
     fetcher = Recorder()
     capable = host(["fetch:api.example.com"], ["fetch:api.example.com"], fetcher)
-    answer = capable("fetch", ["https://api.example.com/x", {"method": "post", "body": "{}",
-                                                            "headers": {"X-Team": "apex", "Host": "evil"}}], 10.0)
-    assert answer == {"status": 200, "headers": {"content-type": "text/plain"}, "url": "https://api.example.com/x",
-                      "body": "caf\u00e9"}
+    answer = capable(
+        "fetch",
+        ["https://api.example.com/x", {"method": "post", "body": "{}", "headers": {"X-Team": "apex", "Host": "evil"}}],
+        10.0,
+    )
+    assert answer == {
+        "status": 200,
+        "headers": {"content-type": "text/plain"},
+        "url": "https://api.example.com/x",
+        "body": "caf\u00e9",
+    }
     (call,) = fetcher.calls
     assert call["method"] == "POST" and call["body"] == b"{}" and call["headers"] == {"X-Team": "apex"}
     assert call["local"] is False and call["timeout_s"] == limits.FETCH_TIMEOUT_S
@@ -73,24 +89,29 @@ def test_fetch_passes_a_checked_request_and_shapes_the_answer() -> None:
     assert fetcher.calls[-1]["timeout_s"] == 0.5  # never past the invocation's deadline
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    ([42], "url must be a string"),
-    (["https://api.example.com/", "GET"], "init must be an object"),
-    (["https://api.example.com/", {"mode": "cors"}], "unsupported init field"),
-    (["https://api.example.com/", {"method": "CONNECT"}], "method must be one of"),
-    (["https://api.example.com/", {"headers": {"X": "a\r\nHost: evil"}}], "single-line"),
-    (["https://api.example.com/", {"body": {"a": 1}}], "body must be a string"),
-    (["https://api.example.com/", {"body": "x" * (limits.FETCH_MAX_REQUEST_BYTES + 1)}], "larger than"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ([42], "url must be a string"),
+        (["https://api.example.com/", "GET"], "init must be an object"),
+        (["https://api.example.com/", {"mode": "cors"}], "unsupported init field"),
+        (["https://api.example.com/", {"method": "CONNECT"}], "method must be one of"),
+        (["https://api.example.com/", {"headers": {"X": "a\r\nHost: evil"}}], "single-line"),
+        (["https://api.example.com/", {"body": {"a": 1}}], "body must be a string"),
+        (["https://api.example.com/", {"body": "x" * (limits.FETCH_MAX_REQUEST_BYTES + 1)}], "larger than"),
+    ],
+)
 def test_fetch_arguments_are_checked(args: list[Any], words: str) -> None:
     with pytest.raises(HostRefused, match=words):
         host(["fetch:api.example.com"], ["fetch:api.example.com"])("fetch", args, 1.0)
 
 
 def test_fetch_network_outcomes_become_host_errors() -> None:
-    for error, expected in ((netguard.Refused("10.0.0.1 is a private address"), HostRefused),
-                            (netguard.Unreachable("api.example.com could not be reached"), HostFailed),
-                            (netguard.ResponseTooLarge("big"), HostFailed)):
+    for error, expected in (
+        (netguard.Refused("10.0.0.1 is a private address"), HostRefused),
+        (netguard.Unreachable("api.example.com could not be reached"), HostFailed),
+        (netguard.ResponseTooLarge("big"), HostFailed),
+    ):
         capable = host(["fetch:api.example.com"], ["fetch:api.example.com"], Recorder(error))
         with pytest.raises(expected):
             capable("fetch", ["https://api.example.com/"], 1.0)
@@ -111,12 +132,15 @@ def test_storage_is_refused_before_any_storage_access() -> None:
         host(["storage"], [])("storage.put", ["k", 1], 1.0)
 
 
-@pytest.mark.parametrize(("op", "args", "words"), [
-    ("storage.get", [""], "key must be"),
-    ("storage.get", [7], "key must be"),
-    ("storage.get", ["k" * (limits.STORAGE_MAX_KEY_CHARS + 1)], "key must be"),
-    ("storage.put", ["k", "v" * limits.STORAGE_MAX_VALUE_BYTES], "larger than"),
-])
+@pytest.mark.parametrize(
+    ("op", "args", "words"),
+    [
+        ("storage.get", [""], "key must be"),
+        ("storage.get", [7], "key must be"),
+        ("storage.get", ["k" * (limits.STORAGE_MAX_KEY_CHARS + 1)], "key must be"),
+        ("storage.put", ["k", "v" * limits.STORAGE_MAX_VALUE_BYTES], "larger than"),
+    ],
+)
 def test_storage_arguments_are_checked(op: str, args: list[Any], words: str) -> None:
     with pytest.raises(HostRefused, match=words):
         host(["storage"], ["storage"])(op, args, 1.0)

@@ -19,11 +19,31 @@ def resolving_to(*addresses: str) -> netguard.Resolver:
     return lambda host, port: list(addresses)
 
 
-@pytest.mark.parametrize("address", [
-    "127.0.0.1", "127.8.9.10", "::1", "10.0.0.5", "172.16.3.4", "192.168.1.1", "fd12:3456::1", "fe80::1",
-    "169.254.10.10", "224.0.0.1", "ff02::1", "0.0.0.0", "::", "100.64.0.1", "240.0.0.1", "192.0.2.7",
-    "::ffff:127.0.0.1", "::ffff:10.1.2.3", "64:ff9b::a00:1", "2002:a00:1::1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "127.8.9.10",
+        "::1",
+        "10.0.0.5",
+        "172.16.3.4",
+        "192.168.1.1",
+        "fd12:3456::1",
+        "fe80::1",
+        "169.254.10.10",
+        "224.0.0.1",
+        "ff02::1",
+        "0.0.0.0",
+        "::",
+        "100.64.0.1",
+        "240.0.0.1",
+        "192.0.2.7",
+        "::ffff:127.0.0.1",
+        "::ffff:10.1.2.3",
+        "64:ff9b::a00:1",
+        "2002:a00:1::1",
+    ],
+)
 def test_internal_addresses_are_refused_outside_local(address: str) -> None:
     assert netguard.address_problem(ipaddress.ip_address(address), local=False) is not None
     with pytest.raises(netguard.Refused):
@@ -38,10 +58,12 @@ def test_cloud_metadata_is_refused_in_every_stage(address: str) -> None:
 
 
 def test_public_addresses_pass_and_the_vetted_address_is_kept() -> None:
-    destination = netguard.check_url("https://API.example.com:8443/v1/track?at=sebring", local=False,
-                                     resolver=resolving_to("93.184.216.34", "2606:2800:220:1::1"))
-    assert (destination.host, destination.port, destination.target) == ("api.example.com", 8443,
-                                                                         "/v1/track?at=sebring")
+    destination = netguard.check_url(
+        "https://API.example.com:8443/v1/track?at=sebring",
+        local=False,
+        resolver=resolving_to("93.184.216.34", "2606:2800:220:1::1"),
+    )
+    assert (destination.host, destination.port, destination.target) == ("api.example.com", 8443, "/v1/track?at=sebring")
     assert str(destination.address) == "93.184.216.34"
 
 
@@ -50,16 +72,19 @@ def test_one_bad_address_among_good_ones_refuses_the_host() -> None:
         netguard.check_url("https://mixed.example.com", local=False, resolver=resolving_to("93.184.216.34", "10.0.0.1"))
 
 
-@pytest.mark.parametrize(("url", "words"), [
-    ("http://api.example.com/", "only https"),
-    ("ftp://api.example.com/", "only https"),
-    ("file:///etc/passwd", "only https"),
-    ("https://user:pw@api.example.com/", "credentials"),
-    ("https:///nohost", "no host"),
-    ("https://api.example.com/a b", "spaces"),
-    ("https://api.example.com:99999/", "malformed"),
-    ("", "1 to"),
-])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://api.example.com/", "only https"),
+        ("ftp://api.example.com/", "only https"),
+        ("file:///etc/passwd", "only https"),
+        ("https://user:pw@api.example.com/", "credentials"),
+        ("https:///nohost", "no host"),
+        ("https://api.example.com/a b", "spaces"),
+        ("https://api.example.com:99999/", "malformed"),
+        ("", "1 to"),
+    ],
+)
 def test_url_rules_outside_local(url: str, words: str) -> None:
     with pytest.raises(netguard.Refused, match=words):
         netguard.check_url(url, local=False, resolver=resolving_to("93.184.216.34"))
@@ -101,8 +126,7 @@ def server() -> Iterator[str]:
 
 def test_request_connects_to_the_vetted_address_with_the_original_host(server: str) -> None:
     port = server.split(":")[1]
-    answer = netguard.request("GET", f"http://timing.example:{port}/", local=True,
-                              resolver=resolving_to("127.0.0.1"))
+    answer = netguard.request("GET", f"http://timing.example:{port}/", local=True, resolver=resolving_to("127.0.0.1"))
     assert answer.status == 200 and answer.body == f"host=timing.example:{port}".encode()
 
 

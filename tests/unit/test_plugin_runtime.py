@@ -14,8 +14,9 @@ pytestmark = pytest.mark.unit
 
 
 def compiled(body: str, prelude: str = "") -> CompiledPlugin:
-    return CompiledPlugin.compile(f"{prelude}\nvar plugin = {{ math: {body} }};", label="plugin t 1.0.0",
-                                  entry_points=["math"], timeout_ms=1000)
+    return CompiledPlugin.compile(
+        f"{prelude}\nvar plugin = {{ math: {body} }};", label="plugin t 1.0.0", entry_points=["math"], timeout_ms=1000
+    )
 
 
 def no_host(op: str, args: list[Any], remaining_s: float) -> Any:
@@ -35,14 +36,70 @@ def fails(plugin: CompiledPlugin, payload: Any = None, *, timeout_ms: int = 1000
 # ---- escapes
 
 STANDARD_GLOBALS = {
-    "Object", "Function", "Array", "Number", "parseFloat", "parseInt", "Infinity", "NaN", "undefined", "Boolean",
-    "String", "Symbol", "Date", "Promise", "RegExp", "Error", "AggregateError", "EvalError", "RangeError",
-    "ReferenceError", "SyntaxError", "TypeError", "URIError", "globalThis", "JSON", "Math", "Intl", "ArrayBuffer",
-    "Uint8Array", "Int8Array", "Uint16Array", "Int16Array", "Uint32Array", "Int32Array", "BigUint64Array",
-    "BigInt64Array", "Uint8ClampedArray", "Float32Array", "Float64Array", "Float16Array", "DataView", "Map", "BigInt",
-    "Set", "Iterator", "WeakMap", "WeakSet", "Proxy", "Reflect", "WeakRef", "decodeURI", "decodeURIComponent",
-    "encodeURI", "encodeURIComponent", "escape", "unescape", "eval", "isFinite", "isNaN", "console", "Temporal",
-    "SuppressedError", "DisposableStack", "AsyncDisposableStack",
+    "Object",
+    "Function",
+    "Array",
+    "Number",
+    "parseFloat",
+    "parseInt",
+    "Infinity",
+    "NaN",
+    "undefined",
+    "Boolean",
+    "String",
+    "Symbol",
+    "Date",
+    "Promise",
+    "RegExp",
+    "Error",
+    "AggregateError",
+    "EvalError",
+    "RangeError",
+    "ReferenceError",
+    "SyntaxError",
+    "TypeError",
+    "URIError",
+    "globalThis",
+    "JSON",
+    "Math",
+    "Intl",
+    "ArrayBuffer",
+    "Uint8Array",
+    "Int8Array",
+    "Uint16Array",
+    "Int16Array",
+    "Uint32Array",
+    "Int32Array",
+    "BigUint64Array",
+    "BigInt64Array",
+    "Uint8ClampedArray",
+    "Float32Array",
+    "Float64Array",
+    "Float16Array",
+    "DataView",
+    "Map",
+    "BigInt",
+    "Set",
+    "Iterator",
+    "WeakMap",
+    "WeakSet",
+    "Proxy",
+    "Reflect",
+    "WeakRef",
+    "decodeURI",
+    "decodeURIComponent",
+    "encodeURI",
+    "encodeURIComponent",
+    "escape",
+    "unescape",
+    "eval",
+    "isFinite",
+    "isNaN",
+    "console",
+    "Temporal",
+    "SuppressedError",
+    "DisposableStack",
+    "AsyncDisposableStack",
 }
 OURS = {"plugin", "host", "__race"}
 NEUTERED = {"setTimeout", "clearTimeout", "__timer_manager"}  # left by mini-racer, set to undefined
@@ -52,21 +109,45 @@ def test_globals_are_plain_ecmascript_plus_host() -> None:
     plugin = compiled("() => Object.getOwnPropertyNames(globalThis)")
     names = set(run(plugin))
     assert names - STANDARD_GLOBALS - OURS - NEUTERED == set()
-    for absent in ("process", "require", "module", "exports", "Buffer", "fetch", "XMLHttpRequest", "WebSocket",
-                   "WebAssembly", "Atomics", "SharedArrayBuffer", "FinalizationRegistry", "Deno", "Bun",
-                   "importScripts", "__dirname", "os"):
+    for absent in (
+        "process",
+        "require",
+        "module",
+        "exports",
+        "Buffer",
+        "fetch",
+        "XMLHttpRequest",
+        "WebSocket",
+        "WebAssembly",
+        "Atomics",
+        "SharedArrayBuffer",
+        "FinalizationRegistry",
+        "Deno",
+        "Bun",
+        "importScripts",
+        "__dirname",
+        "os",
+    ):
         assert absent not in names
     types = run(compiled("() => [typeof setTimeout, typeof clearTimeout, typeof __timer_manager]"))
     assert types == ["undefined"] * 3
 
 
-@pytest.mark.parametrize("expression", [
-    "typeof process", "typeof require", "typeof module", "typeof Buffer", "typeof fetch",
-    "Function('return typeof process')()", "(function () { return this; })().process",
-    "(() => {}).constructor('return typeof require')()", "(async () => {}).constructor.name === 'AsyncFunction' && "
-    "typeof (0, eval)('this').process",
-    "Reflect.ownKeys(globalThis).filter(k => typeof k === 'string' && /process|require|python|fs/i.test(k))[0]",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "typeof process",
+        "typeof require",
+        "typeof module",
+        "typeof Buffer",
+        "typeof fetch",
+        "Function('return typeof process')()",
+        "(function () { return this; })().process",
+        "(() => {}).constructor('return typeof require')()",
+        "(async () => {}).constructor.name === 'AsyncFunction' && typeof (0, eval)('this').process",
+        "Reflect.ownKeys(globalThis).filter(k => typeof k === 'string' && /process|require|python|fs/i.test(k))[0]",
+    ],
+)
 def test_host_objects_are_unreachable(expression: str) -> None:
     assert run(compiled(f"() => {expression}")) in ("undefined", None)
 
@@ -136,18 +217,35 @@ def test_typed_arrays_behave_normally_under_the_budget() -> None:
                 a instanceof Uint8Array, Object.prototype.toString.call(a), Uint8Array.name, Uint8Array.length,
                 new ArrayBuffer(4, { maxByteLength: 16 }).resizable, Uint8Array.BYTES_PER_ELEMENT];
     }"""
-    assert run(compiled(source)) == [[2, 4, 6], [1.5, 2.5], 1, [7, 8], [9, 10], 2, [3, 2, 1], True,
-                                     "[object Uint8Array]", "Uint8Array", 3, True, 1]
+    assert run(compiled(source)) == [
+        [2, 4, 6],
+        [1.5, 2.5],
+        1,
+        [7, 8],
+        [9, 10],
+        2,
+        [3, 2, 1],
+        True,
+        "[object Uint8Array]",
+        "Uint8Array",
+        3,
+        True,
+        1,
+    ]
 
 
 # ---- limits
 
-@pytest.mark.parametrize("body", [
-    "() => { while (true) {} }",
-    "async () => { await null; while (true) {} }",
-    "async () => { await host.storage.get('k'); for (;;) {} }",
-    "() => { const spin = () => spin(); for (;;) { try { spin(); } catch (e) {} } }",
-])
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "() => { while (true) {} }",
+        "async () => { await null; while (true) {} }",
+        "async () => { await host.storage.get('k'); for (;;) {} }",
+        "() => { const spin = () => spin(); for (;;) { try { spin(); } catch (e) {} } }",
+    ],
+)
 def test_runaway_code_times_out_and_the_context_is_retired(body: str) -> None:
     plugin = compiled(body)
     error = fails(plugin, timeout_ms=150, host=lambda op, args, remaining: "v")
@@ -167,17 +265,20 @@ def test_code_left_running_after_a_result_retires_the_context_not_the_next_call(
     plugin.close()
 
 
-@pytest.mark.parametrize("body", [
-    "() => { const keep = []; while (true) keep.push(new Array(100000).fill(1.5)); }",
-    "() => { const keep = []; for (let i = 0; ; i++) keep.push(`lap ${i} `.repeat(200)); }",
-    "() => { const keep = []; while (true) keep.push(new Float64Array(1 << 20)); }",
-    "() => new Uint8Array(2 ** 31)",
-    "() => new Uint8Array({ length: 2 ** 31 })",
-    "() => { const a = []; a.length = 2 ** 30; return new Float64Array(a).length; }",
-    "() => new ArrayBuffer(8, { maxByteLength: 2 ** 32 })",
-    "() => new ArrayBuffer(8).transfer(2 ** 31)",
-    "() => { const b = new Uint8Array(40 << 20); return b.toReversed().length + b.slice().length; }",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "() => { const keep = []; while (true) keep.push(new Array(100000).fill(1.5)); }",
+        "() => { const keep = []; for (let i = 0; ; i++) keep.push(`lap ${i} `.repeat(200)); }",
+        "() => { const keep = []; while (true) keep.push(new Float64Array(1 << 20)); }",
+        "() => new Uint8Array(2 ** 31)",
+        "() => new Uint8Array({ length: 2 ** 31 })",
+        "() => { const a = []; a.length = 2 ** 30; return new Float64Array(a).length; }",
+        "() => new ArrayBuffer(8, { maxByteLength: 2 ** 32 })",
+        "() => new ArrayBuffer(8).transfer(2 ** 31)",
+        "() => { const b = new Uint8Array(40 << 20); return b.toReversed().length + b.slice().length; }",
+    ],
+)
 def test_memory_bombs_hit_the_limit(body: str) -> None:
     plugin = compiled(body)
     error = fails(plugin, timeout_ms=5000)  # generous: only the memory limit should stop these
@@ -221,14 +322,18 @@ def test_a_failed_call_does_not_break_the_next_one() -> None:
 
 # ---- loading
 
-@pytest.mark.parametrize(("bundle", "words", "timeout_ms"), [
-    ("var plugin = {", "SyntaxError", 100),
-    ("var plugin = 1", "global object named plugin", 100),
-    ("var plugin = {math: 1}", "plugin.math is not a function", 100),
-    ("throw new Error('bad config')", "bad config", 100),
-    ("while (true) {}", "did not finish within 100 ms", 100),
-    ("const keep = []; while (true) keep.push(new Array(1e5).fill(0));", "memory limit", 5000),
-])
+
+@pytest.mark.parametrize(
+    ("bundle", "words", "timeout_ms"),
+    [
+        ("var plugin = {", "SyntaxError", 100),
+        ("var plugin = 1", "global object named plugin", 100),
+        ("var plugin = {math: 1}", "plugin.math is not a function", 100),
+        ("throw new Error('bad config')", "bad config", 100),
+        ("while (true) {}", "did not finish within 100 ms", 100),
+        ("const keep = []; while (true) keep.push(new Array(1e5).fill(0));", "memory limit", 5000),
+    ],
+)
 def test_bundles_that_do_not_load_are_refused(bundle: str, words: str, timeout_ms: int) -> None:
     with pytest.raises(BundleInvalid) as raised:
         CompiledPlugin.compile(bundle, label="t", entry_points=["math"], timeout_ms=timeout_ms)
@@ -243,6 +348,7 @@ def test_entry_points_and_bundle_globals() -> None:
 
 # ---- the host bridge
 
+
 def test_host_calls_resolve_reject_and_count() -> None:
     calls: list[tuple[str, list[Any]]] = []
 
@@ -252,8 +358,12 @@ def test_host_calls_resolve_reject_and_count() -> None:
         if op == "storage.delete":
             raise HostFailed("DynamoDB said no")
         if op == "fetch":
-            return {"status": 201, "headers": {"content-type": "application/json"}, "url": args[0],
-                    "body": '{"ok": true}'}
+            return {
+                "status": 201,
+                "headers": {"content-type": "application/json"},
+                "url": args[0],
+                "body": '{"ok": true}',
+            }
         return {"key": args[0]}
 
     source = """async () => {
@@ -266,8 +376,15 @@ def test_host_calls_resolve_reject_and_count() -> None:
     }"""
     plugin = compiled(source)
     result = plugin.invoke("math", None, timeout_ms=1000, capabilities=["storage"], host=host)
-    assert result.output == {"a": {"key": "a"}, "b": {"key": "b"}, "status": 201, "ok": True, "json": {"ok": True},
-                             "failure": "HostError: DynamoDB said no", "capabilities": ["storage"]}
+    assert result.output == {
+        "a": {"key": "a"},
+        "b": {"key": "b"},
+        "status": 201,
+        "ok": True,
+        "json": {"ok": True},
+        "failure": "HostError: DynamoDB said no",
+        "capabilities": ["storage"],
+    }
     assert result.host_calls == 4
     assert calls[2] == ("fetch", ["https://api.example.com/x", {"method": "POST", "body": "{}"}])
 

@@ -27,11 +27,24 @@ def pool() -> Iterator[SandboxPool]:
         workers.shutdown()
 
 
-def request(account: str, body: str, *, version: str = "1.0.0", payload: Any = None,
-            timeout_ms: int = 1000) -> tuple[InvokeRequest, str]:
+def request(
+    account: str, body: str, *, version: str = "1.0.0", payload: Any = None, timeout_ms: int = 1000
+) -> tuple[InvokeRequest, str]:
     bundle = f"var plugin = {{ math: {body} }};"
-    return (InvokeRequest(account, "p", version, str(abs(hash(bundle))), f"plugin p {version}", "math", payload,
-                          timeout_ms, ["storage"]), bundle)
+    return (
+        InvokeRequest(
+            account,
+            "p",
+            version,
+            str(abs(hash(bundle))),
+            f"plugin p {version}",
+            "math",
+            payload,
+            timeout_ms,
+            ["storage"],
+        ),
+        bundle,
+    )
 
 
 class Bundles:
@@ -59,8 +72,14 @@ def test_the_bundle_is_loaded_on_a_miss_only(pool: SandboxPool) -> None:
     first = pool.invoke(req, no_host, loads)
     second = pool.invoke(req, no_host, loads)
     assert (first.output, first.compiled, second.output, second.compiled, loads.loads) == (42, True, 42, False, 1)
-    assert pool.stats("a") == {"op": "stats", "entries": 1, "sizeBytes": pool.stats("a")["sizeBytes"],  # type: ignore[index]
-                               "hits": 1, "misses": 1, "evictions": 0}
+    assert pool.stats("a") == {
+        "op": "stats",
+        "entries": 1,
+        "sizeBytes": pool.stats("a")["sizeBytes"],  # type: ignore[index]
+        "hits": 1,
+        "misses": 1,
+        "evictions": 0,
+    }
     pool.discard("a", "p")
     assert pool.stats("a")["entries"] == 0  # type: ignore[index]
     assert pool.stats("nobody") is None
@@ -112,8 +131,12 @@ def test_a_worker_that_dies_fails_only_that_call(pool: SandboxPool) -> None:
 def test_memory_growth_past_the_limit_kills_the_worker(pool: SandboxPool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "SANDBOX_MAX_CALL_GROWTH_BYTES", 16 * 1024 * 1024)
     with pytest.raises(PluginFailed) as raised:
-        invoke(pool, "a", "() => { const k = []; for (let i = 0; i < 60; i++) k.push(new Array(1e5).fill(i + 0.5)); "
-                          "const t = Date.now(); while (Date.now() - t < 400) {} return k.length; }")
+        invoke(
+            pool,
+            "a",
+            "() => { const k = []; for (let i = 0; i < 60; i++) k.push(new Array(1e5).fill(i + 0.5)); "
+            "const t = Date.now(); while (Date.now() - t < 400) {} return k.length; }",
+        )
     assert raised.value.code == "plugin_memory_limit" and "more than 16 MB" in raised.value.message
 
 
@@ -121,8 +144,15 @@ def test_a_silent_worker_is_presumed_wedged() -> None:
     worker = SandboxWorker("a")
     try:
         _req, bundle = request("a", "() => { while (true) {} }", timeout_ms=5000)
-        message = {"op": "invoke", "key": ["a", "p", "1", "s"], "label": "t", "entryPoint": "math", "input": None,
-                   "timeoutMs": 5000, "capabilities": []}
+        message = {
+            "op": "invoke",
+            "key": ["a", "p", "1", "s"],
+            "label": "t",
+            "entryPoint": "math",
+            "input": None,
+            "timeoutMs": 5000,
+            "capabilities": [],
+        }
         with pytest.raises(sandbox._WorkerLost) as raised:
             worker.exchange(message, watch_s=0.3, load_bundle=lambda: bundle)
         assert raised.value.reason == "timeout"
@@ -139,8 +169,16 @@ def test_workers_are_bounded_and_carry_no_secrets(pool: SandboxPool, monkeypatch
     environ = Path(f"/proc/{pool._workers['a'].process.pid}/environ")
     if environ.exists():
         names = {item.split(b"=", 1)[0].decode() for item in environ.read_bytes().split(b"\0") if item}
-        assert names <= {"PATH", "LD_LIBRARY_PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH",
-                         "PYTHONDONTWRITEBYTECODE"}
+        assert names <= {
+            "PATH",
+            "LD_LIBRARY_PATH",
+            "LANG",
+            "LC_ALL",
+            "TZ",
+            "TMPDIR",
+            "PYTHONPATH",
+            "PYTHONDONTWRITEBYTECODE",
+        }
     first = pool._workers["a"]
     invoke(pool, "b", "() => 1")
     invoke(pool, "c", "() => 1")  # max_workers=2: the least recently used (a) stops

@@ -17,8 +17,7 @@ def test_sibling_path_variables_share_a_name() -> None:
             if part.startswith("{"):
                 parent = "/".join(parts[:depth])
                 assert variable_at.setdefault(parent, part) == part, (
-                    f"{path}: API Gateway allows one variable name under /{parent}, "
-                    f"already {variable_at[parent]}"
+                    f"{path}: API Gateway allows one variable name under /{parent}, already {variable_at[parent]}"
                 )
 
 

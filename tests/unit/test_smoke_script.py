@@ -150,9 +150,7 @@ def _serve_ws(conn: socket.socket, behaviour: Behaviour, seen: list[dict]) -> No
             head += chunk
         lines = head.decode("latin-1").split("\r\n")
         target = lines[0].split(" ")[1]
-        headers = {
-            k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)
-        }
+        headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
         token = parse_qs(urlsplit(target).query).get("token", [""])[0]
         refuse = behaviour.ws_refuse or (401 if token != TOKEN else None)
         if refuse:
@@ -164,9 +162,7 @@ def _serve_ws(conn: socket.socket, behaviour: Behaviour, seen: list[dict]) -> No
                 + body
             )
             return
-        accept = base64.b64encode(
-            hashlib.sha1((headers["sec-websocket-key"] + WS_GUID).encode()).digest()
-        ).decode()
+        accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + WS_GUID).encode()).digest()).decode()
         conn.sendall(
             (
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -38,8 +38,7 @@ class FakeConnection:
 
 
 def event(event_id: int, entity: str, op: str) -> DomainEvent:
-    return DomainEvent(event_id, ACCOUNT, f"{entity}.{op}", entity, op, None, None, {}, {},
-                       dt.datetime.now(dt.UTC))
+    return DomainEvent(event_id, ACCOUNT, f"{entity}.{op}", entity, op, None, None, {}, {}, dt.datetime.now(dt.UTC))
 
 
 def test_without_subscriptions_a_whole_transaction_costs_one_query() -> None:
@@ -51,18 +50,25 @@ def test_without_subscriptions_a_whole_transaction_costs_one_query() -> None:
 
 
 def test_matching_pairs_are_inserted_with_one_statement() -> None:
-    conn = FakeConnection([
-        {"id": "w-laps", "entity_types": ["lap"], "operations": ["create"]},
-        {"id": "w-all", "entity_types": [], "operations": ["create", "update", "delete"]},
-        {"id": "w-deletes", "entity_types": [], "operations": ["delete"]},
-    ])
+    conn = FakeConnection(
+        [
+            {"id": "w-laps", "entity_types": ["lap"], "operations": ["create"]},
+            {"id": "w-all", "entity_types": [], "operations": ["create", "update", "delete"]},
+            {"id": "w-deletes", "entity_types": [], "operations": ["delete"]},
+        ]
+    )
     events = [event(1, "lap", "create"), event(2, "lap", "update"), event(3, "issue", "delete")]
     messages = outbox.enqueue_for(conn, events)  # type: ignore[arg-type]
     assert len(messages) == 5
     (_, _), (name, params) = conn.calls
     assert name == "insert_webhook_deliveries"
     assert list(zip(params["webhook_ids"], params["event_ids"], strict=True)) == [
-        ("w-laps", 1), ("w-all", 1), ("w-all", 2), ("w-all", 3), ("w-deletes", 3)]
+        ("w-laps", 1),
+        ("w-all", 1),
+        ("w-all", 2),
+        ("w-all", 3),
+        ("w-deletes", 3),
+    ]
 
 
 def test_events_nobody_wants_insert_nothing() -> None:

@@ -98,8 +98,15 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
 
 
 def test_tests_can_shorten_the_schedule_but_not_change_the_number_of_retries() -> None:
-    policy = schedule.load({"WEBHOOK_RETRY_DELAYS_S": "0,0.5,1", "WEBHOOK_RETRY_JITTER": "0",
-                            "WEBHOOK_TIMEOUT_S": "1", "WEBHOOK_LOCK_S": "2", "WEBHOOK_SWEEP_GRACE_S": "0"})
+    policy = schedule.load(
+        {
+            "WEBHOOK_RETRY_DELAYS_S": "0,0.5,1",
+            "WEBHOOK_RETRY_JITTER": "0",
+            "WEBHOOK_TIMEOUT_S": "1",
+            "WEBHOOK_LOCK_S": "2",
+            "WEBHOOK_SWEEP_GRACE_S": "0",
+        }
+    )
     assert policy.delays_s == (0.0, 0.5, 1.0)
     assert (policy.jitter, policy.timeout_s, policy.lock_s, policy.sweep_grace_s) == (0.0, 1.0, 2.0, 0.0)
     for bad in ("1,2", "1,2,3,4", "a,b,c", "-1,2,3"):

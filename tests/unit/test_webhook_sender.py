@@ -93,17 +93,21 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return names
 
 
-@pytest.mark.parametrize("url", [
-    "http://hooks.example.com/",  # plain http
-    "https://127.0.0.1/hook",
-    "https://10.0.0.1/hook",
-    "https://169.254.169.254/latest/meta-data/",
-    "https://[::1]/hook",
-    "https://[::ffff:10.0.0.1]/hook",
-    "https://internal.example.test/hook",  # resolves to a private address
-])
-def test_outside_local_internal_destinations_are_refused_before_connecting(url: str, fake_dns: dict[str, str],
-                                                                           receiver: Receiver) -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/",  # plain http
+        "https://127.0.0.1/hook",
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/hook",
+        "https://[::ffff:10.0.0.1]/hook",
+        "https://internal.example.test/hook",  # resolves to a private address
+    ],
+)
+def test_outside_local_internal_destinations_are_refused_before_connecting(
+    url: str, fake_dns: dict[str, str], receiver: Receiver
+) -> None:
     fake_dns["internal.example.test"] = "10.20.30.40"
     outcome = sender.post(url, b"{}", HEADERS, 2, local=False)
     assert outcome.status_code is None and outcome.error and outcome.error.startswith("not sent:")
@@ -129,22 +133,29 @@ def _self_signed(tmp_path: Path, host: str) -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     return context
 
 
-def test_tls_goes_to_the_checked_address_with_the_host_name_as_server_name(tmp_path: Path,
-                                                                           fake_dns: dict[str, str]) -> None:
+def test_tls_goes_to_the_checked_address_with_the_host_name_as_server_name(
+    tmp_path: Path, fake_dns: dict[str, str]
+) -> None:
     host = "hooks.example.test"
     fake_dns[host] = "127.0.0.1"
     context = _self_signed(tmp_path, host)

@@ -15,14 +15,27 @@ from chalicelib.webhooks import signing
 
 pytestmark = pytest.mark.unit
 
-BODY = json.dumps({"type": "lap.create", "timestamp": "2026-03-14T10:00:00.000000Z", "data": {"lapNumber": 7},
-                   "accountId": "a0000000-0000-0000-0000-000000000001", "eventId": 42}, separators=(",", ":"))
+BODY = json.dumps(
+    {
+        "type": "lap.create",
+        "timestamp": "2026-03-14T10:00:00.000000Z",
+        "data": {"lapNumber": 7},
+        "accountId": "a0000000-0000-0000-0000-000000000001",
+        "eventId": 42,
+    },
+    separators=(",", ":"),
+)
 DELIVERY = "6f1d9a4e-0b7c-4c59-9d59-8f7d2c1b5a10"
 
 
 def _headers(*secrets: str, timestamp_s: int | None = None, body: str = BODY) -> dict[str, str]:
-    return signing.headers(delivery_id=DELIVERY, event_type="lap.create", body=body, secrets_=list(secrets),
-                           timestamp_s=int(time.time()) if timestamp_s is None else timestamp_s)
+    return signing.headers(
+        delivery_id=DELIVERY,
+        event_type="lap.create",
+        body=body,
+        secrets_=list(secrets),
+        timestamp_s=int(time.time()) if timestamp_s is None else timestamp_s,
+    )
 
 
 def plain_legacy_check(secret: str, body: bytes, header: str) -> bool:
@@ -72,8 +85,9 @@ def test_legacy_signature_is_a_plain_hmac_of_the_body_with_the_secret_string() -
     secret = signing.new_secret()
     headers = _headers(secret)
     assert plain_legacy_check(secret, BODY.encode(), headers["X-Race-Signature"])
-    assert headers["X-Race-Signature"] == "sha256=" + hmac.new(secret.encode(), BODY.encode(),
-                                                               hashlib.sha256).hexdigest()
+    assert (
+        headers["X-Race-Signature"] == "sha256=" + hmac.new(secret.encode(), BODY.encode(), hashlib.sha256).hexdigest()
+    )
     assert not plain_legacy_check(secret, BODY.encode() + b" ", headers["X-Race-Signature"])
 
 

@@ -14,9 +14,17 @@ DELIVERY = "6f1d9a4e-0b7c-4c59-9d59-8f7d2c1b5a10"
 
 
 def _record(message_id: str, body: str) -> dict[str, object]:
-    return {"messageId": message_id, "receiptHandle": "r", "body": body, "attributes": {},
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:race-webhook-deliveries", "awsRegion": "us-east-1"}
+    return {
+        "messageId": message_id,
+        "receiptHandle": "r",
+        "body": body,
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:race-webhook-deliveries",
+        "awsRegion": "us-east-1",
+    }
 
 
 def test_the_message_names_the_delivery_and_its_account() -> None:
@@ -25,8 +33,9 @@ def test_the_message_names_the_delivery_and_its_account() -> None:
     assert queue.parse(message.body()) == DELIVERY
 
 
-@pytest.mark.parametrize("body", ["", "{", "[]", '{"deliveryId": 5}', '{"deliveryId": "not-a-uuid"}',
-                                  '{"importId": "x"}'])
+@pytest.mark.parametrize(
+    "body", ["", "{", "[]", '{"deliveryId": 5}', '{"deliveryId": "not-a-uuid"}', '{"importId": "x"}']
+)
 def test_bodies_that_are_not_deliveries_are_refused(body: str) -> None:
     assert queue.parse(body) is None
 
