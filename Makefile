@@ -3,68 +3,85 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two install sets: the running stack (make dev) and the tools (tests, lint, bench, package).
+STACK := $(VENV)/.installed-stack
+TOOLS := $(VENV)/.installed-tools
+PIP := $(PY) -m pip install --disable-pip-version-check
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install backup restore rotate-jwt-secret package deploy logs
+.PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install \
+	install-stack backup restore rotate-jwt-secret package deploy logs
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check "pip>=23,<26.3"
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	@touch $(STAMP)
+$(STACK): requirements.txt requirements-dev.txt
+	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON) ..."; $(PYTHON) -m venv $(VENV); }
+	@echo "installing the stack's requirements into $(VENV) (first run: a few minutes) ..."
+	$(PIP) "pip>=23,<26.3"
+	$(PIP) -r requirements-dev.txt
+	@touch $@
 
-install: $(STAMP) ## create .venv and install everything (done by every target that needs it)
+$(TOOLS): $(STACK) requirements-test.txt
+	@echo "installing the test, lint and benchmark tools into $(VENV) (first run: a few minutes) ..."
+	$(PIP) -r requirements-test.txt
+	@touch $@
 
-dev: $(STAMP) ## start the whole platform in the foreground (Ctrl-C stops it)
+install: $(TOOLS) ## create .venv and install everything (every target installs what it needs itself)
+
+install-stack: $(STACK) ## create .venv and install only what the running stack needs
+
+dev: $(STACK) ## start the whole platform in the foreground (Ctrl-C stops it)
 	$(PY) -m infra.local dev
 
-test: $(STAMP) ## run the whole test suite (starts its own PostgreSQL and emulator)
+test: lint ## lint (ruff, ruff format --check, mypy), then the whole suite (own PostgreSQL and emulator)
 	$(PY) -m pytest -q
 
-test-unit: $(STAMP) ## unit tests only (no sockets)
+test-unit: $(TOOLS) ## unit tests only (no sockets)
 	$(PY) -m pytest -q -m unit
 
-lint: $(STAMP) ## ruff + mypy
+test-integration: $(TOOLS) ## integration tests only (real PostgreSQL and the emulator, started by the tests)
+	$(PY) -m pytest -q -m integration
+
+lint: $(TOOLS) ## ruff check, ruff format --check and mypy: fails on any finding
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check chalicelib infra app.py || true
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-fmt: $(STAMP) ## apply ruff's fixes
+fmt: $(TOOLS) ## format with ruff and apply its safe fixes
+	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(STAMP) ## benchmarks vs floors measured in the same run; rewrites docs/benchmarks.md (ONLY=name)
+bench: $(TOOLS) ## benchmarks vs floors measured in the same run; rewrites docs/benchmarks.md (ONLY=name)
 	$(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)
 
 smoke: ## the 6-path smoke test against API_URL / WS_URL (default: the local stack)
 	./tools/smoke-test.sh
 
-migrate: $(STAMP) ## apply pending migrations (DATABASE_URL, else the local stack's database)
-	$(PY) -m infra.local migrate
+migrate: $(STACK) ## apply pending migrations (DATABASE_URL, else the local stack's database); STATUS=1 only lists
+	$(PY) -m infra.local migrate $(if $(filter 1,$(STATUS)),--status,)
 
-seed: $(STAMP) ## load the demo data (refuses when STAGE=prod)
+seed: $(STACK) ## load the demo data (refuses when STAGE=prod)
 	$(PY) -m infra.local seed
 
-setup: $(STAMP) ## the stack in the background (same as ./setup.sh)
-	$(PY) -m infra.local up
+setup: ## the stack in the background (same as ./setup.sh)
+	./setup.sh
 
-teardown: $(STAMP) ## stop the background stack (same as ./teardown.sh; WIPE=1 deletes its data)
-	$(PY) -m infra.local down $(if $(WIPE),--wipe,)
+teardown: ## stop the background stack (same as ./teardown.sh; WIPE=1 deletes its data)
+	./teardown.sh $(if $(filter 1,$(WIPE)),--wipe,)
 
-backup: $(STAMP) ## compressed pg_dump into backups/ (and the backups bucket when the stack runs)
+backup: $(STACK) ## compressed pg_dump into backups/ (and the backups bucket when the stack runs)
 	$(PY) -m infra.local backup
 
-restore: $(STAMP) ## destructive: make restore FILE=backups/backup-....dump CONFIRM=1
+restore: $(STACK) ## destructive: make restore FILE=backups/backup-....dump CONFIRM=1
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/backup-....dump CONFIRM=1" >&2; exit 2; }
 	$(PY) -m infra.local restore $(FILE) $(if $(filter 1,$(CONFIRM)),--yes,)
 
-rotate-jwt-secret: $(STAMP) ## new JWT signing secret for the local stack (restarts it; old tokens get 401)
+rotate-jwt-secret: $(STACK) ## new JWT signing secret for the local stack (restarts it; old tokens get 401)
 	$(PY) -m infra.local rotate-jwt-secret
 
-package: $(STAMP) ## the AWS artefact: dist/$(or $(STAGE),prod)/sam.json + deployment.zip (WHEELHOUSE=dir: offline)
+package: $(TOOLS) ## the AWS artefact: dist/$(or $(STAGE),prod)/sam.json + deployment.zip (WHEELHOUSE=dir: offline)
 	$(PY) -m infra.aws.package --stage $(or $(filter dev prod,$(STAGE)),prod)
 	$(VENV)/bin/cfn-lint dist/$(or $(filter dev prod,$(STAGE)),prod)/sam.json
 
@@ -77,5 +94,5 @@ deploy: package ## migrate the target database first (DATABASE_URL), then deploy
 		--stack-name race-platform-$(or $(STAGE),prod) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
 		--parameter-overrides DatabaseUrl=$$DATABASE_URL
 
-logs: $(STAMP) ## follow the local stack's logs in a readable form (Ctrl-C stops)
+logs: $(STACK) ## follow the local stack's logs in a readable form (Ctrl-C stops)
 	$(PY) -m infra.local logs

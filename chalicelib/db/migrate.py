@@ -2,11 +2,12 @@
 
 Each applied file's SHA-256 is recorded in `schema_migrations`; if an applied file has changed
 since, the runner refuses to run and names the file (migrations are append-only).
-Usage: python -m chalicelib.db.migrate [--status]
+Usage: python -m chalicelib.db.migrate [--status]   (--status lists applied and pending files, applies none)
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import re
@@ -92,12 +93,58 @@ def migrate(database_url: str, directory: Path = MIGRATIONS_DIR, log: bool = Tru
     return applied_now
 
 
+@dataclass(frozen=True)
+class Status:
+    applied: list[tuple[str, str]]  # (filename, applied at, ISO-8601)
+    pending: list[str]
+    changed: list[str]  # applied files whose content differs from the recorded checksum
+    missing: list[str]  # applied files no longer on disk
+
+
+def status(database_url: str, directory: Path = MIGRATIONS_DIR) -> Status:
+    """What migrate() would do, read-only: no ledger is created, no lock taken, nothing applied."""
+    migrations = discover(directory)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        rows = []
+        if exists and exists[0]:
+            rows = conn.execute(
+                "SELECT filename, sha256, applied_at FROM schema_migrations ORDER BY filename"
+            ).fetchall()
+    ledger = {filename: sha for filename, sha, _ in rows}
+    on_disk = {m.filename: m for m in migrations}
+    return Status(
+        applied=[(filename, applied_at.isoformat()) for filename, _, applied_at in rows],
+        pending=[m.filename for m in migrations if m.filename not in ledger],
+        changed=[f for f, sha in ledger.items() if f in on_disk and on_disk[f].sha256 != sha],
+        missing=[f for f in ledger if f not in on_disk],
+    )
+
+
+def _print_status(found: Status) -> int:
+    for filename, applied_at in found.applied:
+        mark = "CHANGED" if filename in found.changed else "GONE" if filename in found.missing else "applied"
+        print(f"{mark:<8} {filename}  ({applied_at})")  # noqa: T201
+    for filename in found.pending:
+        print(f"pending  {filename}")  # noqa: T201
+    print(f"{len(found.applied)} applied, {len(found.pending)} pending")  # noqa: T201
+    if found.changed or found.missing:
+        print("migrate would refuse to run: applied files changed or are gone (append-only)", file=sys.stderr)  # noqa: T201
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    options = argparse.ArgumentParser(prog="python -m chalicelib.db.migrate", description="Apply pending migrations.")
+    options.add_argument("--status", action="store_true", help="list applied and pending migrations; apply nothing")
+    args = options.parse_args(argv)
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         print("DATABASE_URL is required (make migrate sets it for the local stack)", file=sys.stderr)  # noqa: T201
         return 2
     try:
+        if args.status:
+            return _print_status(status(url))
         applied = migrate(url)
     except MigrationError as exc:
         print(f"migrate: {exc}", file=sys.stderr)  # noqa: T201

@@ -1,7 +1,7 @@
-"""Entry point: python -m infra.local <command>."""
+"""Entry point: python -m infra.local <command> (see infra/local/cli.py)."""
 
 import sys
 
-from infra.local.stack import main
+from infra.local.cli import main
 
 sys.exit(main(sys.argv[1:]))

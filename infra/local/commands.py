@@ -1,4 +1,4 @@
-"""Operator commands on the local stack: up (./setup.sh), down (./teardown.sh), migrate, seed."""
+"""Operator commands on the local stack (up, down, migrate, seed, backup, ...); infra/local/cli.py parses them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -41,7 +41,7 @@ def _healthy(api_url: str) -> bool:
         return False
 
 
-def up(*args: str) -> int:
+def up() -> int:
     """Start the stack in the background and return once /health answers."""
     timeout_s = 180.0
     running = _running_stack()
@@ -79,9 +79,8 @@ def up(*args: str) -> int:
     return 1
 
 
-def down(*args: str) -> int:
-    """Stop the background stack; with --wipe also delete its data (database, secrets, logs)."""
-    wipe = "--wipe" in args
+def down(*, wipe: bool = False) -> int:
+    """Stop the background stack; with wipe also delete its data (database, secrets, logs)."""
     record = _running_stack()
     if record:
         pid = int(record["pid"])
@@ -120,15 +119,15 @@ def _database() -> Iterator[str]:
         yield database_url(state.state_dir(), stack)
 
 
-def migrate(*args: str) -> int:
+def migrate(*, status: bool = False) -> int:
     from chalicelib.db import migrate as migrations
 
     with _database() as url:
         os.environ["DATABASE_URL"] = url
-        return migrations.main(list(args))
+        return migrations.main(["--status"] if status else [])
 
 
-def seed(*args: str) -> int:
+def seed() -> int:
     from chalicelib.db import seed as seeding
 
     if os.environ.get("STAGE") == "prod":
@@ -139,7 +138,7 @@ def seed(*args: str) -> int:
         return seeding.main()
 
 
-def env(*args: str) -> int:
+def env() -> int:
     """Print the running stack's URLs as shell exports (for smoke tests and scripts)."""
     record = _running_stack()
     if not record:
@@ -158,10 +157,7 @@ def _tail(path: os.PathLike[str] | str, lines: int = 30) -> str:
         return ""
 
 
-COMMANDS: dict[str, Callable[..., int]] = {"up": up, "down": down, "migrate": migrate, "seed": seed, "env": env}
-
-
-def backup_command(*args: str) -> int:
+def backup_command() -> int:
     from chalicelib.resources import BACKUPS_BUCKET
     from infra.local import backup as backups
 
@@ -176,24 +172,17 @@ def backup_command(*args: str) -> int:
     return 0
 
 
-def restore_command(*args: str) -> int:
+def restore_command(file: str, *, confirmed: bool = False) -> int:
     from pathlib import Path
 
     from infra.local import backup as backups
 
-    files = [a for a in args if not a.startswith("--")]
-    if len(files) != 1:
-        print("usage: make restore FILE=backups/backup-....dump [CONFIRM=1]", file=sys.stderr)
-        return 2
-    confirmed = "--yes" in args or os.environ.get("CONFIRM") == "1"
+    confirmed = confirmed or os.environ.get("CONFIRM") == "1"
     with _database() as url:
-        return backups.restore(url, Path(files[0]), confirmed=confirmed)
+        return backups.restore(url, Path(file), confirmed=confirmed)
 
 
-COMMANDS.update({"backup": backup_command, "restore": restore_command})
-
-
-def rotate_jwt_secret(*args: str) -> int:
+def rotate_jwt_secret() -> int:
     """Generate a new JWT signing secret for the local stack and restart it if it runs."""
     import secrets
 
@@ -216,13 +205,7 @@ def rotate_jwt_secret(*args: str) -> int:
     return 0
 
 
-COMMANDS["rotate-jwt-secret"] = rotate_jwt_secret
-
-
-def logs(*args: str) -> int:
+def logs(*, from_start: bool = False) -> int:
     from infra.local.logs import follow
 
-    return follow(state.state_dir() / "logs" / "stack.log", from_start="--all" in args)
-
-
-COMMANDS["logs"] = logs
+    return follow(state.state_dir() / "logs" / "stack.log", from_start=from_start)

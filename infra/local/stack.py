@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local import state
-from infra.local.ports import free_port
+from infra.local.ports import PortInUse, ensure_free, free_port
 
 LOG = logging.getLogger("race.stack")
 HOST = "127.0.0.1"
@@ -34,12 +34,25 @@ class Ports:
 
     @classmethod
     def from_env(cls) -> Ports:
-        return cls(
-            api=int(os.environ.get("API_PORT", "8000")),
-            ws=int(os.environ.get("WS_PORT", "8001")),
-            web=int(os.environ.get("WEB_PORT", "6166")),
-            docs=int(os.environ.get("DOCS_PORT", "6167")),
-        )
+        return cls(**{field: _port(variable, default) for field, (variable, default) in _PORT_VARIABLES.items()})
+
+    def by_variable(self) -> dict[str, int]:
+        return {variable: getattr(self, field) for field, (variable, _) in _PORT_VARIABLES.items()}
+
+
+_PORT_VARIABLES = {
+    "api": ("API_PORT", 8000),
+    "ws": ("WS_PORT", 8001),
+    "web": ("WEB_PORT", 6166),
+    "docs": ("DOCS_PORT", 6167),
+}
+
+
+def _port(variable: str, default: int) -> int:
+    text = os.environ.get(variable, "").strip() or str(default)
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise PortInUse(f"{variable}={text!r} is not a port number (1-65535)")
+    return int(text)
 
 
 def database_url(directory: Path, stack: ExitStack) -> str:
@@ -155,9 +168,15 @@ def dev() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:  # before anything starts: a busy port is named with its variable, not a traceback
+        ports = Ports.from_env()
+        ensure_free(HOST, ports.by_variable())
+    except PortInUse as exc:
+        print(f"make dev: {exc}", file=sys.stderr)
+        return 2
     with ExitStack() as stack:
         env = prepare(directory, stack)
-        urls = serve(directory, Ports.from_env(), env, stack)
+        urls = serve(directory, ports, env, stack)
         state.write_record(
             directory,
             "stack",
@@ -184,14 +203,3 @@ def dev() -> int:
         stop.wait()
         print("stopping...", flush=True)
     return 0
-
-
-def main(argv: list[str]) -> int:
-    commands = {"dev": dev}
-    from infra.local import commands as more
-
-    commands.update(more.COMMANDS)
-    if not argv or argv[0] not in commands:
-        print(f"usage: python -m infra.local {{{','.join(sorted(commands))}}} [options]", file=sys.stderr)
-        return 2
-    return commands[argv[0]](*argv[1:])

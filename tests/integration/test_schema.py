@@ -120,3 +120,61 @@ def jwt_user(token: str) -> str:
     import jwt
 
     return str(jwt.decode(token, options={"verify_signature": False})["sub"])
+
+
+def _migrate_command(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chalicelib.db.migrate", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+    )
+
+
+def _tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").fetchall()
+    return [row[0] for row in rows]
+
+
+def test_migrate_status_on_a_new_database_lists_every_file_pending_and_creates_nothing(postgres: Any) -> None:
+    url = postgres.create_database("race_migrate_status_new")
+    done = _migrate_command(url, "--status")
+    files = sorted(p.name for p in MIGRATIONS_DIR.glob("*.sql"))
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("pending")] == files
+    assert f"0 applied, {len(files)} pending" in done.stdout
+    assert _tables(url) == []  # not even the ledger
+
+
+def test_migrate_status_after_migrating_lists_applied_and_changes_nothing(postgres: Any) -> None:
+    url = postgres.create_database("race_migrate_status_done")
+    migrate(url, log=False)
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE filename = (SELECT max(filename) FROM schema_migrations)")
+        ledger_before = conn.execute("SELECT filename, sha256, applied_at FROM schema_migrations").fetchall()
+    done = _migrate_command(url, "--status")
+    assert done.returncode == 0, done.stderr
+    last = sorted(p.name for p in MIGRATIONS_DIR.glob("*.sql"))[-1]
+    assert f"pending  {last}" in done.stdout
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT filename, sha256, applied_at FROM schema_migrations").fetchall() == ledger_before
+
+
+def test_migrate_status_names_a_changed_file_and_exits_non_zero(postgres: Any) -> None:
+    url = postgres.create_database("race_migrate_status_changed")
+    migrate(url, log=False)
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE schema_migrations SET sha256 = 'tampered' WHERE filename LIKE '0001%%'")
+    done = _migrate_command(url, "--status")
+    assert done.returncode == 1
+    assert "CHANGED  0001_accounts_and_access.sql" in done.stdout
+
+
+def test_migrate_refuses_an_unknown_option_and_applies_nothing(postgres: Any) -> None:
+    url = postgres.create_database("race_migrate_unknown")
+    done = _migrate_command(url, "--stauts")
+    assert done.returncode == 2
+    assert "unrecognized arguments: --stauts" in done.stderr
+    assert _tables(url) == []
