@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib import webhooks
+from chalicelib import config, webhooks
 from chalicelib.api import (
     api_keys,
     attachments,
@@ -26,6 +26,8 @@ from chalicelib.api import (
 from chalicelib.api.routing import uniform_errors
 from chalicelib.realtime import handlers as realtime
 from chalicelib.timing import worker as timing_worker
+
+config.require_known_stage()  # a deployed function without dev/prod never starts (no silent `local`)
 
 # Powertools owns the "race-platform" logger (JSON lines); Chalice must not attach its own handler.
 app = Chalice(app_name="race-platform", configure_logs=False)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from chalicelib import resources
 
 STAGES = ("local", "dev", "prod")
+DEPLOYED_STAGES = ("dev", "prod")
 
 
 class ConfigError(RuntimeError):
@@ -70,9 +71,7 @@ def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] =
             env["JWT_SECRET"] = fetch_secret(env["JWT_SECRET_PARAMETER"])
         except Exception as exc:
             raise ConfigError(f"JWT_SECRET is required (reading {env['JWT_SECRET_PARAMETER']} failed: {exc})") from exc
-    stage = env.get("STAGE", "local").strip() or "local"
-    if stage not in STAGES:
-        raise ConfigError(f"STAGE must be one of {', '.join(STAGES)}, not {stage!r}")
+    stage = _stage(env)
     jwt_secret = _required(env, "JWT_SECRET")
     if len(jwt_secret) < 32 and stage != "local":
         raise ConfigError("JWT_SECRET must be at least 32 characters outside the local stage")
@@ -100,6 +99,29 @@ def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] =
         db_pool_max=int(env.get("DB_POOL_MAX", "4")),
         signup_enabled=_flag(env, "SIGNUP_ENABLED", default=stage != "prod"),
     )
+
+
+def _stage(env: dict[str, str]) -> str:
+    """The stage; a deployed function (Lambda sets AWS_LAMBDA_FUNCTION_NAME) must name dev or prod itself."""
+    raw = env.get("STAGE", "").strip()
+    if env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip():
+        # Only the local stack may run as `local` (relaxed rules); a deployed function never defaults to it.
+        if raw not in DEPLOYED_STAGES:
+            shown = repr(raw) if raw else "unset"
+            raise ConfigError(
+                f"STAGE must be one of {', '.join(DEPLOYED_STAGES)} in a deployed function, not {shown} "
+                "(set it in .chalice/config.json or the template)"
+            )
+        return raw
+    stage = raw or "local"
+    if stage not in STAGES:
+        raise ConfigError(f"STAGE must be one of {', '.join(STAGES)}, not {stage!r}")
+    return stage
+
+
+def require_known_stage(env: dict[str, str] | None = None) -> None:
+    """Fail the cold start of a deployed function whose STAGE is missing or `local` (called by app.py at import)."""
+    _stage(dict(os.environ if env is None else env))
 
 
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:

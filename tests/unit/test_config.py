@@ -68,3 +68,31 @@ def test_the_local_gateway_gives_handlers_the_deployed_functions_limits(tmp_path
     config.write_text('{"stages": {"dev": {"lambda_timeout": 12}}}')
     assert lambda_limits("dev", config) == (128, 12_000)  # Chalice's defaults fill the rest
     assert lambda_limits("dev", tmp_path / "missing.json") == (128, 60_000)
+
+
+@pytest.mark.parametrize("stage", [None, "", "local", "staging"])
+def test_a_deployed_function_refuses_an_unset_or_local_stage(stage: str | None) -> None:
+    env = {**BASE, "AWS_LAMBDA_FUNCTION_NAME": "race-platform-prod"}
+    if stage is not None:
+        env["STAGE"] = stage
+    with pytest.raises(ConfigError, match="STAGE must be one of dev, prod in a deployed function"):
+        load(env)
+
+
+def test_a_deployed_function_with_its_stage_starts() -> None:
+    assert load({**BASE, "AWS_LAMBDA_FUNCTION_NAME": "race-platform-dev", "STAGE": "dev"}).stage == "dev"
+
+
+def test_importing_the_app_in_a_function_without_stage_fails_fast() -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in ("STAGE", "AWS_LAMBDA_FUNCTION_NAME")}
+    env.update({"AWS_LAMBDA_FUNCTION_NAME": "race-platform-prod", "PYTHONPATH": str(root)})
+    done = subprocess.run([sys.executable, "-c", "import app"], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "STAGE must be one of dev, prod in a deployed function, not unset" in done.stderr
+    env["STAGE"] = "prod"
+    done = subprocess.run([sys.executable, "-c", "import app"], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
