@@ -102,6 +102,17 @@ def _authenticate(request: Any) -> Caller:
     return authenticate(headers.get("authorization"), headers.get("x-api-key"))
 
 
+def authenticated_caller(bp: Blueprint) -> Caller | None:
+    """On a public route: the caller when the request carries valid credentials, else None (never 401)."""
+    request = bp.current_request
+    if not (request.headers.get("authorization") or request.headers.get("x-api-key")):
+        return None
+    try:
+        return _authenticate(request)
+    except PlatformError:
+        return None
+
+
 def route(
     bp: Blueprint,
     path: str,
