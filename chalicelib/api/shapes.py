@@ -23,6 +23,10 @@ def _nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+# In an Idempotency-Key replay: the one-time secret fields it withheld (domain/idempotency.py).
+_SHOWN_ONCE: Schema = {"type": "array", "items": {"type": "string"}}
+
+
 def documented(
     *,
     request: Schema | None = None,
@@ -86,7 +90,12 @@ def webhook_with_secret() -> Schema:
     return {
         **schema,
         "required": [*schema["required"], "secret"],
-        "properties": {**schema["properties"], "secret": {"type": "string", "pattern": "^whsec_"}},
+        "properties": {
+            **schema["properties"],
+            # null only in a replay (Idempotent-Replayed): a secret is shown once and never kept
+            "secret": _nullable({"type": "string", "pattern": "^whsec_"}),
+            "secretShownOnce": _SHOWN_ONCE,
+        },
     }
 
 
@@ -324,7 +333,8 @@ def api_key_created() -> Schema:
             "createdAt": _TIME,
             "lastUsedAt": _nullable(_TIME),
             "expiresAt": _nullable(_TIME),
-            "key": {"type": "string", "pattern": "^race_"},
+            "key": _nullable({"type": "string", "pattern": "^race_"}),  # null only in a replay
+            "secretShownOnce": _SHOWN_ONCE,
         },
     }
 

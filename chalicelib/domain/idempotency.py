@@ -6,6 +6,11 @@ The rules (the store keeps the records, store/idempotency.py):
 - the first request with a key runs; its answer (status and body) is kept for 24 hours and a
   retry with the same key and the same request (path, query and body) gets that answer again,
   marked `Idempotent-Replayed: true`, without running;
+- a stored answer is its caller's own: only the same principal (that user, or that API key) gets
+  it, and only while its role now is at least the role it was answered under; anyone else, or
+  the same caller demoted since, gets 409 `idempotency_key_reused` and nothing of the answer;
+- one-time secrets (`race_` keys, `whsec_` secrets, invite tokens) are never kept: a replay
+  answers the row with them null and `secretShownOnce` naming them (docs/decisions.md);
 - the same key with a different request is a 409 `idempotency_key_reused`; the same key while
   the first request still runs is a 409 `idempotency_in_progress` (retry after it finishes);
 - only answers are kept: a request that failed (4xx or 5xx) leaves the key free, so its retry
@@ -27,10 +32,11 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.caller import Caller
+from chalicelib.domain.roles import at_least
 from chalicelib.errors import Conflict, Invalid
 from chalicelib.store import idempotency as store
 from chalicelib.store.idempotency import Stored
@@ -42,6 +48,9 @@ HEADER = "Idempotency-Key"
 EXPIRES_AFTER_S = 24 * 3600
 MAX_KEY_CHARS = 255
 _KEY = re.compile(r"^[\x20-\x7e]+$")
+# Top-level answer fields that carry a secret shown once (API keys, webhook secrets, invite links):
+# never kept with an idempotency record, on any route.
+ONE_TIME_SECRETS = ("key", "secret", "inviteToken", "inviteUrl", "token")
 
 __all__ = [
     "EXPIRES_AFTER_S",
@@ -54,6 +63,7 @@ __all__ = [
     "fingerprint",
     "forget_expired",
     "once",
+    "withhold_secrets",
 ]
 
 
@@ -142,6 +152,28 @@ def fingerprint(method: str, path: str, path_params: Mapping[str, str], query: M
     return digest.hexdigest()
 
 
+def withhold_secrets(answer: Stored) -> str | None:
+    """The body a replay gets when `answer` carries one-time secrets (them null, `secretShownOnce`
+    naming them); None when there is nothing to withhold."""
+    if not answer.content_type.startswith("application/json") or not answer.body.startswith("{"):
+        return None
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        return None
+    withheld = [name for name in ONE_TIME_SECRETS if isinstance(body.get(name), str)]
+    if not withheld:
+        return None
+    kept = {name: (None if name in withheld else value) for name, value in body.items()}
+    kept["secretShownOnce"] = withheld
+    return json.dumps(kept, separators=(",", ":"))
+
+
+def _for_the_caller(caller: Caller, request_fingerprint: str) -> str:
+    """The request's fingerprint bound to its principal: a stored answer validates only for them."""
+    return hashlib.sha256(f"{caller.principal}\n{request_fingerprint}".encode()).hexdigest()
+
+
 def once(
     caller: Caller,
     route: str,
@@ -161,14 +193,15 @@ def once(
 
     def run_recording_the_key() -> Stored:
         with _running(caller.account_id, route, key):
-            return run()
+            answer = run()
+        return replace(answer, role=caller.role, kept_body=withhold_secrets(answer))
 
     try:
         answer = store.once(
             caller.account_id,
             route,
             key,
-            request_fingerprint,
+            _for_the_caller(caller, request_fingerprint),
             run_recording_the_key,
             expires_after_s=EXPIRES_AFTER_S,
             remaining_ms=remaining_ms,
@@ -181,9 +214,11 @@ def once(
         raise InProgress(f"a request with this {HEADER} is still in progress; retry once it has finished") from exc
     except store.KeyReused as exc:
         raise KeyReused(
-            f"this {HEADER} was already used for a different request (path, query or body); "
+            f"this {HEADER} was already used for a different request (path, query, body or caller); "
             "use a new key for a new request"
         ) from exc
+    if answer.replayed and (answer.role is None or not at_least(caller.role, answer.role)):
+        raise KeyReused(f"this {HEADER} was answered under a role you no longer hold; use a new key for a new request")
     if answer.too_large:
         body = json.dumps(
             {

@@ -1,8 +1,9 @@
 """Idempotency records in the DynamoDB KV table, kept by Powertools' idempotency utility.
 
 One item per (account, route, key): `pk = idempotency#<account id>`, `sk = <route>#<md5 of the
-key>`, with Powertools' status (INPROGRESS / COMPLETED), the hash of the request it was made for,
-the answer once there is one, and `expiresAt` (the table's TTL attribute). Powertools does the
+key>`, with Powertools' status (INPROGRESS / COMPLETED), the hash of the request it was made for
+(the caller's fingerprint: it covers who sent it), the answer once there is one with the role it
+was given under, and `expiresAt` (the table's TTL attribute). Powertools does the
 conditional writes: the first request takes the key, a concurrent one finds it in progress, a
 retry finds the stored answer, and a failed run deletes the record so a retry runs again.
 """
@@ -46,13 +47,18 @@ class Stored:
     content_type: str
     replayed: bool = False
     too_large: bool = False
+    role: str | None = None  # the caller's role when it was first answered
+    kept_body: str | None = None  # what is kept for a replay, when not `body` (one-time secrets withheld)
 
 
 def _pack(answer: Stored) -> dict[str, Any]:
     packed: dict[str, Any] = {"status": answer.status, "contentType": answer.content_type}
-    raw = answer.body.encode()
+    if answer.role is not None:
+        packed["role"] = answer.role
+    kept = answer.body if answer.kept_body is None else answer.kept_body
+    raw = kept.encode()
     if len(raw) < COMPRESS_FROM_BYTES:
-        packed["body"] = answer.body
+        packed["body"] = kept
         return packed
     squeezed = base64.b64encode(gzip.compress(raw, compresslevel=5)).decode()
     if len(squeezed) > MAX_KEPT_BYTES:
@@ -73,6 +79,7 @@ def _unpack(packed: dict[str, Any]) -> Stored:
         str(packed.get("contentType", "application/json")),
         replayed=True,
         too_large=bool(packed.get("tooLarge")),
+        role=str(packed["role"]) if "role" in packed else None,
     )
 
 

@@ -61,3 +61,38 @@ def test_an_answer_too_big_for_dynamodb_is_kept_as_applied_only() -> None:
     packed = store._pack(store.Stored(201, os.urandom(400_000).hex(), "application/json"))
     assert packed["tooLarge"] is True and "bodyGz" not in packed
     assert store._unpack(packed).too_large
+
+
+def test_one_time_secrets_are_withheld_from_what_is_kept() -> None:
+    made = store.Stored(201, '{"id":"k1","prefix":"race_ab","key":"race_secret"}', "application/json")
+    kept = idempotency.withhold_secrets(made)
+    assert kept is not None and json.loads(kept) == {
+        "id": "k1",
+        "prefix": "race_ab",
+        "key": None,
+        "secretShownOnce": ["key"],
+    }
+    invite = store.Stored(201, '{"id":"i","inviteToken":"t","inviteUrl":"/#/x?token=t"}', "application/json")
+    assert json.loads(idempotency.withhold_secrets(invite) or "")["secretShownOnce"] == ["inviteToken", "inviteUrl"]
+    packed = store._pack(store.Stored(201, made.body, made.content_type, role="admin", kept_body=kept))
+    assert "race_secret" not in json.dumps(packed)
+    assert store._unpack(packed) == store.Stored(201, kept, "application/json", replayed=True, role="admin")
+
+
+@pytest.mark.parametrize("body", ['{"id":"e1","name":"Sebring"}', "[1,2]", "{not json", '{"key":{"nested":1}}'])
+def test_answers_without_secrets_are_kept_whole(body: str) -> None:
+    assert idempotency.withhold_secrets(store.Stored(201, body, "application/json")) is None
+
+
+def test_a_stored_answer_is_bound_to_its_principal() -> None:
+    from chalicelib.domain.caller import Caller
+
+    admin = Caller("acc", "admin", user_id="u1")
+    fingerprints = {
+        idempotency._for_the_caller(caller, "f")
+        for caller in (admin, Caller("acc", "viewer", user_id="u2"), Caller("acc", "admin", api_key_id="u1"))
+    }
+    assert len(fingerprints) == 3
+    assert idempotency._for_the_caller(admin, "f") == idempotency._for_the_caller(
+        Caller("acc", "viewer", user_id="u1"), "f"
+    )
