@@ -8,6 +8,7 @@ account and plugin a call acts for come from the invocation, never from the plug
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,23 @@ _HOP_HEADERS = frozenset(
 )
 
 Fetcher = Callable[..., netguard.Response]
+# RFC 9110 field names are tokens; values are visible Latin-1 text, spaces and tabs (no CR, LF, NUL).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]{0,8192}")
+
+
+def _header_problem(name: str, value: Any) -> str | None:
+    """Why a plugin's header cannot be sent as given (None when it can)."""
+    if not _TOKEN.fullmatch(name):
+        return "has an invalid name (letters, digits and !#$%&'*+.^_`|~- only, at most 200)"
+    if not isinstance(value, str):
+        return "must be a string"
+    if not _FIELD_VALUE.fullmatch(value):
+        bad = next((c for c in value if not _FIELD_VALUE.fullmatch(c)), None)
+        if bad is None:
+            return "is longer than 8192 characters"
+        return f"must be single-line Latin-1 text (it contains U+{ord(bad):04X})"
+    return None
 
 
 def grants_fetch(capability: str, host: str, port: int) -> bool:
@@ -157,13 +175,9 @@ class PluginHost:
             raise HostRefused("host.fetch: headers must be an object of at most 50 string values")
         headers: dict[str, str] = {}
         for name, value in raw_headers.items():
-            if (
-                not isinstance(value, str)
-                or len(name) > 200
-                or len(value) > 8192
-                or any(c in name + value for c in "\r\n\x00")
-            ):
-                raise HostRefused(f"host.fetch: header {name[:60]!r} must be a single-line string")
+            problem = _header_problem(name, value)
+            if problem:
+                raise HostRefused(f"host.fetch: header {name[:60]!r} {problem}")
             if name.lower() not in _HOP_HEADERS:
                 headers[name] = value
         body = init.get("body")

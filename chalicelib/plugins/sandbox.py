@@ -196,15 +196,28 @@ class SandboxWorker:
 
 
 def _host_answer(host: HostFunction, request: dict[str, Any]) -> dict[str, Any]:
+    """The answer to one host call; whatever the plugin sent, the worker gets an answer (never a 500)."""
     try:
+        args = request.get("args")
         return {
             "ok": True,
-            "value": host(str(request["call"]), list(request.get("args") or []), float(request.get("remainingS", 0))),
+            "value": host(
+                str(request.get("call")), args if isinstance(args, list) else [], float(request.get("remainingS", 0))
+            ),
         }
     except (HostRefused, HostFailed) as exc:
         return {"ok": False, "name": type(exc).js_name, "message": str(exc)}
     except DependencyDown as exc:
         return {"ok": False, "name": HostFailed.js_name, "message": exc.message}
+    except Exception as exc:  # an argument no check foresaw: the plugin's error, not the platform's
+        from chalicelib.observability import logger
+
+        logger().exception("host call failed unexpectedly", extra={"call": str(request.get("call"))[:40]})
+        return {
+            "ok": False,
+            "name": HostFailed.js_name,
+            "message": f"host.{str(request.get('call'))[:40]} failed ({type(exc).__name__})",
+        }
 
 
 class SandboxPool:

@@ -443,6 +443,25 @@ def test_fetch_reaches_granted_hosts_only(team: Team, weather_server: str) -> No
     assert "cloud metadata" in metadata["message"]
 
 
+def test_a_header_that_is_not_latin1_is_a_422_and_the_next_call_works(team: Team, weather_server: str) -> None:
+    from chalicelib.plugins.sandbox import sandbox_pool
+
+    source = """var plugin = { async math(input) {
+        const answer = await host.fetch(input.url, { headers: { 'X-Driver': input.driver } });
+        return answer.status;
+    } };"""
+    plugin_id = team.upload(plugin(source, capabilities=[f"fetch:{weather_server}"]))["id"]
+    ok(team.grant(plugin_id, f"fetch:{weather_server}"))
+    url = f"http://{weather_server}/"
+    assert ok(team.invoke(plugin_id, {"input": {"url": url, "driver": "M\u00fcller"}}))["output"] == 200
+    worker = sandbox_pool()._workers[team.account_id].process.pid
+    for driver in ("\u017dilka", "\U0001f3c1", "a\r\nHost: evil"):
+        error = failure(team.invoke(plugin_id, {"input": {"url": url, "driver": driver}}), 422)
+        assert error["code"] == "plugin_capability_refused" and "header 'X-Driver'" in error["message"], error
+        assert ok(team.invoke(plugin_id, {"input": {"url": url, "driver": "Kr\u00fcger"}}))["output"] == 200
+    assert sandbox_pool()._workers[team.account_id].process.pid == worker  # the same worker served them all
+
+
 # ---- limits and isolation
 
 

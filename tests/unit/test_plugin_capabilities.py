@@ -97,6 +97,13 @@ def test_fetch_passes_a_checked_request_and_shapes_the_answer() -> None:
         (["https://api.example.com/", {"mode": "cors"}], "unsupported init field"),
         (["https://api.example.com/", {"method": "CONNECT"}], "method must be one of"),
         (["https://api.example.com/", {"headers": {"X": "a\r\nHost: evil"}}], "single-line"),
+        (["https://api.example.com/", {"headers": {"X-Driver": "\u017dilka"}}], "Latin-1 .*U\\+017D"),
+        (["https://api.example.com/", {"headers": {"X-Flag": "\U0001f3c1"}}], "Latin-1 .*U\\+1F3C1"),
+        (["https://api.example.com/", {"headers": {"X Team": "apex"}}], "invalid name"),
+        (["https://api.example.com/", {"headers": {"": "apex"}}], "invalid name"),
+        (["https://api.example.com/", {"headers": {"X:Y": "apex"}}], "invalid name"),
+        (["https://api.example.com/", {"headers": {"X-Lap": 7}}], "must be a string"),
+        (["https://api.example.com/", {"headers": {"X-Long": "v" * 8193}}], "longer than 8192"),
         (["https://api.example.com/", {"body": {"a": 1}}], "body must be a string"),
         (["https://api.example.com/", {"body": "x" * (limits.FETCH_MAX_REQUEST_BYTES + 1)}], "larger than"),
     ],
@@ -104,6 +111,13 @@ def test_fetch_passes_a_checked_request_and_shapes_the_answer() -> None:
 def test_fetch_arguments_are_checked(args: list[Any], words: str) -> None:
     with pytest.raises(HostRefused, match=words):
         host(["fetch:api.example.com"], ["fetch:api.example.com"])("fetch", args, 1.0)
+
+
+def test_latin1_header_values_pass() -> None:
+    fetcher = Recorder()
+    capable = host(["fetch:api.example.com"], ["fetch:api.example.com"], fetcher)
+    capable("fetch", ["https://api.example.com/", {"headers": {"X-Driver": "M\u00fcller\tjr"}}], 1.0)
+    assert fetcher.calls[-1]["headers"] == {"X-Driver": "M\u00fcller\tjr"}
 
 
 def test_fetch_network_outcomes_become_host_errors() -> None:

@@ -104,6 +104,20 @@ def test_host_calls_are_relayed_to_this_process(pool: SandboxPool) -> None:
     assert seen == [("storage.get", ["lap"]), ("storage.get", ["down"])] and result.host_calls == 2
 
 
+def test_a_host_function_that_breaks_is_the_plugins_error_and_the_worker_survives(pool: SandboxPool) -> None:
+    def host(op: str, args: list[Any], remaining_s: float) -> Any:
+        return args[0].encode("latin-1")  # as http.client did with a header it could not encode
+
+    invoke(pool, "a", "() => 1")
+    pid = pool._workers["a"].process.pid
+    req, bundle = request("a", "async () => { await host.storage.get('\u017d'); }")
+    with pytest.raises(PluginFailed) as raised:
+        pool.invoke(req, host, Bundles(bundle))
+    assert raised.value.code == "plugin_error"
+    assert "HostError: host.storage.get failed (UnicodeEncodeError)" in raised.value.message
+    assert invoke(pool, "a", "() => 'next'").output == "next" and pool._workers["a"].process.pid == pid
+
+
 def test_plugin_failures_come_back_as_plugin_errors(pool: SandboxPool) -> None:
     with pytest.raises(PluginFailed) as raised:
         invoke(pool, "a", "() => { while (true) {} }", timeout_ms=100)
