@@ -330,6 +330,7 @@ def api_key_created() -> Schema:
             "name": _TEXT,
             "prefix": _TEXT,
             "role": _TEXT,
+            "createdBy": _nullable(_UUID),
             "createdAt": _TIME,
             "lastUsedAt": _nullable(_TIME),
             "expiresAt": _nullable(_TIME),

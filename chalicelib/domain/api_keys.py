@@ -35,7 +35,7 @@ def create(caller: Caller, payload: Any) -> dict[str, Any]:
             "insert_api_key",
             {
                 "account_id": caller.account_id,
-                "created_by": caller.user_id,
+                "created_by": caller.acting_user_id,  # a key minted by a key is its creator's
                 "name": name,
                 "prefix": prefix,
                 "key_hash": key_hash,

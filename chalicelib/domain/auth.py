@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.config import settings
-from chalicelib.domain import passwords, rate_limits, tokens
+from chalicelib.domain import passwords, rate_limits, roles, tokens
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import encode
 from chalicelib.errors import Invalid, Unauthorized
@@ -14,6 +14,7 @@ from chalicelib.store.postgres import execute, fetch_all, fetch_one, transaction
 # A person mistyping gets 10 tries in 5 minutes; one address 50 (a paddock NAT).
 LOGIN_LIMITS = (("email", 10, 300), ("ip", 50, 300))
 MAX_PASSWORD_CHARS = 1024
+CREATORLESS_KEY_ROLE = "viewer"
 
 
 def _check_login_rate(email: str, source_ip: str) -> None:
@@ -102,7 +103,26 @@ def authenticate_api_key(secret: str) -> Caller:
         if key["expired"]:
             raise Unauthorized("API key expired")
         execute(conn, "touch_api_key", {"id": key["id"]})
-    return Caller(account_id=str(key["account_id"]), role=key["role"], api_key_id=str(key["id"]))
+    return Caller(
+        account_id=str(key["account_id"]),
+        role=key_role(key["role"], key["created_by"], key["creator_role"]),
+        api_key_id=str(key["id"]),
+        key_creator_id=str(key["created_by"]) if key["created_by"] else None,
+    )
+
+
+def key_role(own: str, creator_id: Any, creator_role: str | None) -> str:
+    """What an API key may do now: never more than its creator holds in the account now.
+
+    A key whose creator left the account is refused (removal revokes it, this is the backstop); a
+    key with no recorded creator (made before keys recorded one) acts as a viewer at most, until
+    an admin re-issues it (docs/permissions.md).
+    """
+    if creator_id is None:
+        return roles.lower(own, CREATORLESS_KEY_ROLE)
+    if creator_role is None:
+        raise Unauthorized("this API key's creator is no longer a member of the account; the key is revoked")
+    return roles.lower(own, creator_role)
 
 
 def describe(caller: Caller) -> dict[str, Any]:

@@ -170,6 +170,7 @@ API_KEYS = Resource(
         _f("name", "name"),
         _f("prefix", "prefix"),
         _f("role", "role"),
+        _f("createdBy", "created_by", "uuid"),  # the user answerable for it: it never outranks them
         _f("createdAt", "created_at", "time"),
         _f("lastUsedAt", "last_used_at", "time"),
         _f("expiresAt", "expires_at", "time"),

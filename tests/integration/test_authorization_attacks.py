@@ -116,7 +116,57 @@ def admin_replays_own_request(team: Team) -> int:
     return again.status_code
 
 
+# ---- keys never outrank their creator -------------------------------------------------------------
+
+
+def key_of_demoted_admin(team: Team) -> int:
+    admin, admin_id = team.member("admin")
+    key, _ = team.key_of(admin)
+    team.set_role(admin_id, "engineer")
+    assert key.get("/auth/me").json()["role"] == "engineer"
+    assert key.post("/board-cards", {"title": "still an engineer"}).status_code == 201
+    return key.get("/api-keys").status_code
+
+
+def key_of_removed_admin(team: Team) -> int:
+    admin, admin_id = team.member("admin")
+    key, _ = team.key_of(admin, role="viewer")
+    assert team.owner.delete(f"/members/{admin_id}").status_code in (200, 204)
+    return key.get("/events").status_code
+
+
+def key_minted_by_a_key(team: Team) -> int:
+    admin, admin_id = team.member("admin")
+    parent, _ = team.key_of(admin)
+    child, made = team.key_of(parent)
+    assert made["createdBy"] == admin_id  # the user behind the minting key
+    assert child.get("/api-keys").status_code == 200
+    team.set_role(admin_id, "viewer")
+    assert child.get("/events").status_code == 200
+    return child.get("/api-keys").status_code
+
+
+def creatorless_key(team: Team) -> int:
+    from chalicelib.domain import tokens
+
+    secret, prefix, key_hash = tokens.new_api_key()
+    with team.db() as conn:  # as keys minted by keys were stored before they recorded a creator
+        conn.execute(
+            "INSERT INTO api_keys (account_id, created_by, name, prefix, key_hash, role) "
+            "VALUES (%s, NULL, 'legacy', %s, %s, 'admin')",
+            (team.account_id, prefix, key_hash),
+        )
+    key = Api(team.stack.api_url, api_key=secret)
+    assert key.get("/auth/me").json()["role"] == "viewer" and key.get("/events").status_code == 200
+    assert key.post("/board-cards", {"title": "no"}).status_code == 403
+    return key.get("/api-keys").status_code
+
+
 ATTACKS: dict[str, Callable[[Team], int]] = {
+    "key-demoted-creator": key_of_demoted_admin,
+    "key-removed-creator": key_of_removed_admin,
+    "key-minted-by-key": key_minted_by_a_key,
+    "key-creatorless": creatorless_key,
     "replay-viewer": viewer_replays_admin_key,
     "replay-other-admin": admin_replays_other_admins_key,
     "replay-by-key": key_replays_its_creators_request,

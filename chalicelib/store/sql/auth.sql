@@ -18,10 +18,12 @@ WHERE m.user_id = %(user_id)s AND m.account_id = %(account_id)s;
 SELECT id, name, slug, created_at FROM accounts WHERE id = %(account_id)s;
 
 -- name: api_key_by_hash
-SELECT id, account_id, role, name, prefix, expires_at,
-       (expires_at IS NOT NULL AND expires_at <= now()) AS expired
-FROM api_keys
-WHERE key_hash = %(key_hash)s;
+-- With its creator's role in the key's account now (null: the creator is not a member).
+SELECT k.id, k.account_id, k.role, k.name, k.prefix, k.expires_at, k.created_by, m.role AS creator_role,
+       (k.expires_at IS NOT NULL AND k.expires_at <= now()) AS expired
+FROM api_keys k
+LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.created_by
+WHERE k.key_hash = %(key_hash)s;
 
 -- name: touch_api_key
 -- Recording every use would write on every request; a minute's precision is enough.
@@ -31,7 +33,7 @@ WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < now() - interval '
 -- name: insert_api_key
 INSERT INTO api_keys (account_id, created_by, name, prefix, key_hash, role, expires_at)
 VALUES (%(account_id)s, %(created_by)s, %(name)s, %(prefix)s, %(key_hash)s, %(role)s, %(expires_at)s)
-RETURNING id, name, prefix, role, created_at, last_used_at, expires_at;
+RETURNING id, name, prefix, role, created_by, created_at, last_used_at, expires_at;
 
 -- name: delete_api_key
 DELETE FROM api_keys WHERE id = %(id)s AND account_id = %(account_id)s;
