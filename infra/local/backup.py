@@ -1,8 +1,9 @@
 """`make backup` and `make restore`: compressed pg_dump of the database, and an exact restore.
 
-Backups use pg_dump's custom format (compressed, restorable table by table). A restore is
-destructive: it drops the public schema and everything in it, then loads the backup, so the
-database ends exactly as it was when the backup was taken.
+Backups use pg_dump's custom format (compressed, restorable table by table). A restore replaces
+the public schema in one transaction (the old one is renamed, the backup loaded into a new one, the
+old one dropped just before COMMIT), so a file that is not a backup, or breaks off half way, leaves
+the live data exactly as it was; a good one leaves the database as it was at backup time.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 
@@ -42,39 +46,69 @@ def _human(size_bytes: int) -> str:
     return f"{size:.1f} GB"
 
 
+def _shown(tool: str, line: str) -> bool:
+    """Progress and every warning or error; pg_dump's other --verbose chatter is left out."""
+    if "dumping contents of table" in line or "processing data for table" in line:
+        return True
+    if not line.startswith(f"{tool}: "):
+        return True  # psql's NOTICE/WARNING/ERROR lines, anything unexpected
+    return line[len(tool) + 2 :].startswith(("warning", "error", "detail", "hint"))
+
+
+def _stream(tool: str, pipe: IO[bytes], lines: list[str]) -> threading.Thread:
+    """Print `pipe`'s lines as they come (progress and warnings), keeping them all for an error message."""
+
+    def pump() -> None:
+        for raw in pipe:
+            line = raw.decode(errors="replace").rstrip()
+            lines.append(line)
+            if _shown(tool, line):
+                print(f"  {line}", flush=True)
+
+    thread = threading.Thread(target=pump, name=f"{tool}-stderr", daemon=True)
+    thread.start()
+    return thread
+
+
+def _last(lines: list[str]) -> str:
+    return next((line for line in reversed(lines) if line.strip()), "")
+
+
 def backup(database_url: str, folder: Path, *, upload: Any = None) -> Path:
-    """Write backup-<UTC time>.dump into `folder` (showing pg_dump's progress); optionally upload it."""
+    """Write backup-<UTC time>.dump into `folder` (streaming pg_dump's progress); optionally upload it."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"backup-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.dump"
     print(f"backing up to {path} ...", flush=True)
-    done = subprocess.run(
-        [
-            _tool("pg_dump"),
-            "--format=custom",
-            "--compress=6",
-            "--no-owner",
-            "--no-privileges",
-            "--verbose",
-            f"--file={path}",
-            f"--dbname={database_url}",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for line in done.stderr.splitlines():
-        if "dumping contents of table" in line:
-            print("  " + line.split("pg_dump: ", 1)[-1], flush=True)
-    if done.returncode != 0:
-        path.unlink(missing_ok=True)
-        raise SystemExit(f"pg_dump failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}")
+    dump_database(database_url, path)
     print(f"backup written: {path} ({_human(path.stat().st_size)})", flush=True)
     if upload is not None:
         upload(path)
     return path
 
 
+def dump_database(database_url: str, path: Path) -> None:
+    """pg_dump in custom format to `path`; its progress and warnings are printed as they come."""
+    command = [
+        _tool("pg_dump"),
+        "--format=custom",
+        "--compress=6",
+        "--no-owner",
+        "--no-privileges",
+        "--verbose",
+        f"--file={path}",
+        f"--dbname={database_url}",
+    ]
+    lines: list[str] = []
+    with subprocess.Popen(command, stderr=subprocess.PIPE) as dumping:
+        assert dumping.stderr is not None
+        _stream("pg_dump", dumping.stderr, lines).join()
+    if dumping.returncode != 0:
+        path.unlink(missing_ok=True)
+        raise SystemExit(f"pg_dump failed: {_last(lines)}")
+
+
 def describe(database_url: str) -> list[tuple[str, int]]:
-    """The tables a restore would drop, with their row counts."""
+    """The tables a restore would replace, with their row counts."""
     with psycopg.connect(database_url) as conn:
         tables = [
             r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
@@ -82,40 +116,112 @@ def describe(database_url: str) -> list[tuple[str, int]]:
         return [(t, conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables]  # type: ignore[index]
 
 
-def restore(database_url: str, path: Path, *, confirmed: bool) -> int:
-    """Replace the database's contents with the backup at `path`; refuses unless confirmed."""
+def unreadable(path: Path) -> str | None:
+    """Why pg_restore cannot read `path` as an archive (None: its table of contents reads)."""
+    done = subprocess.run([_tool("pg_restore"), "--list", str(path)], capture_output=True, text=True)
+    for line in done.stderr.splitlines():
+        print(f"  {line}", flush=True)  # warnings of a readable archive are shown, not swallowed
+    return None if done.returncode == 0 else (_last(done.stderr.splitlines()) or "unreadable")
+
+
+# The swap, in one transaction with the restore itself: the live schema is only renamed until the
+# very end, and any failure (or a dropped connection) rolls everything back to it.
+_BEGIN = b"""BEGIN;
+ALTER SCHEMA public RENAME TO public_prev;
+CREATE SCHEMA public;
+"""
+_COMMIT = b"""
+SET lock_timeout = '60s';
+DROP SCHEMA public_prev CASCADE;
+COMMIT;
+"""
+
+
+def swap_in(database_url: str, dump: Path, *, before_commit: bytes = b"") -> bool:
+    """Restore `dump` into a new public schema in one transaction; True once committed.
+
+    pg_restore writes SQL that psql runs inside the transaction opened here; COMMIT is sent only
+    after pg_restore has read the whole archive. On failure psql is killed (or has stopped on the
+    error), so PostgreSQL rolls back: the live data is untouched.
+    """
+    psql_lines: list[str] = []
+    restore_lines: list[str] = []
+    applying = subprocess.Popen(
+        [_tool("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", f"--dbname={database_url}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,  # result rows of the dump's set_config(); notices and errors are on stderr
+        stderr=subprocess.PIPE,
+    )
+    reading = subprocess.Popen(
+        [_tool("pg_restore"), "--no-owner", "--no-privileges", "--verbose", "--file=-", str(dump)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert applying.stdin and applying.stderr and reading.stdout and reading.stderr
+    pumps = [_stream("psql", applying.stderr, psql_lines), _stream("pg_restore", reading.stderr, restore_lines)]
+    committed = False
+    try:
+        applying.stdin.write(_BEGIN)
+        shutil.copyfileobj(reading.stdout, applying.stdin, 1 << 16)
+        if reading.wait() == 0:
+            applying.stdin.write(before_commit + _COMMIT)
+            applying.stdin.close()
+            committed = applying.wait() == 0
+    except BrokenPipeError:
+        pass  # psql stopped on an error: its transaction is gone with it
+    finally:
+        for process in (reading, applying):
+            if process.poll() is None and not committed:
+                process.kill()
+            process.wait()
+        for pump in pumps:
+            pump.join()
+    if not committed:
+        reason = _last(restore_lines) if reading.returncode else _last(psql_lines)
+        print(f"restore failed: {reason}", file=sys.stderr, flush=True)
+    return committed
+
+
+def restore(
+    database_url: str,
+    path: Path,
+    *,
+    confirmed: bool,
+    pause: Callable[[], AbstractContextManager[None]] = nullcontext,
+) -> int:
+    """Replace the database's contents with the backup at `path` in one transaction; refuses unless confirmed.
+
+    `pause` wraps the swap (the command pauses a running stack's API and workers with it).
+    """
     if not path.is_file():
         print(f"restore: {path} does not exist", file=sys.stderr)
         return 2
+    problem = unreadable(path)
+    if problem:
+        print(
+            f"restore: {path} is not a backup pg_restore can read ({problem}); "
+            "nothing was changed: the live data is untouched",
+            file=sys.stderr,
+        )
+        return 1
     tables = describe(database_url)
-    print(f"restore will DROP everything in the public schema of {_redact(database_url)}:")
+    print(f"restore will REPLACE everything in the public schema of {_redact(database_url)}:")
     for table, rows in tables:
         print(f"  {table}: {rows} rows")
-    print(f"and load {path} ({_human(path.stat().st_size)}) in its place.")
+    print(f"with {path} ({_human(path.stat().st_size)}), in one transaction.")
     if not confirmed:
         print(
             "refusing: this is destructive. Run again with CONFIRM=1 (make restore FILE=... CONFIRM=1) or --yes.",
             file=sys.stderr,
         )
         return 1
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-    done = subprocess.run(
-        [
-            _tool("pg_restore"),
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--single-transaction",
-            f"--dbname={database_url}",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        print(f"pg_restore failed: {done.stderr.strip()}", file=sys.stderr)
+    with pause():
+        restored = swap_in(database_url, path)
+    if not restored:
+        print(
+            "restore: nothing was changed: the live data is untouched (the transaction was rolled back)",
+            file=sys.stderr,
+        )
         return 1
     print(f"restored {path}")
     return 0

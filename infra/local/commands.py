@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import Any
 
 from infra.local import state
@@ -179,7 +179,31 @@ def restore_command(file: str, *, confirmed: bool = False) -> int:
 
     confirmed = confirmed or os.environ.get("CONFIRM") == "1"
     with _database() as url:
-        return backups.restore(url, Path(file), confirmed=confirmed)
+        return backups.restore(url, Path(file), confirmed=confirmed, pause=_pause_for(url))
+
+
+def _pause_for(database_url: str) -> Callable[[], AbstractContextManager[None]]:
+    """Pauses the running stack around the swap when it serves this database (else nothing to pause)."""
+    from infra.local.maintenance import paused_stack
+
+    record = _running_stack()
+    if not record or record["databaseUrl"] != database_url:
+        return nullcontext
+
+    @contextmanager
+    def pause() -> Iterator[None]:
+        pid = int(record["pid"])
+        print(
+            f"pausing the running stack (pid {pid}) for the swap: the API answers 503, WebSocket frames wait, "
+            "the queue workers and the scheduler stop, its database pool is closed ...",
+            flush=True,
+        )
+        with paused_stack(state.state_dir(), pid):
+            yield
+            print("resuming the stack with fresh database connections ...", flush=True)
+        print("the stack serves again: nothing else to run.", flush=True)
+
+    return pause
 
 
 def rotate_jwt_secret() -> int:

@@ -16,11 +16,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from socketserver import TCPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import chalice
 from chalice.local import LambdaContext
+
+if TYPE_CHECKING:
+    from infra.local.maintenance import Gate
 
 LOG = logging.getLogger("race.gateway.http")
 
@@ -215,6 +218,7 @@ class HttpGateway(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._serving = threading.Event()
         self._stopped = False
+        self.gate: Gate | None = None  # set by the stack: closed while a restore swaps the database
         super().__init__((host, port), _Handler)
 
     def server_bind(self) -> None:
@@ -410,7 +414,9 @@ class _Handler(BaseHTTPRequestHandler):
         context = LambdaContext(self.server.function_name, self.server.memory_mb, self.server.timeout_ms)
         context.invoked_function_arn = self.server.function_arn
         try:
-            status, headers, out = _decode_response(app(event, context))
+            status, headers, out = self._call_app(event, context)
+        except _Reject:
+            raise
         except Exception:
             LOG.exception("handler for %s %s crashed", method, template)
             status, headers, out = 500, [], _CHALICE_500_BODY
@@ -419,6 +425,20 @@ class _Handler(BaseHTTPRequestHandler):
             headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
             out = error_body("internal", "internal error")
         self._respond(status, headers, out, request_id)
+
+    def _call_app(self, event: dict[str, Any], context: LambdaContext) -> tuple[int, Headers, bytes]:
+        gate = self.server.gate
+        if gate is None:
+            return _decode_response(self.server.app(event, context))
+        with gate.admit() as admitted:
+            if not admitted:
+                raise _Reject(
+                    503,
+                    "maintenance",
+                    "the database is being restored; try again in a moment",
+                    [("Retry-After", "5")],
+                )
+            return _decode_response(self.server.app(event, context))
 
     def _event(
         self,

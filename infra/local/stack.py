@@ -112,6 +112,7 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     import boto3
 
     from infra.local import http_gateway, static
+    from infra.local.maintenance import Gate, Maintenance
     from infra.local.scheduler import Scheduler
     from infra.local.sqs_poller import SqsPoller
     from infra.local.ws_gateway import WsGateway
@@ -124,10 +125,13 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     settings()  # fail fast (e.g. "JWT_SECRET is required") before anything listens
     from app import app
 
+    gate = Gate()
     ws = WsGateway(app, HOST, ports.ws, management_port=management_port)
+    ws.gate = gate
     ws.start_in_thread()
     stack.callback(ws.stop)
     api = http_gateway.start_in_thread(app, HOST, ports.api)
+    api.gate = gate
     stack.callback(api.server_close)
     stack.callback(api.shutdown)
     poller = SqsPoller(app, boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"]))
@@ -136,6 +140,7 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     scheduler = Scheduler(app)
     scheduler.start_in_thread()
     stack.callback(scheduler.stop)
+    Maintenance(directory, gate, [poller, scheduler]).install_signals()  # `make restore` pauses us
     urls = {"api": f"http://{HOST}:{ports.api}", "ws": f"ws://{HOST}:{ports.ws}"}
     from infra.local.docs_site import build
 

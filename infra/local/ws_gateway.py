@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import chalice
@@ -30,6 +30,9 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from infra.local.ws_management import ENV_VAR, ConnectionGoneError, ManagementServer, ManagementSession
+
+if TYPE_CHECKING:
+    from infra.local.maintenance import Gate
 
 LOG = logging.getLogger("race.gateway.ws")
 # The websockets library logs request lines at DEBUG, and query strings carry tokens.
@@ -128,6 +131,7 @@ class WsGateway:
         self._connections: dict[str, _Connection] = {}
         self._handshakes: weakref.WeakKeyDictionary[ServerConnection, _Connection] = weakref.WeakKeyDictionary()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.gate: Gate | None = None  # set by the stack: closed while a restore swaps the database
 
     @property
     def _url_host(self) -> str:
@@ -351,7 +355,10 @@ class WsGateway:
         context = LambdaContext(
             f"{self.app.app_name}-{self.stage}-{config.name}", memory_size=128, max_runtime_ms=LAMBDA_TIMEOUT_MS
         )
-        return handler(event, context)
+        if self.gate is None:
+            return handler(event, context)
+        with self.gate.wait_admitted():  # held, not refused, while a restore swaps the database
+            return handler(event, context)
 
     def _install_session(self) -> None:
         api = self.app.websocket_api

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -70,4 +71,54 @@ def test_restore_command_refuses_without_confirmation(postgres: Any, tmp_path: P
         env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 1
-    assert "refusing" in done.stderr and "DROP" in done.stdout and "laps" in done.stdout
+    assert "refusing" in done.stderr and "REPLACE" in done.stdout and "laps" in done.stdout
+
+
+@pytest.mark.parametrize("damage", ["random", "truncated", "wrong_sql"])
+def test_a_bad_file_leaves_the_data_exactly_as_it_was(
+    postgres: Any, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgres.create_database(f"race_backup_bad_{damage}")
+    migrate(url, log=False)
+    seed(url, "local", "pw")
+    good = backup.backup(url, tmp_path)
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM laps WHERE lap_number > 3")  # the live data differs from the backup
+    before = _fingerprint(url)
+    bad = tmp_path / "bad.dump"
+    if damage == "random":
+        bad.write_bytes(random.Random(7).randbytes(50_000))
+    elif damage == "truncated":
+        bad.write_bytes(good.read_bytes()[: good.stat().st_size * 9 // 10])  # its table of contents still reads
+    else:  # a readable archive whose SQL fails part way: a table the live schema cannot take twice
+        with psycopg.connect(url) as conn:
+            conn.execute("CREATE SCHEMA public_prev")  # the rename to public_prev then fails inside the transaction
+    path = good if damage == "wrong_sql" else bad
+    assert backup.restore(url, path, confirmed=True) == 1
+    out = capsys.readouterr()
+    assert "the live data is untouched" in out.err
+    if damage == "wrong_sql":
+        with psycopg.connect(url) as conn:
+            conn.execute("DROP SCHEMA public_prev")
+    assert _fingerprint(url) == before
+    if damage == "truncated":
+        assert "processing data for table" in out.out  # pg_restore's progress was streamed before it broke off
+    if damage != "wrong_sql":  # the swap itself is safe too, without the table-of-contents check in front
+        assert backup.swap_in(url, bad) is False
+        assert _fingerprint(url) == before
+
+
+def test_restore_streams_progress_and_keeps_connections_working(
+    postgres: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgres.create_database("race_backup_progress")
+    migrate(url, log=False)
+    seed(url, "local", "pw")
+    path = backup.backup(url, tmp_path)
+    assert 'dumping contents of table "public.laps"' in capsys.readouterr().out
+    assert backup.restore(url, path, confirmed=True) == 0
+    out = capsys.readouterr().out
+    assert 'processing data for table "public.laps"' in out
+    with psycopg.connect(url) as conn:
+        schemas = [r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'public%%'")]
+        assert schemas == ["public"]  # the previous schema was dropped with the commit

@@ -361,3 +361,30 @@ def test_shutdown_before_serving_returns() -> None:
     server = make_server(app, "127.0.0.1", free_port())
     server.shutdown()
     server.server_close()
+
+
+def test_a_paused_gate_drains_in_flight_requests_then_answers_503_maintenance(gateway: HttpGateway) -> None:
+    from infra.local.maintenance import Gate
+
+    _arrived.clear()
+    _release.clear()
+    gateway.gate = gate = Gate()
+    results: dict[str, int] = {}
+    try:
+        first = threading.Thread(
+            target=lambda: results.update(first=requests.get(f"{gateway.url}/wait/first", timeout=10).status_code)
+        )
+        first.start()
+        assert _arrived.wait(10)
+        assert gate.pause(timeout_s=0.05) is False  # the request inside holds the swap back
+        _release.set()
+        first.join(10)
+        assert results == {"first": 200} and gate.pause() is True
+        answer = requests.get(f"{gateway.url}/events/latest", timeout=10)
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+        assert answer.json()["error"]["code"] == "maintenance"
+        gate.resume()
+        assert requests.get(f"{gateway.url}/events/latest", timeout=10).json() == {"route": "literal"}
+    finally:
+        gateway.gate = None
+        _release.set()
