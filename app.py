@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib import config, webhooks
+from chalicelib import config, webhooks, wiring
 from chalicelib.api import (
     api_keys,
     attachments,
@@ -59,3 +59,4 @@ realtime.register(app)
 timing_worker.register(app)
 webhooks.register(app)
 idempotent.register(app)
+wiring.install()

@@ -195,10 +195,10 @@ def measure(
 def timing_room_pushes() -> list[float]:
     """Seconds each after-commit room push takes (the app runs in this process): a fixed cost per
     request, shown in the note so the figure can be read."""
-    from chalicelib.domain import changes
+    from chalicelib.realtime import sink
 
     pushes: list[float] = []
-    publish = changes.publish
+    publish = sink.publish
 
     def timed(*args: Any, **kwargs: Any) -> bool:
         started = time.perf_counter()
@@ -207,7 +207,7 @@ def timing_room_pushes() -> list[float]:
         finally:
             pushes.append(time.perf_counter() - started)
 
-    changes.publish = timed  # type: ignore[assignment]
+    sink.publish = timed  # type: ignore[assignment]
     return pushes
 
 

@@ -247,7 +247,7 @@ def worker_rate(stack: Any, receiver: ReceiverProcess) -> float:
         recorder = Recorder(conn, caller)
         for n in range(WRITES):
             recorder.record("board_card", "create", {"id": str(uuid.uuid4()), "title": f"worker {n}"})
-    ids = [m.delivery_id for m in recorder.deliveries]
+    ids = [m.delivery_id for m in recorder.sinks["webhooks"].messages]  # type: ignore[attr-defined]
     assert len(ids) == DELIVERIES
     records = [{"messageId": str(uuid.uuid4()), "body": json.dumps({"deliveryId": i})} for i in ids]
     before = receiver.count()

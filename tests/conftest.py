@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from chalicelib import wiring
 from infra.local.emulator import Emulator
 from infra.local.ports import free_port
 
@@ -14,6 +15,8 @@ from infra.local.ports import free_port
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# Writes made by tests outside the app reach rooms and webhooks as the app's do.
+wiring.install()
 
 
 @pytest.fixture(scope="session")

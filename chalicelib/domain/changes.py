@@ -4,10 +4,10 @@
         row = ...insert...
         recorder.record("lap", "create", LAPS.to_wire(row), session_id=row["session_id"])
 
-Each event is inserted into `domain_events` in the same transaction as the write (the outbox).
-Once the transaction commits, the events are published (session-room broadcast; webhooks hang
-off the same events). Publishing never undoes a committed write: if it fails, the scheduled
-sweep publishes what is left.
+Each event is inserted into `domain_events` in the same transaction as the write (the outbox) and
+handed to every registered sink (domain/sinks.py: the webhook outbox inserts its deliveries there);
+once the transaction commits, each sink's after-commit part runs (the room push, the webhook queue
+messages). Those never undo a committed write: whatever fails, the consumers' sweeps do later.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.caller import Caller
+from chalicelib.domain.sinks import SinkTransaction, open_all
 from chalicelib.store.postgres import fetch_one, transaction
 
 if TYPE_CHECKING:
@@ -47,9 +48,12 @@ class DomainEvent:
 class Recorder:
     conn: psycopg.Connection[dict[str, Any]]
     caller: Caller
-    events: list[DomainEvent] = field(default_factory=list)
-    deliveries: list[Any] = field(default_factory=list)  # webhook queue messages to send after commit
-    webhook_subscriptions: dict[str, Any] = field(default_factory=dict)  # read once per transaction
+    events: list[DomainEvent] = field(default_factory=list)  # the live ones: published after commit
+    sinks: dict[str, SinkTransaction] = field(default_factory=dict)  # each consumer's part, by name
+
+    def __post_init__(self) -> None:
+        if not self.sinks:
+            self.sinks = open_all(self.conn)
 
     def record(self, entity: str, op: str, data: dict[str, Any], *, session_id: str | None = None) -> DomainEvent:
         from psycopg.types.json import Jsonb
@@ -86,19 +90,14 @@ class Recorder:
             row["created_at"],
         )
         self.events.append(event)
-        from chalicelib.webhooks import outbox
-
-        self.deliveries += outbox.enqueue_for(self.conn, event, self.webhook_subscriptions)  # same transaction
+        self._tell([event], live=True)
         return event
 
     def record_many(
         self, entity: str, op: str, changes: list[tuple[dict[str, Any], str | None]], *, push: bool = True
     ) -> list[DomainEvent]:
-        """`record` for many (data, session id) changes: the events in one COPY, then their webhook
-        deliveries in one statement. push=False stores them as published: webhooks get each, session
-        rooms do not."""
-        from chalicelib.webhooks import outbox
-
+        """`record` for many (data, session id) changes: the events in one COPY, then to the sinks as
+        one batch. push=False stores them as published: webhooks get each, session rooms do not."""
         if op not in OPS:
             raise ValueError(f"op must be one of {OPS}")
         if not changes:
@@ -123,8 +122,12 @@ class Recorder:
         self._copy(events, published_at=None if push else now)
         if push:
             self.events.extend(events)
-        self.deliveries += outbox.enqueue_for(self.conn, events)  # same transaction: the outbox
+        self._tell(events, live=push)
         return events
+
+    def _tell(self, events: list[DomainEvent], *, live: bool) -> None:
+        for sink in self.sinks.values():
+            sink.recorded(events, live=live)  # same transaction: a failure here rolls the write back
 
     def _reserve_ids(self, count: int) -> tuple[list[int], dt.datetime]:
         """`count` new event ids, ascending (so in input order, as one INSERT would draw them), and the
@@ -170,33 +173,12 @@ def write(caller: Caller) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], 
 
 
 def after_commit(recorder: Recorder) -> None:
-    """Once the recorder's transaction has committed: push its events to the rooms and send its
-    webhook queue messages (whatever fails here, the sweeps do later)."""
-    if recorder.events:
-        publish(recorder.events)
-    if recorder.deliveries:
-        from chalicelib.webhooks import outbox
+    """Once the recorder's transaction has committed: each sink's after-commit part, in registration
+    order (whatever fails here, the consumers' sweeps do later)."""
+    for name, sink in recorder.sinks.items():
+        try:
+            sink.committed()
+        except Exception:
+            from chalicelib.observability import logger
 
-        outbox.dispatch(recorder.deliveries)
-
-
-def publish(events: list[DomainEvent], conn: psycopg.Connection[dict[str, Any]] | None = None) -> bool:
-    """Push committed events to their session rooms and mark them published (on `conn` when given:
-    the sweep's, which holds the rows' locks); False when publishing failed."""
-    from chalicelib.observability import logger
-    from chalicelib.realtime import broadcast
-
-    try:
-        broadcast.publish(events)
-    except Exception:
-        # The write is committed; the sweep publishes whatever this missed.
-        logger().exception("publishing domain events failed", extra={"events": [e.id for e in events]})
-        return False
-    from chalicelib.store.postgres import execute
-
-    if conn is not None:
-        execute(conn, "mark_published", {"ids": [e.id for e in events]})
-        return True
-    with transaction() as own:
-        execute(own, "mark_published", {"ids": [e.id for e in events]})
-    return True
+            logger().exception("an after-commit sink failed; its sweep catches up", extra={"sink": name})

@@ -27,7 +27,7 @@ def publish_left_over(min_age_s: float = MIN_AGE_S, limit: int = BATCH_EVENTS, b
     event once (connections.append_messages), so an event that its writer did get into the room
     before crashing is not sent twice.
     """
-    from chalicelib.domain import changes
+    from chalicelib.realtime.sink import publish
     from chalicelib.store.postgres import fetch_all, transaction
 
     published = 0
@@ -35,7 +35,7 @@ def publish_left_over(min_age_s: float = MIN_AGE_S, limit: int = BATCH_EVENTS, b
     while time.monotonic() < deadline:
         with transaction() as conn:
             rows = fetch_all(conn, "unpublished_events", {"min_age_s": min_age_s, "limit": limit})
-            if not rows or not changes.publish([_event(row) for row in rows], conn):
+            if not rows or not publish([_event(row) for row in rows], conn):
                 return published
         published += len(rows)
         if len(rows) < limit:

@@ -1,8 +1,8 @@
 """The webhook outbox: deliveries inserted in the writer's transaction, queue messages sent after commit.
 
-    with changes.write(caller) as (conn, recorder):   # Recorder.record calls enqueue_for(conn, event)
+    with changes.write(caller) as (conn, recorder):   # each recorded batch: WebhookSink.recorded -> enqueue_for
         ...
-    # after commit, changes.write calls dispatch(recorder.deliveries)
+    # after commit: WebhookSink.committed -> dispatch(its messages)
 
 A delivery exists once the write commits, whatever happens next: if the process dies before
 `dispatch`, or SQS refuses the message, the scheduled sweep (webhooks/sweep.py) sends it.
@@ -78,6 +78,21 @@ def enqueue_for(
         return []
     rows = fetch_all(conn, "insert_webhook_deliveries", {"webhook_ids": webhook_ids, "event_ids": event_ids})
     return [Message(str(row["id"]), str(row["account_id"])) for row in rows]
+
+
+class WebhookSink:
+    """One write transaction's part: inserts each batch's deliveries in it, sends their messages after commit."""
+
+    def __init__(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        self.conn = conn
+        self.cache: SubscriptionCache = {}  # an account's subscriptions, read once per transaction
+        self.messages: list[Message] = []
+
+    def recorded(self, events: Sequence[DomainEvent], *, live: bool) -> None:
+        self.messages += enqueue_for(self.conn, events, self.cache)  # live or not, webhooks get every event
+
+    def committed(self) -> None:
+        dispatch(self.messages)
 
 
 def dispatch(messages: Sequence[Message]) -> None:

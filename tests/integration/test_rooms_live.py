@@ -339,7 +339,10 @@ def test_concurrent_publishers_get_unique_contiguous_seqs_in_send_order(stack: S
 
 def _publish_from_another_process(account_id: str, session_id: str, tag: str, n: int, start: Any) -> None:
     """An API Lambda of its own: separate process, caches, clients and pools."""
+    from chalicelib import wiring
     from chalicelib.domain import changes
+
+    wiring.install()  # as app.py does at cold start
     from chalicelib.domain.caller import Caller
 
     caller = Caller(account_id=account_id, role="owner", api_key_id=str(uuid.uuid4()))

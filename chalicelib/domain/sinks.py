@@ -1,0 +1,56 @@
+"""Where committed domain events go: consumers (rooms, webhooks) register here where the app is wired.
+
+The domain records events and knows none of their consumers. A sink is a factory called once per
+write transaction with its connection; what it returns hears each recorded batch inside the
+transaction (`recorded`, e.g. the webhook outbox's inserts) and, once the transaction has committed,
+`committed` (e.g. the room push). `committed` never undoes the write: whatever it fails to do, the
+consumer's own sweep does later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from chalicelib.domain.changes import DomainEvent
+
+
+class SinkTransaction(Protocol):
+    """A sink's part in one write transaction."""
+
+    def recorded(self, events: Sequence[DomainEvent], *, live: bool) -> None:
+        """Inside the writer's transaction; `live` is False for events stored as already published
+        (room members are told by a summary instead)."""
+
+    def committed(self) -> None:
+        """After the commit; never raises (the consumer's sweep catches up)."""
+
+
+Sink = Callable[["psycopg.Connection[dict[str, Any]]"], SinkTransaction]
+
+
+class NotWired(RuntimeError):
+    """A write before any sink was registered: its events would reach no consumer."""
+
+
+_registered: dict[str, Sink] = {}
+
+
+def register(name: str, sink: Sink) -> None:
+    """Add (or replace, by name) a consumer of every later write; registration order is delivery order."""
+    _registered[name] = sink
+
+
+def unregister(name: str) -> None:
+    _registered.pop(name, None)
+
+
+def open_all(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, SinkTransaction]:
+    """Each registered sink's part in the transaction on `conn`, by name."""
+    if not _registered:
+        # Fail loudly: a write nobody hears would lose its webhook deliveries for good.
+        raise NotWired("no domain event sinks are registered: call chalicelib.wiring.install() first")
+    return {name: sink(conn) for name, sink in _registered.items()}
