@@ -610,3 +610,58 @@ def openapi_answer() -> Schema:
 
 def timing_import_request() -> Schema:
     return {"type": "object", "additionalProperties": False, "required": ["s3Key"], "properties": {"s3Key": _TEXT}}
+
+
+def standings_answer() -> Schema:
+    int_or_null = _nullable({"type": "integer"})
+    text_or_null = _nullable(_TEXT)
+    car = {
+        "type": "object",
+        "required": ["position", "number", "laps", "gapToLeaderMs", "gapToAheadMs", "status", "penaltyMs"],
+        "properties": {
+            "position": {"type": "integer"},
+            "classPosition": {"type": "integer"},
+            "roadPosition": int_or_null,
+            "carId": _nullable(_UUID),
+            "number": _TEXT,
+            "class": text_or_null,
+            "team": text_or_null,
+            "isOurs": {"type": "boolean"},
+            "laps": {"type": "integer"},
+            **{
+                name: int_or_null
+                for name in (
+                    "bestLapMs",
+                    "bestLapNumber",
+                    "lastLapMs",
+                    "elapsedMs",
+                    "gapToLeaderMs",
+                    "gapToLeaderLaps",
+                    "gapToAheadMs",
+                    "gapToAheadLaps",
+                    "gapToClassLeaderMs",
+                    "gapToClassLeaderLaps",
+                    "stint",
+                    "officialPosition",
+                    "officialLaps",
+                    "totalTimeMs",
+                    "penaltyMs",
+                )
+            },
+            "pitStops": {"type": "integer"},
+            "driverNumber": text_or_null,
+            "driverName": text_or_null,
+            "status": text_or_null,
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["sessionId", "sessionType", "order", "resultsImported", "items"],
+        "properties": {
+            "sessionId": _UUID,
+            "sessionType": _TEXT,
+            "order": {"enum": ["official", "laps", "bestLap"]},
+            "resultsImported": {"type": "boolean"},
+            "items": {"type": "array", "items": car},
+        },
+    }

@@ -21,7 +21,7 @@ MAX_TEXT_CHARS = 200
 IMPROVEMENT_CAR_BEST = 2  # LAP_IMPROVEMENT: the car's best lap
 IMPROVEMENT_OVERALL_BEST = 3  # LAP_IMPROVEMENT: the session's best lap (also the car's)
 
-_CAR_NUMBER = re.compile(r"[0-9A-Za-z]{1,10}")
+CAR_NUMBER = re.compile(r"[0-9A-Za-z]{1,10}")
 _DURATION = re.compile(r"(?:(?:(\d{1,4}):)?(\d{1,4}):)?(\d{1,6})(?:\.(\d{1,6}))?")
 _DECIMAL = re.compile(r"\d{1,7}(?:\.\d{1,6})?")
 _BOM = b"\xef\xbb\xbf"
@@ -122,7 +122,7 @@ def lines_of(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield pending[:-1] if pending.endswith(b"\r") else pending
 
 
-def _decode(line: bytes) -> str:
+def decode(line: bytes) -> str:
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError:
@@ -137,6 +137,14 @@ def _split(text: str) -> list[str]:
         return [value.strip() for value in next(csv.reader([text], delimiter=";"))]
     except csv.Error as exc:  # e.g. a carriage return after a closing quote
         raise _Bad("not valid CSV: a quote or a carriage return is out of place") from exc
+
+
+def split(text: str) -> list[str]:
+    """The `;`-separated fields of a line, stripped (ValueError when its quoting is broken)."""
+    try:
+        return _split(text)
+    except _Bad as bad:
+        raise ValueError(str(bad)) from None
 
 
 def _header(text: str) -> list[str]:
@@ -241,7 +249,7 @@ def _lap(line: int, values: list[str], columns: _Columns) -> TimingLap:
     car_number = _text(values, columns.number, "NUMBER")
     if car_number is None:
         raise _Bad("NUMBER is empty")
-    if not _CAR_NUMBER.fullmatch(car_number):
+    if not CAR_NUMBER.fullmatch(car_number):
         raise _Bad(f"NUMBER {car_number!r} must be 1 to 10 letters or digits")
     lap_number = _integer(values, columns.lap_number, "LAP_NUMBER")
     if lap_number is None:
@@ -301,13 +309,13 @@ def read(chunks: Iterable[bytes]) -> Iterator[TimingLap | Rejection]:
         if columns is None:
             if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
                 raise NotAlKamel("the file is UTF-16; export it as UTF-8 CSV")
-            columns = _Columns(_header(_decode(raw)))
+            columns = _Columns(_header(decode(raw)))
             continue
         if b"\x00" in raw:
             yield Rejection(number, "the line contains a NUL byte")
             continue
         try:
-            values = _split(_decode(raw))
+            values = _split(decode(raw))
         except _Bad as bad:
             yield Rejection(number, f"the line is {bad}")
             continue
@@ -340,7 +348,7 @@ def header_problem(head: bytes) -> str | None:
             raise NotAlKamel("the file is empty: expected an Al Kamel lap export with a header line")
         if first.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise NotAlKamel("the file is UTF-16; export it as UTF-8 CSV")
-        _Columns(_header(_decode(first)))
+        _Columns(_header(decode(first)))
     except NotAlKamel as exc:
         return str(exc)
     return None

@@ -15,6 +15,11 @@ What the worker does with a file:
   `lapImprovement` (the file's LAP_IMPROVEMENT: 2 car's best, 3 overall best), plus `elapsedMs`,
   `hour`, `kph`, `topSpeedKph`, `driverName` and `intermediatesMs` when the file has them;
 - malformed rows are reported (line, reason) and the rest imported.
+
+The same route takes the official results export (`03_...Results...CSV`), told from its header
+(POSITION, NUMBER, STATUS, LAPS, TOTAL_TIME and no LAP_TIME): `kind` is then `results` and the
+file replaces the session's official results (see domain/standings), counted as results created,
+updated and unchanged.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from chalicelib.domain.validation import Body
 from chalicelib.errors import Conflict, DependencyDown, Invalid, NotFound, PlatformError, TooLarge
 from chalicelib.resources import TIMING_IMPORT_QUEUE
 from chalicelib.store.postgres import execute, fetch_all, fetch_one, transaction
-from chalicelib.timing import alkamel, queue, staging, uploads
+from chalicelib.timing import alkamel, queue, results, staging, uploads
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
@@ -54,6 +59,7 @@ TIMING_IMPORTS = Resource(
         _f("id", "id", "uuid"),
         _f("sessionId", "session_id", "uuid", filter=True),
         _f("status", "status", filter=True),
+        _f("kind", "kind", filter=True),
         _f("s3Key", "s3_key"),
         _f("sourceBytes", "source_bytes", "int"),
         _f("onlyKnownCars", "only_known_cars", "bool"),
@@ -64,6 +70,9 @@ TIMING_IMPORTS = Resource(
         _f("rowsSkipped", "rows_skipped", "int"),
         _f("carsCreated", "cars_created", "int"),
         _f("runSheetsCreated", "run_sheets_created", "int"),
+        _f("resultsCreated", "results_created", "int"),
+        _f("resultsUpdated", "results_updated", "int"),
+        _f("resultsUnchanged", "results_unchanged", "int"),
         _f("carsSkipped", "cars_skipped", "json"),
         _f("rowsRejected", "rows_rejected", "json"),
         _f("rowsRejectedCount", "rows_rejected_count", "int"),
@@ -111,6 +120,16 @@ def _too_large(session_id: str) -> TooLarge:
     )
 
 
+def export_kind(head: bytes) -> tuple[str, str | None]:
+    """`laps` or `results` from the start of a file, and why it is neither (None when it is one)."""
+    if results.is_results_header(results.header_names(head)):
+        return "results", None
+    problem = alkamel.header_problem(head)
+    if problem:
+        problem += "; or an official results export (03_...Results...CSV: POSITION;NUMBER;STATUS;LAPS;TOTAL_TIME)"
+    return "laps", problem
+
+
 def start(
     caller: Caller, session_id: str, *, csv_body: bytes | None, payload: Any, params: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -124,7 +143,7 @@ def start(
             raise _too_large(session_id)
         if not csv_body.strip():
             raise Invalid("the CSV body is empty; send an Al Kamel lap export (23_Analysis...CSV)", field="body")
-        problem = alkamel.header_problem(csv_body[:HEADER_PEEK_BYTES])
+        kind, problem = export_kind(csv_body[:HEADER_PEEK_BYTES])
         if problem:
             raise Invalid(problem, field="body")
         _session(caller, session_id)
@@ -139,11 +158,8 @@ def start(
             raise NotFound("s3Key not found: PUT the file to the upload url first")
         if found > MAX_UPLOAD_BYTES:
             raise TooLarge(f"the uploaded file is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-        problem = (
-            alkamel.header_problem(uploads.first_bytes(key, HEADER_PEEK_BYTES))
-            if found
-            else "the uploaded file is empty"
-        )
+        kind, problem = export_kind(uploads.first_bytes(key, HEADER_PEEK_BYTES)) if found else ("laps", None)
+        problem = problem if found else "the uploaded file is empty"
         if problem:
             raise Invalid(problem, field="s3Key")
         size = found
@@ -157,6 +173,7 @@ def start(
                 "id": import_id,
                 "account_id": caller.account_id,
                 "session_id": session_id,
+                "kind": kind,
                 "s3_key": key,
                 "source_bytes": size,
                 "only_known_cars": only_known_cars,
@@ -219,7 +236,7 @@ def _caller_of(row: Row) -> Caller:
     )
 
 
-def _rejections(parsed: alkamel.Parsed | None) -> dict[str, Any]:
+def _rejections(parsed: alkamel.Parsed | results.ParsedResults | None) -> dict[str, Any]:
     from psycopg.types.json import Jsonb
 
     rejected = parsed.rejected if parsed else []
@@ -230,7 +247,7 @@ def _rejections(parsed: alkamel.Parsed | None) -> dict[str, Any]:
     }
 
 
-def _fail(row: Row, error: str, parsed: alkamel.Parsed | None = None) -> None:
+def _fail(row: Row, error: str, parsed: alkamel.Parsed | results.ParsedResults | None = None) -> None:
     """Mark a running import failed and tell its session room."""
     with changes.write(_caller_of(row)) as (conn, recorder):
         failed = fetch_one(
@@ -259,10 +276,14 @@ def run(import_id: str, account_id: str, attempt: int = 1) -> None:
         row = fetch_one(conn, "timing_import_attempt", {"id": import_id, "account_id": account_id})
     if row is None:
         return
-    parsed: alkamel.Parsed | None = None
+    parsed: alkamel.Parsed | results.ParsedResults | None = None
     try:
-        parsed = alkamel.parse(uploads.read_chunks(row["s3_key"]))
-        apply(row, parsed)
+        if row["kind"] == "results":
+            parsed = results.parse(uploads.read_chunks(row["s3_key"]))
+            apply_results(row, parsed)
+        else:
+            parsed = alkamel.parse(uploads.read_chunks(row["s3_key"]))
+            apply(row, parsed)
     except alkamel.NotAlKamel as exc:
         _fail(row, str(exc), parsed)
     except (DependencyDown, Conflict) as exc:  # down, or a row changed under us: worth another delivery
@@ -314,6 +335,18 @@ def _staged(laps: list[alkamel.TimingLap], car_ids: Mapping[str, Any]) -> Iterat
         )
 
 
+def _locked_session(conn: Any, row: Row, ids: dict[str, str]) -> Row | None:
+    """Hold the import (None when it finished meanwhile) and its session (one import at a time)."""
+    current = fetch_one(conn, "timing_import_lock", {"id": row["id"], "account_id": ids["account_id"]})
+    if current is None or current["status"] != "running":
+        return None
+    execute(conn, "timing_session_lock", ids)
+    session = fetch_one(conn, "timing_session", ids)
+    if session is None:
+        raise NotFound(f"session {ids['session_id']} was deleted")
+    return session
+
+
 def apply(row: Row, parsed: alkamel.Parsed) -> Row | None:
     """Write a parsed file into the import's session in one transaction; returns the finished import."""
     from psycopg.types.json import Jsonb
@@ -322,13 +355,9 @@ def apply(row: Row, parsed: alkamel.Parsed) -> Row | None:
     account_id, session_id = caller.account_id, str(row["session_id"])
     ids = {"account_id": account_id, "session_id": session_id}
     with changes.write(caller) as (conn, recorder):
-        current = fetch_one(conn, "timing_import_lock", {"id": row["id"], "account_id": account_id})
-        if current is None or current["status"] != "running":
-            return None  # finished meanwhile by another delivery
-        execute(conn, "timing_session_lock", ids)
-        session = fetch_one(conn, "timing_session", ids)
+        session = _locked_session(conn, row, ids)
         if session is None:
-            raise NotFound(f"session {session_id} was deleted")
+            return None  # finished meanwhile by another delivery
         event = {"account_id": account_id, "event_id": session["event_id"]}
         car_ids = {car["number"]: car["id"] for car in fetch_all(conn, "timing_event_cars", event)}
         firsts: dict[str, alkamel.TimingLap] = {}
@@ -413,3 +442,52 @@ def _lap_wire(wire: dict[str, Any]) -> dict[str, Any]:
     if wire["fuelL"] is not None:
         wire["fuelL"] = float(wire["fuelL"])  # JSON reads a numeric 45.00 as the int 45
     return wire
+
+
+def apply_results(row: Row, parsed: results.ParsedResults) -> Row | None:
+    """Replace the session's official results with a parsed results file; returns the finished import."""
+    caller = _caller_of(row)
+    account_id, session_id = caller.account_id, str(row["session_id"])
+    ids = {"account_id": account_id, "session_id": session_id}
+    rows = parsed.rows
+    with changes.write(caller) as (conn, recorder):
+        if _locked_session(conn, row, ids) is None:
+            return None
+        numbers = [r.car_number for r in rows]
+        written = fetch_all(
+            conn,
+            "results_upsert",
+            {
+                **ids,
+                "import_id": row["id"],
+                "car_numbers": numbers,
+                "positions": [r.position for r in rows],
+                "statuses": [r.status for r in rows],
+                "laps": [r.laps for r in rows],
+                "total_times_ms": [r.total_time_ms for r in rows],
+                "gaps_first": [r.gap_first for r in rows],
+                "gaps_previous": [r.gap_previous for r in rows],
+                "best_lap_numbers": [r.best_lap_number for r in rows],
+                "best_laps_ms": [r.best_lap_ms for r in rows],
+                "classes": [r.car_class for r in rows],
+                "teams": [r.team for r in rows],
+                "lines": [r.line for r in rows],
+            },
+        )
+        removed = execute(conn, "results_delete_missing", {**ids, "car_numbers": numbers})
+        created = sum(1 for written_row in written if written_row["created"])
+        finished = fetch_one(
+            conn,
+            "timing_import_finish_results",
+            {
+                "id": row["id"],
+                "account_id": account_id,
+                **_rejections(parsed),
+                "results_created": created,
+                "results_updated": len(written) - created + removed,
+                "results_unchanged": len(rows) - len(written),
+            },
+        )
+        assert finished is not None
+        recorder.record("timing_import", "update", room_summary(finished), session_id=session_id)
+    return finished

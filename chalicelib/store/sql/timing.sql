@@ -3,10 +3,10 @@
 SELECT id, event_id, starts_at FROM sessions WHERE id = %(session_id)s AND account_id = %(account_id)s;
 
 -- name: timing_import_insert
-INSERT INTO timing_imports (id, account_id, session_id, s3_key, source_bytes, only_known_cars, requested_role,
+INSERT INTO timing_imports (id, account_id, session_id, kind, s3_key, source_bytes, only_known_cars, requested_role,
                             requested_by_user_id, requested_by_api_key_id)
-VALUES (%(id)s, %(account_id)s, %(session_id)s, %(s3_key)s, %(source_bytes)s, %(only_known_cars)s, %(requested_role)s,
-        %(user_id)s, %(api_key_id)s)
+VALUES (%(id)s, %(account_id)s, %(session_id)s, %(kind)s, %(s3_key)s, %(source_bytes)s, %(only_known_cars)s,
+        %(requested_role)s, %(user_id)s, %(api_key_id)s)
 RETURNING *;
 
 -- name: timing_import_get
