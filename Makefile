@@ -59,10 +59,10 @@ bench: $(TOOLS) ## benchmarks vs floors measured in the same run; rewrites docs/
 smoke: ## the 6-path smoke test against API_URL / WS_URL (default: the local stack)
 	./tools/smoke-test.sh
 
-migrate: $(STACK) ## apply pending migrations (DATABASE_URL, else the local stack's database); STATUS=1 only lists
+migrate: $(STACK) ## apply pending migrations (DATABASE_URL, else the local stack's database); STATUS=1 only lists; STAGE= records a stage
 	$(PY) -m infra.local migrate $(if $(filter 1,$(STATUS)),--status,)
 
-seed: $(STACK) ## load the demo data (refuses when STAGE=prod)
+seed: $(STACK) ## load the demo data (only into a database recorded as stage local or dev)
 	$(PY) -m infra.local seed
 
 setup: ## the stack in the background (same as ./setup.sh)
@@ -87,7 +87,7 @@ package: $(TOOLS) ## the AWS artefact: dist/$(or $(STAGE),prod)/sam.json + deplo
 
 deploy: package ## migrate the target database first (DATABASE_URL), then deploy the packaged stack (aws CLI)
 	@test -n "$$DATABASE_URL" || { echo "DATABASE_URL (the target database) is required"; exit 2; }
-	$(PY) -m chalicelib.db.migrate
+	STAGE=$(or $(STAGE),prod) $(PY) -m chalicelib.db.migrate
 	aws cloudformation package --template-file dist/$(or $(STAGE),prod)/sam.json \
 		--s3-bucket $$DEPLOY_BUCKET --output-template-file dist/$(or $(STAGE),prod)/packaged.yaml
 	aws cloudformation deploy --template-file dist/$(or $(STAGE),prod)/packaged.yaml \

@@ -2,7 +2,9 @@
 
 Each applied file's SHA-256 is recorded in `schema_migrations`; if an applied file has changed
 since, the runner refuses to run and names the file (migrations are append-only).
-Usage: python -m chalicelib.db.migrate [--status]   (--status lists applied and pending files, applies none)
+It also records the database's stage (`database_stage`): an empty database gets STAGE (default
+local); one that already holds data only an explicit STAGE; a recorded stage never changes here.
+Usage: STAGE=... python -m chalicelib.db.migrate [--status]   (--status lists, applies none)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -57,8 +60,18 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-def migrate(database_url: str, directory: Path = MIGRATIONS_DIR, log: bool = True) -> list[str]:
-    """Apply pending migrations; return the names applied. Refuses if an applied file changed."""
+STAGES = ("local", "dev", "prod")
+
+
+def migrate(
+    database_url: str, directory: Path = MIGRATIONS_DIR, log: bool = True, *, stage: str | None = None
+) -> list[str]:
+    """Apply pending migrations and record the stage; return the names applied.
+
+    Refuses if an applied file changed, or if `stage` (explicit) contradicts the recorded one.
+    """
+    if stage is not None and stage not in STAGES:
+        raise MigrationError(f"STAGE must be one of {', '.join(STAGES)}, not {stage!r}")
     migrations = discover(directory)
     applied_now: list[str] = []
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -88,9 +101,44 @@ def migrate(database_url: str, directory: Path = MIGRATIONS_DIR, log: bool = Tru
                 applied_now.append(migration.filename)
                 if log:
                     print(f"applied {migration.filename}")  # noqa: T201
+            _record_stage(conn, stage, log)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
     return applied_now
+
+
+def recorded_stage(conn: psycopg.Connection[Any]) -> str | None:
+    """The stage recorded in this database (None: none recorded, or not migrated that far)."""
+    if conn.execute("SELECT to_regclass('public.database_stage')").fetchone() == (None,):
+        return None
+    row = conn.execute("SELECT stage FROM public.database_stage").fetchone()
+    return str(row[0]) if row else None
+
+
+def _record_stage(conn: psycopg.Connection[Any], stage: str | None, log: bool) -> None:
+    if conn.execute("SELECT to_regclass('public.database_stage')").fetchone() == (None,):
+        return  # a migrations folder without that table (tests of the runner itself)
+    recorded = recorded_stage(conn)
+    if recorded is not None:
+        if stage is not None and stage != recorded:
+            raise MigrationError(
+                f"this database is recorded as stage {recorded!r}; STAGE={stage} does not match "
+                "(a database keeps its stage: point DATABASE_URL at the right one)"
+            )
+        return
+    holds_data = conn.execute(
+        "SELECT to_regclass('public.accounts') IS NOT NULL AND EXISTS (SELECT FROM public.accounts)"
+    ).fetchone()
+    if holds_data and holds_data[0] and stage is None:
+        print(  # noqa: T201
+            "migrate: this database holds data but has no recorded stage; record it with an explicit "
+            "STAGE (STAGE=prod make migrate, or local/dev). Seeding refuses until then.",
+            file=sys.stderr,
+        )
+        return
+    conn.execute("INSERT INTO public.database_stage (stage) VALUES (%s)", (stage or "local",))
+    if log:
+        print(f"recorded this database's stage: {stage or 'local'}")  # noqa: T201
 
 
 @dataclass(frozen=True)
@@ -145,7 +193,7 @@ def main(argv: list[str]) -> int:
     try:
         if args.status:
             return _print_status(status(url))
-        applied = migrate(url)
+        applied = migrate(url, stage=os.environ.get("STAGE", "").strip() or None)
     except MigrationError as exc:
         print(f"migrate: {exc}", file=sys.stderr)  # noqa: T201
         return 1

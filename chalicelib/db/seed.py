@@ -1,7 +1,8 @@
 """Demo data: Apex Racing at Sebring (and a rival account to try isolation with). Idempotent.
 
 Every row has a deterministic id (uuid5 of a name), inserted with ON CONFLICT DO NOTHING, so a
-second run changes nothing. Refuses to run when STAGE=prod.
+second run changes nothing. Runs only on a database whose recorded stage (chalicelib/db/migrate.py)
+is local or dev, and never with STAGE=prod: the environment alone never decides.
 Usage: python -m chalicelib.db.seed
 """
 
@@ -20,6 +21,9 @@ from psycopg.types.json import Jsonb
 
 NAMESPACE = uuid.UUID("5eb71e2c-8a4c-4c59-9a5f-2f0c1b7d2a10")
 DEFAULT_PASSWORD = "sebring12h"  # noqa: S105 - the documented demo password, refused in prod
+
+
+SEEDABLE_STAGES = ("local", "dev")
 
 
 class SeedRefused(RuntimeError):
@@ -211,10 +215,22 @@ def _event(
 def seed(database_url: str, stage: str, password: str) -> None:
     if stage == "prod":
         raise SeedRefused("refusing to seed: STAGE=prod (the seed creates demo users with a known password)")
+    from chalicelib.db.migrate import recorded_stage
     from chalicelib.domain.passwords import hash_password
 
     password_hash = hash_password(password)
     with psycopg.connect(database_url) as conn, conn.transaction():
+        recorded = recorded_stage(conn)
+        if recorded is None:
+            raise SeedRefused(
+                "refusing to seed: this database has no recorded stage "
+                "(record it with `STAGE=local make migrate`, or dev; prod is never seeded)"
+            )
+        if recorded not in SEEDABLE_STAGES:
+            raise SeedRefused(
+                f"refusing to seed: this database is recorded as stage {recorded!r} "
+                "(the seed creates demo users with a known password)"
+            )
         apex = _account(conn, "apex-racing", "Apex Racing")
         _user(conn, apex, "jamie@apexracing.io", "Jamie Hart", "owner", password_hash)
         _user(conn, apex, "sam@apexracing.io", "Sam Patel", "engineer", password_hash)

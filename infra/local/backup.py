@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import psycopg
 
+from chalicelib.db.migrate import recorded_stage
 from infra.local.postgres import find_pg_bin
 
 
@@ -137,6 +138,25 @@ COMMIT;
 """
 
 
+# The target keeps its own recorded stage, never the dump's (a prod dump must not make a dev
+# database unseedable, and a dev dump must never make prod seedable).
+KEEP_TARGET_STAGE = b"""
+DO $keep$
+BEGIN
+    IF to_regclass('public_prev.database_stage') IS NOT NULL AND to_regclass('public.database_stage') IS NULL THEN
+        CREATE TABLE public.database_stage (LIKE public_prev.database_stage INCLUDING ALL);
+    END IF;
+    IF to_regclass('public.database_stage') IS NOT NULL THEN
+        DELETE FROM public.database_stage;
+        IF to_regclass('public_prev.database_stage') IS NOT NULL THEN
+            INSERT INTO public.database_stage SELECT * FROM public_prev.database_stage;
+        END IF;
+    END IF;
+END
+$keep$;
+"""
+
+
 def swap_in(database_url: str, dump: Path, *, before_commit: bytes = b"") -> bool:
     """Restore `dump` into a new public schema in one transaction; True once committed.
 
@@ -215,8 +235,11 @@ def restore(
             file=sys.stderr,
         )
         return 1
+    with psycopg.connect(database_url) as conn:
+        stage = recorded_stage(conn)
+    print(f"this database's recorded stage ({stage or 'none'}) is kept; the backup's is not taken over.")
     with pause():
-        restored = swap_in(database_url, path)
+        restored = swap_in(database_url, path, before_commit=KEEP_TARGET_STAGE)
     if not restored:
         print(
             "restore: nothing was changed: the live data is untouched (the transaction was rolled back)",

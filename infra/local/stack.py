@@ -101,9 +101,14 @@ def prepare(directory: Path, stack: ExitStack, *, seed: bool = True) -> dict[str
         "AWS_ENDPOINT_URL": aws_endpoint(directory, stack),
     }
     provision(env["AWS_ENDPOINT_URL"])
-    migrate.migrate(env["DATABASE_URL"], log=True)
+    # The embedded cluster is local by construction; a DATABASE_URL gets a stage only from STAGE.
+    explicit_stage = os.environ.get("STAGE") or (None if os.environ.get("DATABASE_URL") else "local")
+    migrate.migrate(env["DATABASE_URL"], log=True, stage=explicit_stage)
     if seed and env["STAGE"] != "prod":
-        seeding.seed(env["DATABASE_URL"], env["STAGE"], os.environ.get("SEED_PASSWORD") or seeding.DEFAULT_PASSWORD)
+        try:
+            seeding.seed(env["DATABASE_URL"], env["STAGE"], os.environ.get("SEED_PASSWORD") or seeding.DEFAULT_PASSWORD)
+        except seeding.SeedRefused as exc:  # e.g. DATABASE_URL names a database recorded as prod
+            LOG.warning("not seeding: %s", exc)
     return env
 
 
