@@ -66,7 +66,7 @@ def test_a_database_with_data_is_recorded_only_with_an_explicit_stage(postgres: 
     url = postgres.create_database("race_stage_existing")
     before = tmp_path / "before"
     shutil.copytree(MIGRATIONS_DIR, before)
-    (before / "0010_database_stage.sql").unlink()
+    (before / "0011_database_stage.sql").unlink()
     migrate(url, before, log=False)  # a database migrated before stages were recorded ...
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO accounts (name, slug) VALUES ('Prod Team', 'prod-team')")  # ... holding data
@@ -99,7 +99,7 @@ def test_a_restore_keeps_the_targets_recorded_stage(
 def test_a_restore_of_a_dump_without_the_stage_table_keeps_the_targets_stage(postgres: Any, tmp_path: Path) -> None:
     old = tmp_path / "old"
     shutil.copytree(MIGRATIONS_DIR, old)
-    (old / "0010_database_stage.sql").unlink()
+    (old / "0011_database_stage.sql").unlink()
     source = postgres.create_database("race_stage_old_dump")
     migrate(source, old, log=False)
     dump = backup.backup(source, tmp_path)
@@ -107,5 +107,5 @@ def test_a_restore_of_a_dump_without_the_stage_table_keeps_the_targets_stage(pos
     migrate(target, log=False, stage="prod")
     assert backup.restore(target, dump, confirmed=True) == 0
     assert _stage(target) == "prod"
-    assert migrate(target, log=False) == ["0010_database_stage.sql"]  # IF NOT EXISTS: the kept table stays
+    assert migrate(target, log=False) == ["0011_database_stage.sql"]  # IF NOT EXISTS: the kept table stays
     assert _stage(target) == "prod"
