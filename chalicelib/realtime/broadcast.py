@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.realtime import push
 from chalicelib.store import connections
 from chalicelib.store.connections import LoggedMessage
+from chalicelib.store.room_log import RoomLog, dynamo, take_turn
 
 if TYPE_CHECKING:
     from chalicelib.domain.changes import DomainEvent
@@ -67,6 +68,10 @@ ENTITY_PATHS = {
     "timing_import": "/sessions/{sessionId}/timing-imports/{id}",
     "strategy": "/events/{eventId}/strategy",
 }
+
+
+def _log() -> RoomLog:
+    return dynamo()
 
 
 def href(event: DomainEvent) -> str:
@@ -115,16 +120,16 @@ def _publish_page(session_id: str, entries: list[tuple[int, Callable[[int], str]
     DynamoDB calls (turn, log, members, end of turn), not six; when it is taken, the same answer
     serves the logging and the publisher waits for the holder as before."""
     holder = uuid.uuid4().hex
-    ours, state = connections.try_turn(session_id, holder, LEASE_MS)
+    ours, state = _log().try_turn(session_id, holder, LEASE_MS)
     if not ours:
-        logged = connections.append_messages(session_id, entries, state)
+        logged = _log().append(session_id, entries, state)
         deliver(session_id, until_seq=_last_seq(logged))
         return
     assert state is not None
     try:
-        logged = connections.append_messages(session_id, entries, state)
+        logged = _log().append(session_id, entries, state)
     except BaseException:
-        connections.end_turn(session_id, holder)
+        _log().end_turn(session_id, holder)
         raise
     until_seq = _last_seq(logged)
     # Every number up to our last message is written (numbers are taken by writing them), so the
@@ -162,7 +167,7 @@ def deliver(
             (holder, state), held = held, None
         else:
             if until_seq is not None and own_sent_at is None:
-                seen = connections.room_state(session_id)
+                seen = _log().state(session_id)
                 if seen.sent_seq >= until_seq:
                     return  # the holder sent ours
                 if seen.holder is not None and seen.lease_until_ms >= time.time() * 1000:
@@ -172,7 +177,7 @@ def deliver(
                     pause_s = min(pause_s * 2, TURN_POLL_MAX_S)
                     continue
             holder = uuid.uuid4().hex
-            taken = connections.take_turn(session_id, holder, LEASE_MS)
+            taken = take_turn(_log(), session_id, holder, LEASE_MS)
             if taken is None:
                 if until_seq is None or own_sent_at is not None:
                     return  # the holder looks again after its turn
@@ -190,7 +195,7 @@ def deliver(
 
 def pending(session_id: str) -> bool:
     """Whether the room has logged messages that no sender has sent (and nobody is sending)."""
-    state = connections.room_state(session_id)
+    state = _log().state(session_id)
     return _unsent(state) and (state.holder is None or state.lease_until_ms < time.time() * 1000)
 
 
@@ -205,26 +210,26 @@ def turn(session_id: str, endpoint_url: str | None = None) -> Iterator[int]:
     what was logged meanwhile. If the turn stays taken for TURN_WAIT_S the block runs anyway."""
     holder = uuid.uuid4().hex
     deadline = time.monotonic() + TURN_WAIT_S
-    state = connections.take_turn(session_id, holder, LEASE_MS)
+    state = take_turn(_log(), session_id, holder, LEASE_MS)
     pause_s = TURN_POLL_S
     while state is None and time.monotonic() < deadline:
         time.sleep(random.uniform(pause_s / 2, pause_s))
         pause_s = min(pause_s * 2, TURN_POLL_MAX_S)
-        state = connections.take_turn(session_id, holder, LEASE_MS)
+        state = take_turn(_log(), session_id, holder, LEASE_MS)
     if state is None:
         from chalicelib.observability import logger
 
         logger().warning("room turn not free; answering outside it", extra={"session_id": session_id})
-        yield connections.room_state(session_id).sent_seq
+        yield _log().state(session_id).sent_seq
         deliver(session_id, endpoint_url)
         return
     try:
         yield state.sent_seq
     except BaseException:
-        connections.end_turn(session_id, holder)
+        _log().end_turn(session_id, holder)
         raise
     # What was logged while the block ran is sent by the holder's next round (the head is re-read).
-    after = _drain_and_end(session_id, holder, connections.room_state(session_id), endpoint_url)
+    after = _drain_and_end(session_id, holder, _log().state(session_id), endpoint_url)
     if after is not None and _unsent(after):
         deliver(session_id, endpoint_url)
 
@@ -240,22 +245,22 @@ def _drain_and_end(
         while state.seq > sent_seq:
             members = connections.member_ids(session_id)
             # An empty room has nobody to send to: its log is kept for resumes, the turn moves on.
-            page = connections.logged_messages(session_id, sent_seq + 1, state.seq, PAGE_MESSAGES) if members else []
+            page = _log().read(session_id, sent_seq + 1, state.seq, PAGE_MESSAGES) if members else []
             # Absent entries (expired: the room was not sent to for WINDOW_S) are skipped.
             upto = page[-1].seq if len(page) == PAGE_MESSAGES else state.seq
             if page:
                 outcome = push.fan_out(members, [m.body.encode() for m in page], endpoint_url)
                 forget(outcome.gone, session_id)
-            if upto < state.seq and not connections.advance_turn(session_id, holder, upto, LEASE_MS):
+            if upto < state.seq and not _log().advance_turn(session_id, holder, upto, LEASE_MS):
                 from chalicelib.observability import logger
 
                 logger().warning("room turn lost mid fan-out", extra={"session_id": session_id, "seq": upto})
                 return None
             sent_seq = upto
     except BaseException:
-        connections.end_turn(session_id, holder, sent_seq)
+        _log().end_turn(session_id, holder, sent_seq)
         raise
-    return connections.end_turn(session_id, holder, sent_seq)
+    return _log().end_turn(session_id, holder, sent_seq)
 
 
 def forget(connection_ids: set[str], session_id: str) -> None:
@@ -273,7 +278,7 @@ def catch_up(session_id: str, since_seq: int, sent_seq: int) -> list[LoggedMessa
         return "unknown_seq"
     if missed > WINDOW_MESSAGES:
         return "beyond_window"
-    messages = connections.logged_messages(session_id, since_seq + 1, sent_seq, missed)
+    messages = _log().read(session_id, since_seq + 1, sent_seq, missed)
     if len(messages) != missed:
         return "beyond_window"
     return messages

@@ -1,0 +1,117 @@
+"""The room log's ordering rules, one suite run against the in-memory twin and DynamoDB (the emulator)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import uuid
+
+import pytest
+
+from chalicelib.store.room_log import DynamoRoomLog, Entry, RoomLog, take_turn
+from tests.twins import MemoryRoomLog
+
+pytestmark = pytest.mark.integration
+
+_event_ids = itertools.count(10_000_000)
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def log(request: pytest.FixtureRequest) -> RoomLog:
+    if request.param == "memory":
+        return MemoryRoomLog()
+    request.getfixturevalue("stack")  # the emulator, provisioned, and the app's environment
+    return DynamoRoomLog()
+
+
+@pytest.fixture()
+def room() -> str:
+    return str(uuid.uuid4())
+
+
+def entries(n: int, tag: str = "m") -> list[Entry]:
+    """n new events, each rendered as a frame carrying its seq (as the broadcast renders them)."""
+    return [
+        (next(_event_ids), lambda seq, i=i: json.dumps({"seq": seq, "data": {"title": f"{tag}{i}"}})) for i in range(n)
+    ]
+
+
+def titles(messages: list) -> list[str]:  # type: ignore[type-arg]
+    return [json.loads(m.body)["data"]["title"] for m in messages]
+
+
+def test_numbers_start_at_one_in_entry_order_and_each_frame_carries_its_number(log: RoomLog, room: str) -> None:
+    assert log.state(room).seq == 0
+    logged = log.append(room, entries(3))
+    assert [m.seq for m in logged] == [1, 2, 3]
+    assert [json.loads(m.body)["seq"] for m in logged] == [1, 2, 3]
+    assert titles(logged) == ["m0", "m1", "m2"]
+    assert log.state(room).seq == 3
+    assert [m.seq for m in log.append(room, entries(2))] == [4, 5]
+
+
+def test_an_event_is_logged_once_however_often_it_is_appended(log: RoomLog, room: str) -> None:
+    first = entries(3)
+    log.append(room, first)
+    again = log.append(room, [first[1], *entries(1, "new"), first[2]])  # a retry carrying an old event
+    assert [(m.seq, titles([m])[0]) for m in again] == [(4, "new0")]
+    assert titles(log.read(room, 1, 10, 10)) == ["m0", "m1", "m2", "new0"]
+
+
+def test_concurrent_appends_never_share_or_skip_a_number(log: RoomLog, room: str) -> None:
+    writers, per_writer = 6, 5
+    got: dict[int, list[int]] = {}
+    start = threading.Barrier(writers)
+
+    def write(n: int) -> None:
+        start.wait(timeout=30)
+        got[n] = [m.seq for _ in range(per_writer) for m in log.append(room, entries(1, f"w{n}-"))]
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    numbers = sorted(seq for seqs in got.values() for seq in seqs)
+    assert numbers == list(range(1, writers * per_writer + 1))
+    assert all(seqs == sorted(seqs) for seqs in got.values())  # each writer's own appends keep their order
+    assert log.state(room).seq == writers * per_writer
+
+
+def test_reading_is_in_order_bounded_and_limited(log: RoomLog, room: str) -> None:
+    log.append(room, entries(7))
+    assert [m.seq for m in log.read(room, 2, 5, 100)] == [2, 3, 4, 5]
+    assert [m.seq for m in log.read(room, 2, 7, 3)] == [2, 3, 4]
+    assert log.read(room, 8, 20, 10) == [] and log.read(room, 5, 4, 10) == [] and log.read(room, 1, 7, 0) == []
+    assert log.read(str(uuid.uuid4()), 1, 10, 10) == []  # another room's log is its own
+
+
+def test_one_sender_holds_the_turn_until_it_ends_or_its_lease_runs_out(log: RoomLog, room: str) -> None:
+    log.append(room, entries(4))
+    state = take_turn(log, room, "a", lease_ms=60_000)
+    assert state is not None and (state.seq, state.sent_seq, state.holder) == (4, 0, "a")
+    taken, seen = log.try_turn(room, "b", 60_000)
+    assert not taken and (seen is None or seen.holder == "a")
+    assert not log.advance_turn(room, "b", 4, 60_000)  # only the holder records progress
+    assert log.end_turn(room, "b", 4) is None
+    assert log.advance_turn(room, "a", 2, 60_000) and log.state(room).sent_seq == 2
+    after = log.end_turn(room, "a", 4)
+    assert after is not None and (after.seq, after.sent_seq, after.holder) == (4, 4, None)
+    assert take_turn(log, room, "b", 60_000) is not None  # free again
+
+
+def test_a_dead_senders_turn_is_taken_over_once_its_lease_ran_out(log: RoomLog, room: str) -> None:
+    assert take_turn(log, room, "dead", lease_ms=-1) is not None  # a lease that has already run out
+    taken = take_turn(log, room, "alive", lease_ms=60_000)
+    assert taken is not None and taken.holder == "alive"
+    assert not log.advance_turn(room, "dead", 1, 60_000)
+
+
+def test_numbers_continue_after_what_was_sent(log: RoomLog, room: str) -> None:
+    log.append(room, entries(2))
+    holder = uuid.uuid4().hex
+    state = take_turn(log, room, holder, 60_000)
+    assert state is not None
+    log.end_turn(room, holder, 2)
+    assert [m.seq for m in log.append(room, entries(1), log.state(room))] == [3]

@@ -1,0 +1,81 @@
+"""In-memory twins of the platform's stores, held to the same suites as the real ones."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from chalicelib.store.connections import LoggedMessage, RoomState
+from chalicelib.store.room_log import Entry
+
+
+class MemoryRoomLog:
+    """The room log (chalicelib.store.room_log.RoomLog) in one process's memory; `ttl_s` as DynamoDB's."""
+
+    def __init__(self, ttl_s: float = 15 * 60) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._messages: dict[str, dict[int, tuple[LoggedMessage, float]]] = {}
+        self._claims: dict[str, dict[int, int]] = {}  # session -> event id -> seq
+        self._states: dict[str, RoomState] = {}
+
+    def append(self, session_id: str, entries: list[Entry], state: RoomState | None = None) -> list[LoggedMessage]:
+        with self._lock:
+            messages = self._messages.setdefault(session_id, {})
+            claims = self._claims.setdefault(session_id, {})
+            current = self._state(session_id)
+            seq = max(current.seq, current.sent_seq)
+            logged = []
+            for event_id, render in entries:
+                if event_id in claims:
+                    continue
+                seq += 1
+                message = LoggedMessage(seq, render(seq))
+                messages[seq] = (message, time.time() + self.ttl_s)
+                claims[event_id] = seq
+                logged.append(message)
+            self._states[session_id] = RoomState(seq, current.sent_seq, current.holder, current.lease_until_ms)
+            return logged
+
+    def read(self, session_id: str, first_seq: int, last_seq: int, limit: int) -> list[LoggedMessage]:
+        now = time.time()
+        with self._lock:
+            found = sorted(
+                (message for message, expires_at in self._messages.get(session_id, {}).values() if expires_at > now),
+                key=lambda m: m.seq,
+            )
+        return [m for m in found if first_seq <= m.seq <= last_seq][: max(limit, 0)]
+
+    def state(self, session_id: str) -> RoomState:
+        with self._lock:
+            return self._state(session_id)
+
+    def try_turn(self, session_id: str, holder: str, lease_ms: int) -> tuple[bool, RoomState | None]:
+        now_ms = int(time.time() * 1000)
+        with self._lock:
+            state = self._state(session_id)
+            if state.holder is not None and state.lease_until_ms >= now_ms:
+                return False, state
+            self._states[session_id] = RoomState(state.seq, state.sent_seq, holder, now_ms + lease_ms)
+            return True, self._states[session_id]
+
+    def advance_turn(self, session_id: str, holder: str, sent_seq: int, lease_ms: int) -> bool:
+        with self._lock:
+            state = self._state(session_id)
+            if state.holder != holder:
+                return False
+            until_ms = int(time.time() * 1000) + lease_ms
+            self._states[session_id] = RoomState(state.seq, sent_seq, holder, until_ms)
+            return True
+
+    def end_turn(self, session_id: str, holder: str, sent_seq: int | None = None) -> RoomState | None:
+        with self._lock:
+            state = self._state(session_id)
+            if state.holder != holder:
+                return None
+            sent = state.sent_seq if sent_seq is None else sent_seq
+            self._states[session_id] = RoomState(state.seq, sent, None, 0)
+            return self._states[session_id]
+
+    def _state(self, session_id: str) -> RoomState:
+        return self._states.get(session_id, RoomState(0, 0, None, 0))
