@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib import deadlines
+from chalicelib.deadlines import Deadline, DeadlineExceeded
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Instance metadata services (AWS IMDS v4/v6, also GCP/Azure/OpenStack on the v4 address).
@@ -94,8 +97,10 @@ def address_problem(address: IPAddress, *, local: bool) -> str | None:
     return None
 
 
-def check_url(url: str, *, local: bool, resolver: Resolver = system_resolver) -> Destination:
-    """Vet `url` and resolve it; Refused when any address it resolves to is not allowed."""
+def check_url(
+    url: str, *, local: bool, resolver: Resolver = system_resolver, deadline: Deadline | None = None
+) -> Destination:
+    """Vet `url` and resolve it (within `deadline`); Refused when any address it resolves to is not allowed."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise Refused(f"the URL must be a string of 1 to {MAX_URL_LENGTH} characters")
     if any(c in url for c in "\r\n\t\x00 "):
@@ -119,9 +124,7 @@ def check_url(url: str, *, local: bool, resolver: Resolver = system_resolver) ->
         literal: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:
         literal = None
-    candidates = (
-        [literal] if literal is not None else [ipaddress.ip_address(a.split("%")[0]) for a in resolver(host, port)]
-    )
+    candidates = [literal] if literal is not None else _resolve(resolver, host, port, deadline)
     if not candidates:
         raise Unreachable(f"{host} does not resolve")
     for address in candidates:
@@ -130,6 +133,17 @@ def check_url(url: str, *, local: bool, resolver: Resolver = system_resolver) ->
             raise Refused(f"{host} is not allowed: {problem}")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Destination(url, scheme, host, port, target, candidates[0])
+
+
+def _resolve(resolver: Resolver, host: str, port: int, deadline: Deadline | None) -> list[IPAddress]:
+    if deadline is None:
+        found = resolver(host, port)
+    else:
+        try:
+            found = deadline.run(lambda: resolver(host, port))
+        except DeadlineExceeded as exc:
+            raise Unreachable(f"{host} did not resolve within {deadline.seconds:g} s") from exc
+    return [ipaddress.ip_address(a.split("%")[0]) for a in found]
 
 
 def request(
@@ -146,56 +160,61 @@ def request(
     """One HTTP request to a vetted destination; redirects are returned, never followed.
 
     The check runs now (at call time), and the connection goes to the address that was checked.
+    `timeout_s` bounds the whole exchange (DNS, connect, TLS, request and answer), whatever the peer does.
     """
     import time
 
     import urllib3
 
-    destination = check_url(url, local=local, resolver=resolver)
+    deadline = Deadline(timeout_s)
     started = time.perf_counter()
+    destination = check_url(url, local=local, resolver=resolver, deadline=deadline)
     send_headers = {k: v for k, v in (headers or {}).items() if k.lower() not in ("host", "content-length")}
-    default_port = 443 if destination.scheme == "https" else 80
-    name = f"[{destination.host}]" if ":" in destination.host else destination.host
-    send_headers["Host"] = name if destination.port == default_port else f"{name}:{destination.port}"
-    timeout = urllib3.Timeout(connect=min(timeout_s, 3.0), read=timeout_s)
-    pool: Any
+    send_headers["Host"] = host_header(destination)
+    remaining = max(deadline.remaining(), 0.001)
+    options: dict[str, Any] = {
+        "timeout": urllib3.Timeout(connect=min(remaining, 3.0), read=remaining),
+        "retries": False,
+        "maxsize": 1,
+    }
     if destination.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            str(destination.address),
-            destination.port,
-            timeout=timeout,
-            retries=False,
-            server_hostname=destination.host,
-            assert_hostname=destination.host,
-            maxsize=1,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(
-            str(destination.address), destination.port, timeout=timeout, retries=False, maxsize=1
-        )
+        options.update(server_hostname=destination.host, assert_hostname=destination.host)
+    pool = deadlines.pool(destination.scheme, str(destination.address), destination.port, **options)
     try:
-        answer = pool.urlopen(
-            method,
-            destination.target,
-            body=body,
-            headers=send_headers,
-            redirect=False,
-            preload_content=False,
-            assert_same_host=False,
-        )
-        try:
-            data = answer.read(max_response_bytes + 1, decode_content=True)
-            if len(data) > max_response_bytes:
-                raise ResponseTooLarge(f"the response is larger than {max_response_bytes} bytes")
-            return Response(
-                answer.status,
-                {k.lower(): v for k, v in answer.headers.items()},
-                data,
-                (time.perf_counter() - started) * 1000,
+        with deadline.armed():
+            answer = pool.urlopen(
+                method,
+                destination.target,
+                body=body,
+                headers=send_headers,
+                redirect=False,
+                preload_content=False,
+                assert_same_host=False,
             )
-        finally:
-            answer.release_conn()
+            try:
+                data = answer.read(max_response_bytes + 1, decode_content=True)
+                if len(data) > max_response_bytes:
+                    raise ResponseTooLarge(f"the response is larger than {max_response_bytes} bytes")
+                if deadline.expired:  # the cut can look like a clean end of the body
+                    raise Unreachable(f"{destination.host} did not answer within {round(timeout_s, 1):g} s")
+                return Response(
+                    answer.status,
+                    {k.lower(): v for k, v in answer.headers.items()},
+                    data,
+                    (time.perf_counter() - started) * 1000,
+                )
+            finally:
+                answer.release_conn()
     except urllib3.exceptions.HTTPError as exc:
+        if deadline.expired or isinstance(exc, urllib3.exceptions.TimeoutError):
+            raise Unreachable(f"{destination.host} did not answer within {round(timeout_s, 1):g} s") from exc
         raise Unreachable(f"{destination.host} could not be reached ({type(exc).__name__})") from exc
     finally:
         pool.close()
+
+
+def host_header(destination: Destination) -> str:
+    """The Host header for `destination` (the port only when it is not the scheme's default)."""
+    default = 443 if destination.scheme == "https" else 80
+    name = f"[{destination.host}]" if ":" in destination.host else destination.host
+    return name if destination.port == default else f"{name}:{destination.port}"

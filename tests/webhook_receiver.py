@@ -26,6 +26,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
     delay_s: float = 0.0
+    drip_s: float = 0.0  # > 0: send the answer's headers one byte per drip_s, for at most a minute
 
 
 class _Server(ThreadingHTTPServer):
@@ -65,12 +66,29 @@ class _Handler(BaseHTTPRequestHandler):
         answer = self.server.receiver.record(received)
         if answer.delay_s:
             time.sleep(answer.delay_s)
+        if answer.drip_s:
+            self._drip(answer.drip_s)
+            return
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
         self.wfile.write(answer.body)
+
+    def _drip(self, every_s: float) -> None:
+        """A hostile receiver: never finishes its headers, but never lets a per-read timeout trip."""
+        self.close_connection = True
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+            self.wfile.flush()
+            ends = time.monotonic() + 60
+            while time.monotonic() < ends:
+                time.sleep(every_s)
+                self.wfile.write(b"a")
+                self.wfile.flush()
+        except OSError:
+            pass  # the sender gave up: what it should do
 
 
 class Receiver:

@@ -142,7 +142,8 @@ class SandboxWorker:
     ) -> dict[str, Any]:
         """Send `message`, serve the worker's host and bundle requests, return its final answer.
 
-        `watch_s`: how long the worker may take, beyond time spent here serving its requests.
+        `watch_s`: how long the worker may take, host calls included (the plugin's time limit covers
+        them); only loading its bundle, the platform's own work, extends it.
         """
         deadline = time.monotonic() + watch_s
         rss_start: list[int | None] = []  # read when the call first takes a while, not on the fast path
@@ -152,9 +153,9 @@ class SandboxWorker:
                 answer = self._receive(deadline, rss_start)
                 op = answer.get("op")
                 if op == "host" and host is not None:
-                    served = time.monotonic()
+                    # The worker says how long the call has left; this side's watch bounds that too.
+                    answer["remainingS"] = min(_number(answer.get("remainingS")), deadline - time.monotonic())
                     self.channel.send(_host_answer(host, answer))
-                    deadline += time.monotonic() - served
                 elif op == "need_bundle" and load_bundle is not None:
                     served = time.monotonic()
                     self.channel.send({"op": "bundle", "bundle": load_bundle()})
@@ -193,6 +194,10 @@ class SandboxWorker:
         if "out of memory" in tail.lower():
             return _WorkerLost("memory_limit", "exhausted the sandbox's memory (V8 stopped: out of memory)")
         return _WorkerLost("error", f"stopped the sandbox process (exit code {self.process.returncode})")
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def _host_answer(host: HostFunction, request: dict[str, Any]) -> dict[str, Any]:

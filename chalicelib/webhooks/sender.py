@@ -3,7 +3,8 @@
 The URL is checked again right before sending (DNS can change since the subscription was made);
 the connection goes to the checked IP address, with the host name as the Host header and as the TLS
 server name (SNI and certificate verification), so no second DNS lookup can swap in another address.
-Redirects are not followed (a 3xx is a failed attempt); `timeout_s` bounds connecting and each read.
+Redirects are not followed (a 3xx is a failed attempt); `timeout_s` bounds the whole exchange
+(DNS, connect, TLS, request and answer) on the wall clock, whatever the receiver does (deadlines.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import netguard
+from chalicelib import deadlines, netguard
 
 if TYPE_CHECKING:
     from urllib3 import HTTPConnectionPool
@@ -62,14 +63,10 @@ class _Pools:
 
     @staticmethod
     def _make(scheme: str, address: str, port: int, host: str) -> HTTPConnectionPool:
-        import urllib3
-
         common: dict[str, Any] = {"maxsize": CONNECTIONS_PER_POOL, "block": False, "retries": False}
         if scheme == "https":
-            return urllib3.HTTPSConnectionPool(
-                address, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", **common
-            )
-        return urllib3.HTTPConnectionPool(address, port, **common)
+            common.update(server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED")
+        return deadlines.pool(scheme, address, port, **common)
 
     def clear(self) -> None:
         with self._lock:
@@ -85,29 +82,33 @@ def pools() -> _Pools:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float, *, local: bool | None = None) -> Outcome:
-    """POST `body` to `url`; never raises for the receiver's faults (they become the outcome's error)."""
+    """POST `body` to `url` within `timeout_s` in all; the receiver's faults become the outcome's error, never raise."""
     started = time.perf_counter()
     if local is None:
         from chalicelib.config import settings
 
         local = settings().is_local
+    deadline = deadlines.Deadline(timeout_s)
     try:
-        destination = netguard.check_url(url, local=local)
+        destination = netguard.check_url(url, local=local, deadline=deadline)
     except netguard.Refused as exc:
         return Outcome(None, 0, f"not sent: {exc}")
     except netguard.Unreachable as exc:
         return Outcome(None, _ms_since(started), f"could not connect: {exc}")
     pool = pools().get(destination.scheme, str(destination.address), destination.port, destination.host)
     try:
-        return _exchange(pool, destination, body, headers, timeout_s, started)
+        with deadline.armed():
+            outcome = _exchange(pool, destination, body, headers, deadline, started)
+        if deadline.expired:  # the cut can look like a clean (short) answer
+            return Outcome(None, _ms_since(started), f"timed out after {round(timeout_s, 1):g} s")
+        return outcome
     except Exception as exc:
+        if deadline.expired:
+            return Outcome(None, _ms_since(started), f"timed out after {round(timeout_s, 1):g} s")
         return Outcome(None, _ms_since(started), _describe(exc, timeout_s))
 
 
-def host_header(destination: netguard.Destination) -> str:
-    default = 443 if destination.scheme == "https" else 80
-    name = f"[{destination.host}]" if ":" in destination.host else destination.host
-    return name if destination.port == default else f"{name}:{destination.port}"
+host_header = netguard.host_header
 
 
 def _exchange(
@@ -115,11 +116,12 @@ def _exchange(
     destination: netguard.Destination,
     body: bytes,
     headers: dict[str, str],
-    timeout_s: float,
+    deadline: deadlines.Deadline,
     started: float,
 ) -> Outcome:
     import urllib3
 
+    remaining = max(deadline.remaining(), 0.001)
     response = pool.urlopen(
         "POST",
         destination.target,
@@ -129,7 +131,7 @@ def _exchange(
         retries=False,
         assert_same_host=False,
         preload_content=False,
-        timeout=urllib3.Timeout(total=timeout_s),
+        timeout=urllib3.Timeout(connect=min(remaining, 3.0), read=remaining),
     )
     try:
         prefix = response.read(RESPONSE_PREFIX_BYTES)
@@ -166,7 +168,7 @@ def _describe(exc: Exception, timeout_s: float) -> str:
     if isinstance(exc, exceptions.NewConnectionError):  # (a subclass of ConnectTimeoutError)
         return "could not connect: " + str(exc).rsplit("new connection: ", 1)[-1][:200]
     if isinstance(exc, exceptions.ConnectTimeoutError | exceptions.ReadTimeoutError | TimeoutError):
-        return f"timed out after {timeout_s:g} s"
+        return f"timed out after {round(timeout_s, 1):g} s"
     if isinstance(exc, exceptions.SSLError):
         return f"TLS error: {exc}"[:300]
     if isinstance(exc, exceptions.ProtocolError):

@@ -22,11 +22,12 @@ from typing import Any
 
 from chalicelib.observability import logger, metric
 from chalicelib.store.postgres import fetch_all, transaction
-from chalicelib.webhooks import queue, schedule, sender, signing
+from chalicelib.webhooks import lanes, queue, schedule, sender, signing
 from chalicelib.webhooks.schedule import RETRYING, Decision, RetryPolicy
 
 EARLY_S = 1.0  # a delivery may be attempted this much before it is due (SQS delays are whole seconds)
 SEND_THREADS = 10  # one per message of a full batch
+MAX_PER_DESTINATION = 3  # lanes one receiver may use in a batch (webhooks/lanes.py)
 
 
 class RetryLater(Exception):
@@ -141,7 +142,7 @@ def claim(delivery_ids: list[str], policy: RetryPolicy) -> list[Claimed]:
     return [Claimed.from_row(row) for row in rows]
 
 
-def send_one(delivery: Claimed, policy: RetryPolicy) -> sender.Outcome:
+def send_one(delivery: Claimed, policy: RetryPolicy, timeout_s: float | None = None) -> sender.Outcome:
     """One attempt; whatever goes wrong becomes the attempt's error (recorded, then retried or final)."""
     try:
         secrets = [delivery.secret] + ([delivery.previous_secret] if delivery.previous_secret else [])
@@ -152,16 +153,30 @@ def send_one(delivery: Claimed, policy: RetryPolicy) -> sender.Outcome:
             secrets_=secrets,
             timestamp_s=int(time.time()),
         )
-        return sender.post(delivery.url, delivery.payload.encode("utf-8"), headers, policy.timeout_s)
+        return sender.post(delivery.url, delivery.payload.encode("utf-8"), headers, timeout_s or policy.timeout_s)
     except Exception as exc:
         logger().exception("webhook attempt failed inside the worker", extra={"delivery_id": delivery.id})
         return sender.Outcome(None, 0, f"not sent: internal error ({type(exc).__name__})")
 
 
 def send_all(deliveries: list[Claimed], policy: RetryPolicy) -> list[sender.Outcome]:
+    """Every attempt of the batch, in lanes (webhooks/lanes.py): all done one timeout after the batch began."""
     if len(deliveries) <= 1:
         return [send_one(d, policy) for d in deliveries]
-    return list(_executor().map(lambda d: send_one(d, policy), deliveries))
+    batch_ends = time.monotonic() + policy.timeout_s
+    outcomes: list[sender.Outcome | None] = [None] * len(deliveries)
+
+    def run(lane: list[int]) -> None:
+        for index in lane:
+            remaining_s = batch_ends - time.monotonic()
+            if remaining_s < lanes.MIN_ATTEMPT_S:
+                where = lanes.destination(deliveries[index].url)
+                outcomes[index] = sender.Outcome(None, 0, f"not sent: {where} used this batch's time; retried later")
+            else:
+                outcomes[index] = send_one(deliveries[index], policy, min(policy.timeout_s, remaining_s))
+
+    list(_executor().map(run, lanes.lanes([d.url for d in deliveries], MAX_PER_DESTINATION)))
+    return [o if o is not None else sender.Outcome(None, 0, "not sent: internal error") for o in outcomes]
 
 
 def _decision(delivery: Claimed, outcome: sender.Outcome, policy: RetryPolicy) -> Decision:

@@ -462,6 +462,39 @@ def test_a_header_that_is_not_latin1_is_a_422_and_the_next_call_works(team: Team
     assert sandbox_pool()._workers[team.account_id].process.pid == worker  # the same worker served them all
 
 
+def test_a_dripping_fetch_ends_within_the_time_limit_and_the_accounts_other_calls_are_served(team: Team) -> None:
+    """The peer drips one header byte every 0.2 s for a minute: timeoutMs (host calls included) still ends it."""
+    import concurrent.futures
+    import time
+
+    from tests.webhook_receiver import Answer, Receiver
+
+    receiver = Receiver().start()
+    receiver.answer = Answer(200, drip_s=0.2)
+    target = f"127.0.0.1:{receiver.port}"
+    source = """var plugin = { async math(input) {
+        if (input === 'quick') return 'served';
+        const answer = await host.fetch(input, { method: 'POST', body: '{}' });
+        return answer.status;
+    } };"""
+    plugin_id = team.upload(plugin(source, capabilities=[f"fetch:{target}"], timeoutMs=1000))["id"]
+    ok(team.grant(plugin_id, f"fetch:{target}"))
+    assert ok(team.invoke(plugin_id, {"input": "quick"}))["output"] == "served"  # compiled: timing is the call's
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            started = time.monotonic()
+            dripping = pool.submit(team.invoke, plugin_id, {"input": receiver.url})
+            receiver.wait_for(1)
+            quick = pool.submit(team.invoke, plugin_id, {"input": "quick"}, "math", team.engineer)
+            error = failure(dripping.result(), 422)
+            elapsed_s = time.monotonic() - started
+            assert ok(quick.result())["output"] == "served"
+    finally:
+        receiver.stop()
+    assert error["code"] in ("plugin_timeout", "plugin_error"), error
+    assert elapsed_s < 1.0 + 4.0, elapsed_s  # timeoutMs plus a margin for a loaded machine; the drip lasts 60 s
+
+
 # ---- limits and isolation
 
 

@@ -725,3 +725,47 @@ def test_deleting_a_webhook_deletes_its_deliveries(
     assert left == (0,)
     settle(worker)  # its queue message finds nothing to send
     assert receiver.requests == []
+
+
+# --- bounded outbound work ---------------------------------------------------------------------------
+
+
+def test_a_dripping_receiver_is_cut_and_does_not_hold_back_another_tenant(
+    stack: Stack, receiver: Receiver, worker: SqsPoller
+) -> None:
+    """Tenant A's receiver drips one header byte every 0.2 s (per-read timeouts never trip); five of its
+    deliveries and one of tenant B's land in one batch. B's is delivered; A's are cut at the attempt
+    timeout (1 s here) or left for a retry; the batch ends one timeout after it began, not 5 x 60 s."""
+    from chalicelib.webhooks import queue
+    from chalicelib.webhooks import worker as webhook_worker
+
+    dripping = Receiver().start()
+    dripping.answer = Answer(200, drip_s=0.2)
+    attacker, victim = Team(stack), Team(stack)
+    try:
+        hook_a = attacker.subscribe(dripping.url)["id"]
+        hook_b = victim.subscribe(receiver.url)["id"]
+        for lap in range(5):
+            attacker.write_event(f"Drip {lap}")
+        victim.write_event("Daytona 24")
+        ids_a = [d["id"] for d in attacker.deliveries(hook_a)]
+        (id_b,) = [d["id"] for d in victim.deliveries(hook_b)]
+        records = [
+            {"messageId": f"m{i}", "body": queue.Message(d, account, 0).body()}
+            for i, (d, account) in enumerate([(x, attacker.account_id) for x in ids_a] + [(id_b, victim.account_id)])
+        ]
+        started = time.monotonic()
+        assert webhook_worker.process(records) == {}
+        elapsed_s = time.monotonic() - started
+    finally:
+        dripping.stop()
+    assert elapsed_s < 1 + 5, elapsed_s  # one attempt timeout plus a margin for a loaded machine
+    assert victim.delivery(hook_b, id_b)["status"] == "succeeded" and len(receiver.requests) == 1
+    for delivery_id in ids_a:
+        detail = attacker.delivery(hook_a, delivery_id)
+        assert detail["status"] == "retrying", detail
+    errors = [attacker.delivery(hook_a, d)["lastError"] for d in ids_a]
+    assert len(dripping.requests) <= 3 and all(
+        e == "timed out after 1 s" or (e or "").endswith("used this batch's time; retried later") for e in errors
+    ), errors
+    settle(worker)  # the messages the writes queued find nothing due (or retry quickly): leave the queue empty

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import ipaddress
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -141,3 +142,28 @@ def test_request_limits_redirects_and_refusals(server: str) -> None:
         netguard.request("GET", "http://127.0.0.1:9/", local=True, timeout_s=1)
     with pytest.raises(netguard.Unreachable):
         netguard.check_url("https://does-not-exist.invalid/", local=False)
+
+
+def test_a_dripping_answer_ends_at_the_deadline() -> None:
+    from tests.webhook_receiver import Answer, Receiver
+
+    receiver = Receiver().start()
+    receiver.answer = Answer(200, drip_s=0.2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(netguard.Unreachable, match="did not answer within 1 s"):
+            netguard.request("POST", receiver.url, local=True, timeout_s=1.0)
+        assert time.monotonic() - started < 10  # the drip lasts 60 s
+    finally:
+        receiver.stop()
+
+
+def test_a_slow_dns_answer_ends_at_the_deadline() -> None:
+    def stalled(host: str, port: int) -> list[str]:
+        time.sleep(3)
+        return ["93.184.216.34"]
+
+    started = time.monotonic()
+    with pytest.raises(netguard.Unreachable, match="did not resolve within 0.5 s"):
+        netguard.request("GET", "https://slow-dns.example/", local=False, timeout_s=0.5, resolver=stalled)
+    assert time.monotonic() - started < 2.5

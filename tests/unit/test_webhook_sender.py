@@ -7,6 +7,7 @@ import datetime as dt
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,15 @@ def test_tls_goes_to_the_checked_address_with_the_host_name_as_server_name(
     assert outcome.error and outcome.error.startswith("TLS error") and "certificate verify failed" in outcome.error
     pool = sender.pools().get("https", "127.0.0.1", port, host)
     assert pool.host == "127.0.0.1" and pool.conn_kw["server_hostname"] == host and pool.assert_hostname == host
+
+
+def test_a_dripping_receiver_is_cut_at_the_deadline(receiver: Receiver) -> None:
+    """One byte every 0.2 s never trips a per-read timeout of 0.5 s: only the whole-exchange deadline ends it."""
+    receiver.answer = Answer(200, drip_s=0.2)
+    started = time.monotonic()
+    outcome = sender.post(receiver.url, b"{}", HEADERS, 1.0, local=True)
+    elapsed_s = time.monotonic() - started
+    assert outcome.status_code is None and outcome.error == "timed out after 1 s"
+    assert elapsed_s < 10  # the drip goes on for 60 s; the cut comes at 1 s (generous margin for a loaded machine)
+    receiver.answer = Answer(200)
+    assert sender.post(receiver.url, b"{}", HEADERS, 1.0, local=True).ok  # the pool is not left with a cut socket
