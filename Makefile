@@ -71,11 +71,11 @@ setup: ## the stack in the background (same as ./setup.sh)
 teardown: ## stop the background stack (same as ./teardown.sh; WIPE=1 deletes its data)
 	./teardown.sh $(if $(filter 1,$(WIPE)),--wipe,)
 
-backup: $(STACK) ## compressed pg_dump into backups/ (and the backups bucket when the stack runs)
+backup: $(STACK) ## pg_dump + plugin bundles + attachments into backups/*.tar (and the backups bucket when the stack runs)
 	$(PY) -m infra.local backup
 
-restore: $(STACK) ## destructive: make restore FILE=backups/backup-....dump CONFIRM=1
-	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/backup-....dump CONFIRM=1" >&2; exit 2; }
+restore: $(STACK) ## replace the database (one transaction) and put back its objects: make restore FILE=backups/backup-....tar CONFIRM=1
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/backup-....tar CONFIRM=1" >&2; exit 2; }
 	$(PY) -m infra.local restore $(FILE) $(if $(filter 1,$(CONFIRM)),--yes,)
 
 rotate-jwt-secret: $(STACK) ## new JWT signing secret for the local stack (restarts it; old tokens get 401)

@@ -43,6 +43,8 @@ class Bucket:
     name: str
     # Browsers upload and download through presigned URLs: the bucket needs a CORS rule.
     browser_access: bool = False
+    # Rows point at its objects: S3 versioning keeps overwritten or deleted ones (docs/runbook.md).
+    versioned: bool = False
 
     CORS_RULES = (
         {
@@ -70,8 +72,10 @@ WEBHOOK_QUEUE = Queue("WebhookDeliveriesQueue", "RACE_WEBHOOK_QUEUE", "race-webh
 TIMING_IMPORT_QUEUE = Queue(
     "TimingImportsQueue", "RACE_TIMING_IMPORT_QUEUE", "race-timing-imports", visibility_timeout_s=300
 )
-ATTACHMENTS_BUCKET = Bucket("AttachmentsBucket", "RACE_ATTACHMENTS_BUCKET", "race-attachments", browser_access=True)
-PLUGINS_BUCKET = Bucket("PluginsBucket", "RACE_PLUGINS_BUCKET", "race-plugins")
+ATTACHMENTS_BUCKET = Bucket(
+    "AttachmentsBucket", "RACE_ATTACHMENTS_BUCKET", "race-attachments", browser_access=True, versioned=True
+)
+PLUGINS_BUCKET = Bucket("PluginsBucket", "RACE_PLUGINS_BUCKET", "race-plugins", versioned=True)
 UPLOADS_BUCKET = Bucket("UploadsBucket", "RACE_UPLOADS_BUCKET", "race-uploads", browser_access=True)
 BACKUPS_BUCKET = Bucket("BackupsBucket", "RACE_BACKUPS_BUCKET", "race-backups")
 

@@ -67,11 +67,13 @@ def _bucket(bucket: Bucket) -> Template:
         }
         for r in Bucket.CORS_RULES
     ]
-    cors = {"CorsConfiguration": {"CorsRules": rules}} if bucket.browser_access else {}
+    extra: Template = {"CorsConfiguration": {"CorsRules": rules}} if bucket.browser_access else {}
+    if bucket.versioned:
+        extra["VersioningConfiguration"] = {"Status": "Enabled"}
     return {
         "Type": "AWS::S3::Bucket",
         "Properties": {
-            **cors,
+            **extra,
             "BucketName": _bucket_name(bucket),
             "PublicAccessBlockConfiguration": {
                 "BlockPublicAcls": True,

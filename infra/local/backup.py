@@ -1,6 +1,7 @@
 """`make backup` and `make restore`: compressed pg_dump of the database, and an exact restore.
 
-Backups use pg_dump's custom format (compressed, restorable table by table). A restore replaces
+A backup is a tar archive: pg_dump's custom format (compressed) as `postgres.dump`, the plugin
+bundles and attachments of the stack's S3 (infra/local/backup_objects.py) and `manifest.json`. A restore replaces
 the public schema in one transaction (the old one is renamed, the backup loaded into a new one, the
 old one dropped just before COMMIT), so a file that is not a backup, or breaks off half way, leaves
 the live data exactly as it was; a good one leaves the database as it was at backup time.
@@ -9,10 +10,13 @@ the live data exactly as it was; a good one leaves the database as it was at bac
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -22,7 +26,10 @@ from typing import IO, Any
 import psycopg
 
 from chalicelib.db.migrate import recorded_stage
+from infra.local import backup_objects as objects
 from infra.local.postgres import find_pg_bin
+
+DUMP_MEMBER = "postgres.dump"
 
 
 def _tool(name: str) -> str:
@@ -75,16 +82,52 @@ def _last(lines: list[str]) -> str:
     return next((line for line in reversed(lines) if line.strip()), "")
 
 
-def backup(database_url: str, folder: Path, *, upload: Any = None) -> Path:
-    """Write backup-<UTC time>.dump into `folder` (streaming pg_dump's progress); optionally upload it."""
+def backup(database_url: str, folder: Path, *, s3: Any = None, upload: Any = None) -> Path:
+    """Write backup-<UTC time>.tar into `folder`: the pg_dump and, given an S3 client, the objects
+    rows point at (plugin bundles, attachments). Progress is printed as it goes."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"backup-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.dump"
+    path = folder / f"backup-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.tar"
+    partial = path.with_suffix(".partial")
     print(f"backing up to {path} ...", flush=True)
-    dump_database(database_url, path)
-    print(f"backup written: {path} ({_human(path.stat().st_size)})", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        dump = Path(scratch) / DUMP_MEMBER
+        dump_database(database_url, dump)  # first: every object a dumped row points at exists now
+        try:
+            with tarfile.open(partial, "w") as archive:
+                archive.add(dump, DUMP_MEMBER)
+                entries = objects.add_objects(archive, s3) if s3 is not None else []
+                objects.add_manifest(archive, {"format": 1, "objects": entries})
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    partial.replace(path)
+    if s3 is None:
+        print("note: no S3 endpoint (the stack is not running): this backup holds the database only", flush=True)
+    print(f"backup written: {path} ({_human(path.stat().st_size)}, {len(entries)} objects)", flush=True)
     if upload is not None:
         upload(path)
     return path
+
+
+class BadArchive(Exception):
+    pass
+
+
+def unpack(path: Path, scratch: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """The dump and the object entries of a backup (a plain .dump from older backups: no objects)."""
+    if not tarfile.is_tarfile(path):
+        return path, []
+    try:
+        with tarfile.open(path) as archive:
+            archive.extractall(scratch, filter="data")  # refuses absolute paths, links out, devices
+        manifest = json.loads((scratch / objects.MANIFEST).read_text())
+        entries: list[dict[str, Any]] = list(manifest["objects"])
+        missing = [e["member"] for e in entries if not (scratch / e["member"]).is_file()]
+    except (tarfile.TarError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadArchive(f"cannot read the archive: {exc or type(exc).__name__}") from exc
+    if missing or not (scratch / DUMP_MEMBER).is_file():
+        raise BadArchive("the archive is incomplete")
+    return scratch / DUMP_MEMBER, entries
 
 
 def dump_database(database_url: str, path: Path) -> None:
@@ -208,46 +251,68 @@ def restore(
     *,
     confirmed: bool,
     pause: Callable[[], AbstractContextManager[None]] = nullcontext,
+    s3: Any = None,
 ) -> int:
-    """Replace the database's contents with the backup at `path` in one transaction; refuses unless confirmed.
-
-    `pause` wraps the swap (the command pauses a running stack's API and workers with it).
-    """
+    """Replace the database's contents (in one transaction) and put back the backup's objects;
+    refuses unless confirmed. `pause` wraps both (the command pauses a running stack with it)."""
     if not path.is_file():
         print(f"restore: {path} does not exist", file=sys.stderr)
         return 2
-    problem = unreadable(path)
-    if problem:
-        print(
-            f"restore: {path} is not a backup pg_restore can read ({problem}); "
-            "nothing was changed: the live data is untouched",
-            file=sys.stderr,
-        )
-        return 1
-    tables = describe(database_url)
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            dump, entries = unpack(path, Path(scratch))
+            problem = unreadable(dump)
+        except BadArchive as exc:
+            problem = str(exc)
+        if problem:
+            print(f"restore: {path} is not a backup ({problem}); {UNTOUCHED}", file=sys.stderr)
+            return 1
+        if entries and s3 is None:
+            print(
+                f"restore: {path} holds {len(entries)} objects (plugin bundles, attachments) and no S3 endpoint "
+                f"runs to put them in: start the stack first (./setup.sh) or set AWS_ENDPOINT_URL; {UNTOUCHED}",
+                file=sys.stderr,
+            )
+            return 1
+        if not _confirmed(database_url, path, len(entries), confirmed):
+            return 1
+        with pause():
+            if not swap_in(database_url, dump, before_commit=KEEP_TARGET_STAGE):
+                print(f"restore: {UNTOUCHED} (the transaction was rolled back)", file=sys.stderr)
+                return 1
+            print(f"database restored from {path}", flush=True)
+            try:
+                objects.put_objects(Path(scratch), entries, s3)
+            except Exception as exc:
+                print(
+                    f"restore: the database is restored but putting the objects back failed ({exc}); "
+                    "run the same restore again (it overwrites, never deletes)",
+                    file=sys.stderr,
+                )
+                return 1
+    print(f"restored {path} ({len(entries)} objects)")
+    return 0
+
+
+UNTOUCHED = "nothing was changed: the live data is untouched"
+
+
+def _confirmed(database_url: str, path: Path, object_count: int, confirmed: bool) -> bool:
+    """Say what would be replaced; True only when the operator confirmed."""
     print(f"restore will REPLACE everything in the public schema of {_redact(database_url)}:")
-    for table, rows in tables:
+    for table, rows in describe(database_url):
         print(f"  {table}: {rows} rows")
-    print(f"with {path} ({_human(path.stat().st_size)}), in one transaction.")
+    print(f"with {path} ({_human(path.stat().st_size)}), in one transaction,")
+    print(f"and put back its {object_count} objects (same keys are overwritten; other objects stay).")
+    with psycopg.connect(database_url) as conn:
+        stage = recorded_stage(conn)
+    print(f"this database's recorded stage ({stage or 'none'}) is kept; the backup's is not taken over.")
     if not confirmed:
         print(
             "refusing: this is destructive. Run again with CONFIRM=1 (make restore FILE=... CONFIRM=1) or --yes.",
             file=sys.stderr,
         )
-        return 1
-    with psycopg.connect(database_url) as conn:
-        stage = recorded_stage(conn)
-    print(f"this database's recorded stage ({stage or 'none'}) is kept; the backup's is not taken over.")
-    with pause():
-        restored = swap_in(database_url, path, before_commit=KEEP_TARGET_STAGE)
-    if not restored:
-        print(
-            "restore: nothing was changed: the live data is untouched (the transaction was rolled back)",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"restored {path}")
-    return 0
+    return confirmed
 
 
 def _redact(url: str) -> str:
@@ -268,11 +333,11 @@ def upload_to_bucket(endpoint_url: str | None, bucket: str) -> Any:
         import boto3
 
         try:
-            boto3.client("s3", endpoint_url=endpoint_url).upload_file(str(path), bucket, f"postgres/{path.name}")
+            boto3.client("s3", endpoint_url=endpoint_url).upload_file(str(path), bucket, f"backups/{path.name}")
         except Exception as exc:  # the local file is the backup; the copy is a convenience
             print(f"note: could not copy the backup to s3://{bucket}: {exc}", file=sys.stderr)
             return
-        print(f"copied to s3://{bucket}/postgres/{path.name}")
+        print(f"copied to s3://{bucket}/backups/{path.name}")
 
     return upload
 

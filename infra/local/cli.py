@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, _Options]] = {
     "migrate": ("apply pending migrations (DATABASE_URL, else the stack's database)", _migrate),
     "seed": ("load the demo data (refused on a production database)", _none),
     "env": ("print the running stack's URLs as shell exports", _none),
-    "backup": ("a compressed pg_dump into backups/ (and the backups bucket when the stack runs)", _none),
+    "backup": ("pg_dump + plugin bundles + attachments into backups/ (a tar archive)", _none),
     "restore": ("replace the database with a backup (destructive: needs --yes)", _restore),
     "rotate-jwt-secret": ("a new JWT signing secret for the local stack; restarts it", _none),
     "logs": ("follow the stack's log in a readable form", _logs),

@@ -157,18 +157,31 @@ def _tail(path: os.PathLike[str] | str, lines: int = 30) -> str:
         return ""
 
 
-def backup_command() -> int:
-    from chalicelib.resources import BACKUPS_BUCKET
-    from infra.local import backup as backups
-
+def _s3() -> Any:
+    """An S3 client for the stack's objects: AWS_ENDPOINT_URL, else the running stack's emulator, else None."""
     record = _running_stack()
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or (record["awsEndpointUrl"] if record else None)
+    if not endpoint:
+        return None
+    import boto3
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
+        os.environ.setdefault(name, value)  # the emulator takes any key, as the stack itself does
+    return boto3.client("s3", endpoint_url=endpoint, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+
+
+def backup_command() -> int:
+    from infra.local import backup as backups
+    from infra.local.backup_objects import bucket_name
+
+    s3 = _s3()
     upload = None
-    if record:
-        upload = backups.upload_to_bucket(
-            record["awsEndpointUrl"], os.environ.get(BACKUPS_BUCKET.env_var) or BACKUPS_BUCKET.name
-        )
+    if s3 is not None:
+        from chalicelib.resources import BACKUPS_BUCKET
+
+        upload = backups.upload_to_bucket(s3.meta.endpoint_url, bucket_name(BACKUPS_BUCKET))
     with _database() as url:
-        backups.backup(url, backups.default_folder(), upload=upload)
+        backups.backup(url, backups.default_folder(), s3=s3, upload=upload)
     return 0
 
 
@@ -179,7 +192,7 @@ def restore_command(file: str, *, confirmed: bool = False) -> int:
 
     confirmed = confirmed or os.environ.get("CONFIRM") == "1"
     with _database() as url:
-        return backups.restore(url, Path(file), confirmed=confirmed, pause=_pause_for(url))
+        return backups.restore(url, Path(file), confirmed=confirmed, pause=_pause_for(url), s3=_s3())
 
 
 def _pause_for(database_url: str) -> Callable[[], AbstractContextManager[None]]:

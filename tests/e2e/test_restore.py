@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,9 +103,13 @@ def test_restore_with_the_stack_running(running: RunningStack, tmp_path: Path) -
 
     random_file = tmp_path / "random.dump"
     random_file.write_bytes(random.Random(19).randbytes(200_000))
-    truncated = tmp_path / "truncated.dump"
-    truncated.write_bytes(good.read_bytes()[: good.stat().st_size * 9 // 10])
-    for bad in (random_file, truncated):
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with tarfile.open(good) as archive:  # a dump that breaks off in its data: fails inside the swap
+        dump = archive.extractfile("postgres.dump").read()  # type: ignore[union-attr]
+    truncated_dump = tmp_path / "truncated.dump"
+    truncated_dump.write_bytes(dump[: len(dump) * 9 // 10])
+    for bad in (random_file, truncated, truncated_dump):
         done = running.run("restore", str(bad), "--yes")
         assert done.returncode == 1, done.stdout + done.stderr
         assert "the live data is untouched" in done.stderr
@@ -125,3 +130,52 @@ def test_restore_with_the_stack_running(running: RunningStack, tmp_path: Path) -
             "SELECT count(*) FROM laps l JOIN accounts a ON a.id = l.account_id WHERE a.slug = 'apex-racing'"
         ).fetchone()[0]  # type: ignore[index]
     assert laps_before > mine > 0 and len(laps) == min(mine, 500)
+
+
+def test_a_backup_restored_into_a_wiped_stack_brings_back_plugin_bundles_and_attachments(
+    running: RunningStack,
+) -> None:
+    headers = {"Authorization": f"Bearer {running.token()}"}
+    api = running.api_url
+    body = {
+        "manifest": {"id": "restore-check", "version": "1.0.0", "name": "Restore check", "interfaces": ["math"]},
+        "bundle": "var plugin = { math: function (input) { return input.a * 10 + input.b; } };",
+    }
+    assert requests.post(f"{api}/plugins", json=body, headers=headers, timeout=30).status_code == 201
+    sheet = requests.get(f"{api}/run-sheets?limit=1", headers=headers, timeout=30).json()["items"][0]
+    telemetry = random.Random(5).randbytes(30_000)
+    created = requests.post(
+        f"{api}/run-sheets/{sheet['id']}/attachments",
+        json={"fileName": "car7.ld", "contentType": "application/octet-stream", "sizeBytes": len(telemetry)},
+        headers=headers,
+        timeout=30,
+    ).json()
+    put = requests.put(created["uploadUrl"], data=telemetry, headers=created["uploadHeaders"], timeout=30)
+    assert put.status_code == 200
+    assert requests.post(f"{api}/attachments/{created['id']}/complete", headers=headers, timeout=30).ok
+
+    made = running.run("backup")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "objects: race-plugins: 1" in made.stdout and "objects: race-attachments: 1" in made.stdout
+    path = made.stdout.split("backup written: ", 1)[1].split(" (", 1)[0]
+
+    assert running.run("down", "--wipe").returncode == 0
+    up = running.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    running.database_url = state.read_record(running.state_dir, "stack")["databaseUrl"]  # type: ignore[index]
+    headers = {"Authorization": f"Bearer {running.token()}"}
+    gone = requests.post(f"{api}/plugins/restore-check/invoke/math", json={"input": {}}, headers=headers, timeout=30)
+    assert gone.status_code == 404  # a fresh stack: no such plugin
+
+    done = running.run("restore", path, "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "objects restored: 2/2" in done.stdout
+    headers = {"Authorization": f"Bearer {running.token()}"}
+    invoked = requests.post(
+        f"{api}/plugins/restore-check/invoke/math", json={"input": {"a": 4, "b": 2}}, headers=headers, timeout=60
+    )
+    assert invoked.status_code == 200, invoked.text
+    assert invoked.json()["output"] == 42
+    items = requests.get(f"{api}/run-sheets/{sheet['id']}/attachments", headers=headers, timeout=30).json()["items"]
+    (item,) = [i for i in items if i["id"] == created["id"]]
+    assert requests.get(item["downloadUrl"], timeout=30).content == telemetry

@@ -6,6 +6,7 @@ import hashlib
 import random
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,14 @@ def test_restore_command_refuses_without_confirmation(postgres: Any, tmp_path: P
     assert "refusing" in done.stderr and "REPLACE" in done.stdout and "laps" in done.stdout
 
 
-@pytest.mark.parametrize("damage", ["random", "truncated", "wrong_sql"])
+def _dump_of(archive: Path, folder: Path) -> Path:
+    """The pg_dump inside a backup archive, as a plain file (older backups were only that)."""
+    with tarfile.open(archive) as tar:
+        tar.extract("postgres.dump", folder, filter="data")
+    return folder / "postgres.dump"
+
+
+@pytest.mark.parametrize("damage", ["random", "truncated_archive", "truncated_dump", "wrong_sql"])
 def test_a_bad_file_leaves_the_data_exactly_as_it_was(
     postgres: Any, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -85,14 +93,17 @@ def test_a_bad_file_leaves_the_data_exactly_as_it_was(
     with psycopg.connect(url) as conn:
         conn.execute("DELETE FROM laps WHERE lap_number > 3")  # the live data differs from the backup
     before = _fingerprint(url)
-    bad = tmp_path / "bad.dump"
+    bad = tmp_path / "bad.tar"
     if damage == "random":
         bad.write_bytes(random.Random(7).randbytes(50_000))
-    elif damage == "truncated":
-        bad.write_bytes(good.read_bytes()[: good.stat().st_size * 9 // 10])  # its table of contents still reads
-    else:  # a readable archive whose SQL fails part way: a table the live schema cannot take twice
+    elif damage == "truncated_archive":
+        bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif damage == "truncated_dump":  # its table of contents still reads: pg_restore breaks off in the data
+        dump = _dump_of(good, tmp_path)
+        bad.write_bytes(dump.read_bytes()[: dump.stat().st_size * 9 // 10])
+    else:  # a readable archive whose SQL fails inside the transaction
         with psycopg.connect(url) as conn:
-            conn.execute("CREATE SCHEMA public_prev")  # the rename to public_prev then fails inside the transaction
+            conn.execute("CREATE SCHEMA public_prev")  # the rename to public_prev then fails
     path = good if damage == "wrong_sql" else bad
     assert backup.restore(url, path, confirmed=True) == 1
     out = capsys.readouterr()
@@ -101,11 +112,23 @@ def test_a_bad_file_leaves_the_data_exactly_as_it_was(
         with psycopg.connect(url) as conn:
             conn.execute("DROP SCHEMA public_prev")
     assert _fingerprint(url) == before
-    if damage == "truncated":
+    if damage == "truncated_dump":
         assert "processing data for table" in out.out  # pg_restore's progress was streamed before it broke off
-    if damage != "wrong_sql":  # the swap itself is safe too, without the table-of-contents check in front
+    if damage in ("random", "truncated_dump"):  # the swap itself is safe without the checks in front
         assert backup.swap_in(url, bad) is False
         assert _fingerprint(url) == before
+
+
+def test_an_older_plain_dump_still_restores(postgres: Any, tmp_path: Path) -> None:
+    url = postgres.create_database("race_backup_plain")
+    migrate(url, log=False)
+    seed(url, "local", "pw")
+    at_backup = _fingerprint(url)
+    dump = _dump_of(backup.backup(url, tmp_path), tmp_path)
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM laps")
+    assert backup.restore(url, dump, confirmed=True) == 0
+    assert _fingerprint(url) == at_backup
 
 
 def test_restore_streams_progress_and_keeps_connections_working(
@@ -122,3 +145,27 @@ def test_restore_streams_progress_and_keeps_connections_working(
     with psycopg.connect(url) as conn:
         schemas = [r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'public%%'")]
         assert schemas == ["public"]  # the previous schema was dropped with the commit
+
+
+def test_objects_travel_with_the_backup(postgres: Any, provisioned: str, tmp_path: Path) -> None:
+    import boto3
+
+    from infra.local.backup_objects import BACKED_UP, bucket_name
+
+    s3 = boto3.client("s3", endpoint_url=provisioned, region_name="us-east-1")
+    plugins, attachments = (bucket_name(b) for b in BACKED_UP)
+    prefix = f"backup-test-{random.Random().getrandbits(32):08x}"
+    bundle, telemetry = b"var plugin = {math: function (i) { return i; }};", random.Random(3).randbytes(70_000)
+    s3.put_object(Bucket=plugins, Key=f"{prefix}/fuel/1.0.0/abc.js", Body=bundle, ContentType="application/javascript")
+    s3.put_object(Bucket=attachments, Key=f"{prefix}/sheet/att/Car7 run.ld", Body=telemetry)
+    url = postgres.create_database("race_backup_objects")
+    migrate(url, log=False)
+    path = backup.backup(url, tmp_path, s3=s3)
+    s3.delete_object(Bucket=plugins, Key=f"{prefix}/fuel/1.0.0/abc.js")
+    s3.put_object(Bucket=attachments, Key=f"{prefix}/sheet/att/Car7 run.ld", Body=b"overwritten")
+
+    assert backup.restore(url, path, confirmed=True) == 1  # objects and nowhere to put them: refused
+    assert backup.restore(url, path, confirmed=True, s3=s3) == 0
+    got = s3.get_object(Bucket=plugins, Key=f"{prefix}/fuel/1.0.0/abc.js")
+    assert got["Body"].read() == bundle and got["ContentType"] == "application/javascript"
+    assert s3.get_object(Bucket=attachments, Key=f"{prefix}/sheet/att/Car7 run.ld")["Body"].read() == telemetry

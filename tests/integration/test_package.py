@@ -92,3 +92,10 @@ def test_resource_part_creates_in_the_emulators_cloudformation(private_emulator:
     buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     for bucket in RESOURCES.buckets:
         assert any(name.startswith(bucket.name + "-") for name in buckets), (bucket.name, buckets)
+    # Rows point at plugin bundles and attachments: S3 keeps their versions (moto's CloudFormation
+    # ignores VersioningConfiguration, so the template itself is what is checked).
+    template = resources_template()["Resources"]
+    for bucket in RESOURCES.buckets:
+        versioning = template[bucket.logical_id]["Properties"].get("VersioningConfiguration")
+        assert versioning == ({"Status": "Enabled"} if bucket.versioned else None), bucket.name
+    assert {b.name for b in RESOURCES.buckets if b.versioned} == {"race-plugins", "race-attachments"}
