@@ -26,3 +26,12 @@ def session_standings(id: str) -> Any:
     if query_params(bp):
         raise Invalid("GET /sessions/{id}/standings takes no query parameters", field=next(iter(query_params(bp))))
     return standings.for_session(caller(), id)
+
+
+@route(bp, "/sessions/{id}/lap-chart")
+@documented(answer=shapes.lap_chart_answer())
+def session_lap_chart(id: str) -> Any:
+    """Every car's laps as columns (lap number, time, elapsed, in/out/neutralised/invalid mark) for charts"""
+    if query_params(bp):
+        raise Invalid("GET /sessions/{id}/lap-chart takes no query parameters", field=next(iter(query_params(bp))))
+    return standings.chart_for_session(caller(), id)

@@ -665,3 +665,24 @@ def standings_answer() -> Schema:
             "items": {"type": "array", "items": car},
         },
     }
+
+
+def lap_chart_answer() -> Schema:
+    ints = {"type": "array", "items": {"type": "integer"}}
+    car = {
+        "type": "object",
+        "required": ["carId", "number", "lapNumbers", "lapTimesMs", "elapsedMs", "marks"],
+        "properties": {
+            "carId": _UUID,
+            "number": _TEXT,
+            "lapNumbers": ints,
+            "lapTimesMs": ints,
+            "elapsedMs": ints,
+            "marks": ints,
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["sessionId", "sessionType", "items"],
+        "properties": {"sessionId": _UUID, "sessionType": _TEXT, "items": {"type": "array", "items": car}},
+    }

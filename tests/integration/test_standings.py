@@ -225,3 +225,33 @@ def test_a_team_written_custom_of_the_wrong_type_reads_as_absent(weekend: Weeken
     custom = {"elapsedMs": "soon", "officialBest": "yes", "driverName": 7}
     ok(weekend.api.call("PATCH", f"/laps/{lap['id']}", {"custom": custom}))
     assert all(isinstance(car["position"], int) for car in standings(weekend)["items"])
+
+
+def test_the_lap_chart_gives_each_cars_laps_as_columns_with_marks(weekend: Weekend, stack: Stack) -> None:
+    weekend.import_file((FIXTURES / "indy_style_race.CSV").read_bytes())
+    path = f"/sessions/{weekend.session['id']}/lap-chart"
+    chart = ok(weekend.api.get(path))
+    numbers = {car["id"]: number for number, car in weekend.cars().items()}
+    laps = sorted(weekend.laps(), key=lambda lap: (numbers[lap["carId"]], lap["lapNumber"]))
+    assert [item["number"] for item in chart["items"]] == sorted(numbers.values())
+    columns = [
+        (item["number"], n, t, m)
+        for item in chart["items"]
+        for n, t, m in zip(item["lapNumbers"], item["lapTimesMs"], item["marks"], strict=True)
+    ]
+    green = {None, "GF", "FF"}
+    expected = []
+    for i, lap in enumerate(laps):
+        before = laps[i - 1] if i and laps[i - 1]["carId"] == lap["carId"] else None
+        neutralised = lap["flag"] not in green or (before is not None and before["flag"] not in green)
+        number = numbers[lap["carId"]]
+        expected.append(
+            (number, lap["lapNumber"], lap["lapTimeMs"], lap["isInLap"] | lap["isOutLap"] << 1 | neutralised << 2)
+        )
+    assert columns == expected
+    assert any(m & 4 for _, _, _, m in columns)  # the fixture has neutralised laps
+    by_number = {item["number"]: item for item in chart["items"]}
+    assert by_number["03"]["elapsedMs"][:2] == [107_285, 213_922]  # the file's ELAPSED column
+    email, _ = new_account("owner")
+    assert Api(stack.api_url, token_for(email)).get(path).status_code == 404
+    assert weekend.api.get(path + "?x=1").status_code == 400

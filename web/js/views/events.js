@@ -89,7 +89,8 @@ export function eventView(ctx, eventId) {
             h("span", { class: "car-chip", style: { "--livery": car.liveryColor || "#888" } }, `#${car.number}`),
             h("span", { class: "muted" }, ` ${car.class || ""}`))))),
         h("tbody", {}, sessions.map((session) => h("tr", {},
-          h("th", { scope: "row" }, h("div", { class: "session-name" }, session.name),
+          h("th", { scope: "row" }, h("div", { class: "session-name" },
+            h("a", { href: `#/sessions/${session.id}`, "aria-label": `Session view ${session.name}: every car` }, session.name)),
             h("div", { class: "muted small" }, `${session.type} · ${dateTime(session.startsAt)}`)),
           ours.map((car) => {
             const sheet = sheetFor(session.id, car.id);

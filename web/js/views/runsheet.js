@@ -97,7 +97,7 @@ export function runSheetView(ctx, runSheetId, initialTab) {
   function renderHead() {
     const { session, car, event } = st;
     ctx.shell.setCrumbs([{ label: "Events", href: "#/events" }, { label: event.name, href: `#/events/${event.id}` },
-      { label: session.name }, { label: `#${car.number}` }]);
+      { label: session.name, href: `#/sessions/${session.id}` }, { label: `#${car.number}` }]);
     ctx.shell.setNav("events");
     const carLinks = st.siblings.map((sheet) => {
       const c = st.cars.find((x) => x.id === sheet.carId);
