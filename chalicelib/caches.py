@@ -15,7 +15,7 @@ def forget() -> None:
     """Close the PostgreSQL pool and drop every cached setting, client and queue URL."""
     from chalicelib.config import settings
     from chalicelib.realtime import push
-    from chalicelib.store import aws, postgres
+    from chalicelib.store import aws, connections, postgres
     from chalicelib.timing import queue as timing_queue
     from chalicelib.webhooks import queue as webhook_queue
     from chalicelib.webhooks import schedule
@@ -24,6 +24,7 @@ def forget() -> None:
     settings.cache_clear()
     aws.client.cache_clear()
     push._client.cache_clear()
+    connections._register_fingerprint.cache_clear()
     timing_queue._queue_url.cache_clear()
     webhook_queue._queue_url.cache_clear()
     schedule.policy.cache_clear()

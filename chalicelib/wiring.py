@@ -25,9 +25,17 @@ def _webhooks(conn: psycopg.Connection[dict[str, Any]]) -> SinkTransaction:
     return WebhookSink(conn)
 
 
+def _access(conn: psycopg.Connection[dict[str, Any]]) -> SinkTransaction:
+    from chalicelib.realtime.access import AccessSink
+
+    return AccessSink(conn)
+
+
 def install() -> None:
-    """Register the sinks, rooms first (as before: a write's room push precedes its webhook messages); idempotent."""
+    """Register the sinks: access first (sockets that lost it close before anything else is sent),
+    then rooms before webhooks (a write's room push precedes its webhook messages); idempotent."""
     from chalicelib.domain import sinks
 
+    sinks.register("access", _access)
     sinks.register("rooms", _rooms)
     sinks.register("webhooks", _webhooks)

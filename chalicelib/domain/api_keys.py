@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.domain import idempotency, listing, tokens
+from chalicelib.domain import access, changes, idempotency, listing, tokens
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import API_KEYS
 from chalicelib.domain.roles import at_least
@@ -57,6 +57,7 @@ def list_keys(caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
 def revoke(caller: Caller, key_id: str) -> None:
     caller.require("admin")
     key_id = listing.parse_uuid(key_id, "id")
-    with transaction() as conn:
+    with changes.write(caller) as (conn, recorder):
         if execute(conn, "delete_api_key", {"id": key_id, "account_id": caller.account_id}) == 0:
             raise NotFound(f"api key {key_id} not found")
+        access.lose(recorder, access.AccessLoss(caller.account_id, api_key_ids=(key_id,)))  # its sockets close

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.config import settings
-from chalicelib.domain import auth, changes, listing, passwords, rate_limits, tokens
+from chalicelib.domain import access, auth, changes, listing, passwords, rate_limits, tokens
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import Field, Resource
 from chalicelib.domain.roles import ROLES
@@ -239,6 +239,7 @@ def remove_member(caller: Caller, member_id: str) -> None:
             if current["role"] == "owner" and _owners(conn, caller.account_id) <= 1:
                 raise Conflict("the account's last owner cannot be removed; make another member owner first")
             execute(conn, "delete_membership", {"account_id": caller.account_id, "user_id": member_id})
+            access.member_removed(recorder, caller.account_id, member_id)  # their sockets and keys' close
         recorder.record("member", "delete", MEMBERS.to_wire(current))
 
 

@@ -10,11 +10,12 @@ consumer's own sweep does later.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import psycopg
 
+    from chalicelib.domain.access import AccessLoss
     from chalicelib.domain.changes import DomainEvent
 
 
@@ -27,6 +28,14 @@ class SinkTransaction(Protocol):
 
     def committed(self) -> None:
         """After the commit; never raises (the consumer's sweep catches up)."""
+
+
+@runtime_checkable
+class AccessListener(Protocol):
+    """A sink that also hears, inside the transaction, who loses access when it commits
+    (domain/access.py `lose`): a removed member, a revoked key."""
+
+    def lost(self, loss: AccessLoss) -> None: ...
 
 
 Sink = Callable[["psycopg.Connection[dict[str, Any]]"], SinkTransaction]

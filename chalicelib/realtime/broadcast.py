@@ -30,6 +30,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.realtime import push
+from chalicelib.realtime.access import reachable
 from chalicelib.store import connections
 from chalicelib.store.connections import LoggedMessage
 from chalicelib.store.room_log import RoomLog, dynamo, take_turn
@@ -243,7 +244,8 @@ def _drain_and_end(
     sent_seq = state.sent_seq
     try:
         while state.seq > sent_seq:
-            members = connections.member_ids(session_id)
+            # Re-checked before every page: a connection whose principal lost access gets nothing more.
+            members = reachable(connections.member_principals(session_id), endpoint_url)
             # An empty room has nobody to send to: its log is kept for resumes, the turn moves on.
             page = _log().read(session_id, sent_seq + 1, state.seq, PAGE_MESSAGES) if members else []
             # Absent entries (expired: the room was not sent to for WINDOW_S) are skipped.

@@ -68,6 +68,19 @@ def post(connection_id: str, data: bytes, endpoint_url: str | None = None) -> st
     return SENT
 
 
+def close(connection_id: str, endpoint_url: str | None = None) -> str:
+    """DELETE @connections/{id}: the gateway closes the socket (and runs $disconnect). SENT, GONE
+    (it was closed already) or FAILED."""
+    try:
+        _client(endpoint_url or management_url()).delete_connection(ConnectionId=connection_id)
+    except Exception as exc:
+        if type(exc).__name__ == "GoneException":
+            return GONE
+        logger().warning("closing a connection failed", extra={"connection_id": connection_id, "error": repr(exc)})
+        return FAILED
+    return SENT
+
+
 def send(connection_id: str, message: dict[str, Any], endpoint_url: str | None = None) -> bool:
     """Post one JSON message; True when delivered."""
     return post(connection_id, encode(message), endpoint_url) == SENT

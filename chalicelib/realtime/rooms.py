@@ -6,12 +6,13 @@ import datetime as dt
 import json
 from typing import Any
 
-from chalicelib.domain import auth
+from chalicelib.domain import access, auth
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.listing import parse_uuid
 from chalicelib.domain.records import SESSIONS
-from chalicelib.errors import Invalid, NotFound, PlatformError
+from chalicelib.errors import Invalid, NotFound, PlatformError, Unauthorized
 from chalicelib.realtime import broadcast, push
+from chalicelib.realtime.access import close, reachable
 from chalicelib.store import connections, records
 from chalicelib.store.postgres import fetch_one, transaction
 
@@ -26,8 +27,16 @@ def connect(connection_id: str, token: str | None) -> Caller:
 
         raise Unauthorized("connect with ?token=<JWT or race_ API key>")
     caller = auth.authenticate(None, token) if token.startswith("race_") else auth.authenticate_jwt(token)
+    # A JWT was just verified with the current secret: its fingerprint tells later whether it still is.
+    secret_fp = None if caller.api_key_id else access.current_fingerprint()
     connections.save_connection(
-        connection_id, caller.account_id, caller.role, caller.user_id, caller.api_key_id, _display_name(caller)
+        connection_id,
+        caller.account_id,
+        caller.role,
+        caller.user_id,
+        caller.api_key_id,
+        _display_name(caller),
+        secret_fp,
     )
     return caller
 
@@ -77,14 +86,28 @@ class Room:
         connection = connections.get_connection(self.connection_id)
         if connection is None:
             raise NotFound("connection is not registered; reconnect")
+        if action not in ("join", "resume", "leave"):
+            raise Invalid("action must be one of join, leave, ping, resume", field="action")
+        connection = self._recheck(connection)
+        if connection is None:
+            return
         if action == "join":
             self.join(connection, message.get("sessionId"))
         elif action == "resume":
             self.resume(connection, message.get("sessionId"), message.get("sinceSeq"))
-        elif action == "leave":
-            self.leave(connection, message.get("sessionId"))
         else:
-            raise Invalid("action must be one of join, leave, ping, resume", field="action")
+            self.leave(connection, message.get("sessionId"))
+
+    def _recheck(self, connection: dict[str, Any]) -> dict[str, Any] | None:
+        """The connection with its principal's role now; None (after telling it why and closing it)
+        when the principal lost access since it connected."""
+        try:
+            caller = access.recheck(access.Principal.of(connection))
+        except Unauthorized as exc:
+            self.reply({"type": "error", "code": exc.code, "message": exc.message})
+            close([self.connection_id], self.endpoint_url)
+            return None
+        return {**connection, "role": caller.role}
 
     def join(self, connection: dict[str, Any], session_id: Any) -> None:
         """Enter the room; `joined.seq` is the last message sent before this member was in it, so
@@ -127,10 +150,13 @@ class Room:
         return [*(m for m in members if m["connectionId"] != self.connection_id), me], True
 
     def leave(self, connection: dict[str, Any], session_id: Any) -> None:
-        session_id = parse_uuid(session_id, "sessionId")
+        """Leave the room; its members hear it only if this connection was in it."""
+        session_id = _session_of_account(connection, session_id)
+        was_member = connections.is_member(session_id, self.connection_id)
         connections.leave_room(session_id, self.connection_id)
         self.reply({"type": "left", "sessionId": session_id})
-        announce_presence(session_id, "leave", connection, self.endpoint_url)
+        if was_member:
+            announce_presence(session_id, "leave", connection, self.endpoint_url)
 
     def _presence(
         self, session_id: str, change: str, connection: dict[str, Any], members: list[dict[str, Any]]
@@ -169,12 +195,16 @@ def announce_presence(
     filling up (everyone reconnecting after a network blip) would send every member the whole list
     on every join, O(members^2) bytes; clients apply `change` + `member` to the list `joined` gave.
     """
+    principals = connections.member_principals(session_id)
     if members is None:
-        ids = connections.member_ids(session_id)
+        ids = [m["connectionId"] for m in principals]
         if len(ids) <= PRESENCE_LIST_MAX:
             members = connections.members(session_id)
     else:
         ids = [m["connectionId"] for m in members]
+    # Only to members whose principal holds access now (those that lost it are being closed).
+    others = [m for m in principals if m["connectionId"] != connection["connectionId"]]
+    recipients = reachable(others, endpoint_url, close_others=False)
     message: dict[str, Any] = {
         "type": "presence",
         "sessionId": session_id,
@@ -191,12 +221,12 @@ def announce_presence(
         message["members"] = [_public(m) for m in members]
     # Best effort: a member that is gone (410) is left to its own $disconnect (or the next room
     # message); forgetting it here too would multiply DynamoDB work when many leave at once.
-    push.fan_out([i for i in ids if i != connection["connectionId"]], [push.encode(message)], endpoint_url)
+    push.fan_out(recipients, [push.encode(message)], endpoint_url)
 
 
 def disconnect(connection_id: str, endpoint_url: str) -> None:
     connection = connections.get_connection(connection_id)
-    rooms = connections.forget_connection(connection_id)
+    rooms = connections.forget_connection(connection_id, connection)
     if connection is None:
         return
     for session_id in rooms:

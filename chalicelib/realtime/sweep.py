@@ -1,4 +1,5 @@
-"""The minute sweep: publishes domain events a failed publish left behind and finishes fan-outs a dead sender left."""
+"""The minute sweep: publishes domain events a failed publish left behind, finishes fan-outs a dead sender
+left and closes sockets opened with a rotated JWT secret; and the rotation's own closing function."""
 
 from __future__ import annotations
 
@@ -62,8 +63,15 @@ def finish_fan_outs() -> int:
 
 def sweep() -> dict[str, int]:
     from chalicelib.observability import logger
+    from chalicelib.realtime.access import close_stale_secret
 
-    done = {"published": publish_left_over(), "fanOutsFinished": finish_fan_outs()}
+    done = {
+        "published": publish_left_over(),
+        "fanOutsFinished": finish_fan_outs(),
+        # The backstop of a rotation (its trigger is the close_stale_connections function): a cold
+        # container with the new secret closes the sockets the old one signed.
+        "staleSecretClosed": close_stale_secret(),
+    }
     if any(done.values()):
         logger().warning("room sweep caught up", extra=done)
     return done
@@ -93,3 +101,10 @@ def register(app: Chalice) -> None:
     @app.schedule(Rate(1, unit=Rate.MINUTES), name="room_sweep")
     def room_sweep(event: CloudWatchEvent) -> None:
         sweep()
+
+    @app.lambda_function(name="close_stale_connections")
+    def close_stale_connections(event: dict[str, Any], context: Any) -> dict[str, int]:
+        """Invoked by the JWT secret rotation (docs/runbook.md): closes the sockets the old secret signed."""
+        from chalicelib.realtime.access import close_stale_secret
+
+        return {"closed": close_stale_secret()}

@@ -2,7 +2,11 @@
 
 Items (pk / sk):
 - `conn#<id>` / `meta`: who is connected; `conn#<id>` / `room#<session>`: the rooms it is in.
-- `room#<session>` / `conn#<id>`: a member of the room.
+- `room#<session>` / `conn#<id>`: a member of the room (with its principal, for the fan-out's re-check).
+- The connections of a principal, to close them when it loses access: `member#<account>#<user>` /
+  `conn#<id>`, `apikey#<key>` / `conn#<id>`, and, for JWT connections, `jwtfp#<fingerprint of the
+  signing secret>` / `conn#<id>`; `jwtfps` / `fp#<fingerprint>` lists the fingerprints in use (so a
+  rotation finds the stale ones without a scan).
 - `room#<session>` / `turn`: the room's state in one item: `seq`, the head (the last message number
   logged; no TTL: numbers never restart), `sentSeq` (every message up to it has been fanned out) and
   the lease of the one sender allowed to fan out now (`holder`, `leaseUntilMs`), so pushes go out in
@@ -16,6 +20,7 @@ Items (pk / sk):
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,9 +52,17 @@ def _log(session_id: str) -> str:
 
 
 def save_connection(
-    connection_id: str, account_id: str, role: str, user_id: str | None, api_key_id: str | None, name: str
+    connection_id: str,
+    account_id: str,
+    role: str,
+    user_id: str | None,
+    api_key_id: str | None,
+    name: str,
+    secret_fp: str | None = None,
 ) -> None:
+    """Record a new connection and index it by its principal (and, for a JWT, its secret's fingerprint)."""
     now = int(time.time())
+    expires = {"N": str(now + CONNECTION_TTL_S)}
     item = {
         "pk": _s(f"conn#{connection_id}"),
         "sk": _s("meta"),
@@ -57,14 +70,77 @@ def save_connection(
         "role": _s(role),
         "name": _s(name),
         "connectedAt": {"N": str(now)},
-        "expiresAt": {"N": str(now + CONNECTION_TTL_S)},
+        "expiresAt": expires,
     }
     if user_id:
         item["userId"] = _s(user_id)
     if api_key_id:
         item["apiKeyId"] = _s(api_key_id)
+    if secret_fp:
+        item["secretFp"] = _s(secret_fp)
+        _register_fingerprint(secret_fp)
+    record = {"accountId": account_id, "userId": user_id, "apiKeyId": api_key_id, "secretFp": secret_fp}
+    # The index items first: a connection is never recorded without the way to find and close it.
+    _write([{"pk": _s(pk), "sk": _s(f"conn#{connection_id}"), "expiresAt": expires} for pk in _index_keys(record)])
     with translated_errors("dynamodb"):
         client("dynamodb").put_item(TableName=_table(), Item=item)
+
+
+def _index_keys(record: dict[str, Any]) -> list[str]:
+    """The partitions that list this connection under its principal."""
+    keys = []
+    if record.get("apiKeyId"):
+        keys.append(f"apikey#{record['apiKeyId']}")
+    elif record.get("userId"):
+        keys.append(f"member#{record['accountId']}#{record['userId']}")
+    if record.get("secretFp") and not record.get("apiKeyId"):
+        keys.append(f"jwtfp#{record['secretFp']}")
+    return keys
+
+
+@functools.cache
+def _register_fingerprint(secret_fp: str) -> None:
+    """List the fingerprint in `jwtfps` (once per container: every connection would write the same item)."""
+    with translated_errors("dynamodb"):
+        client("dynamodb").put_item(TableName=_table(), Item={"pk": _s("jwtfps"), "sk": _s(f"fp#{secret_fp}")})
+
+
+def _write(items: list[dict[str, Any]]) -> None:
+    """Put items in one BatchWriteItem, retrying what DynamoDB leaves unprocessed."""
+    requests = [{"PutRequest": {"Item": item}} for item in items]
+    for _ in range(5):
+        if not requests:
+            return
+        with translated_errors("dynamodb"):
+            answer = client("dynamodb").batch_write_item(RequestItems={_table(): requests})
+        requests = answer.get("UnprocessedItems", {}).get(_table(), [])
+        if requests:
+            time.sleep(0.05)
+    if requests:
+        raise RuntimeError("DynamoDB left connection index items unprocessed")
+
+
+def member_connections(account_id: str, user_id: str) -> list[str]:
+    """The live connections of one member of one account (signed in with a JWT)."""
+    return [i["sk"]["S"].removeprefix("conn#") for i in _query(f"member#{account_id}#{user_id}", "conn#")]
+
+
+def key_connections(api_key_id: str) -> list[str]:
+    return [i["sk"]["S"].removeprefix("conn#") for i in _query(f"apikey#{api_key_id}", "conn#")]
+
+
+def stale_fingerprint_connections(current_fp: str) -> dict[str, list[str]]:
+    """JWT connections whose token was signed by a secret other than the current one, by fingerprint."""
+    stale = [i["sk"]["S"].removeprefix("fp#") for i in _query("jwtfps", "fp#") if i["sk"]["S"] != f"fp#{current_fp}"]
+    return {fp: [i["sk"]["S"].removeprefix("conn#") for i in _query(f"jwtfp#{fp}", "conn#")] for fp in stale}
+
+
+def forget_fingerprint(secret_fp: str) -> None:
+    """Drop a stale fingerprint from `jwtfps` once none of its connections is left."""
+    if _query(f"jwtfp#{secret_fp}", "conn#"):
+        return
+    with translated_errors("dynamodb"):
+        client("dynamodb").delete_item(TableName=_table(), Key=_key("jwtfps", f"fp#{secret_fp}"))
 
 
 def get_connection(connection_id: str) -> dict[str, Any] | None:
@@ -85,6 +161,7 @@ def get_connection(connection_id: str) -> dict[str, Any] | None:
         "name": item["name"]["S"],
         "userId": item.get("userId", {}).get("S"),
         "apiKeyId": item.get("apiKeyId", {}).get("S"),
+        "secretFp": item.get("secretFp", {}).get("S"),
     }
 
 
@@ -98,8 +175,9 @@ def join_room(session_id: str, connection: dict[str, Any]) -> dict[str, Any]:
         "joinedAt": {"N": str(now)},
         "expiresAt": {"N": str(now + CONNECTION_TTL_S)},
     }
-    if connection.get("userId"):
-        member["userId"] = _s(connection["userId"])
+    for name in ("userId", "apiKeyId", "secretFp"):
+        if connection.get(name):
+            member[name] = _s(connection[name])
     cid = connection["connectionId"]
     room_item = {"pk": _s(f"room#{session_id}"), "sk": _s(f"conn#{cid}"), **member}
     mirror_item = {"pk": _s(f"conn#{cid}"), "sk": _s(f"room#{session_id}"), "expiresAt": member["expiresAt"]}
@@ -159,17 +237,34 @@ def members(session_id: str) -> list[dict[str, Any]]:
 
 
 def member_ids(session_id: str) -> list[str]:
-    """The connection ids of the room's live members (only the keys are read: fan-out needs no more)."""
+    """The connection ids of the room's live members (only the keys are read)."""
     items = _query(f"room#{session_id}", "conn#", projection="sk, expiresAt")
     return [item["sk"]["S"].removeprefix("conn#") for item in items]
 
 
-def forget_connection(connection_id: str) -> list[str]:
-    """Remove a connection and its room memberships; returns the rooms it was in."""
+def member_principals(session_id: str) -> list[dict[str, Any]]:
+    """The room's live members with who each acts for (what the fan-out re-checks before sending)."""
+    items = _query(f"room#{session_id}", "conn#", projection="sk, accountId, userId, apiKeyId, secretFp, expiresAt")
+    return [
+        {
+            "connectionId": item["sk"]["S"].removeprefix("conn#"),
+            "accountId": item["accountId"]["S"],
+            **{name: item[name]["S"] for name in ("userId", "apiKeyId", "secretFp") if name in item},
+        }
+        for item in items
+    ]
+
+
+def forget_connection(connection_id: str, connection: dict[str, Any] | None = None) -> list[str]:
+    """Remove a connection, its room memberships and its index items (`connection`: its record, if
+    already read); returns the rooms it was in."""
+    connection = connection or get_connection(connection_id)
     rooms = rooms_of(connection_id)
     for session_id in rooms:
         leave_room(session_id, connection_id)
     with translated_errors("dynamodb"):
+        for pk in _index_keys(connection) if connection else []:
+            client("dynamodb").delete_item(TableName=_table(), Key=_key(pk, f"conn#{connection_id}"))
         client("dynamodb").delete_item(TableName=_table(), Key={"pk": _s(f"conn#{connection_id}"), "sk": _s("meta")})
     return rooms
 

@@ -385,7 +385,8 @@ def test_a_member_whose_connection_is_gone_is_removed_from_the_room(stack: Stack
     from chalicelib.store import connections
 
     ghost = "ghostConnId0="
-    connections.save_connection(ghost, team.account_id, "engineer", None, None, "Ghost")
+    key = _ok(team.owner.post("/api-keys", {"name": "ghost", "role": "viewer"}))  # holds access: only 410 removes it
+    connections.save_connection(ghost, team.account_id, "viewer", None, key["id"], "Ghost")
     record = connections.get_connection(ghost)
     assert record is not None
     connections.join_room(team.session_id, record)

@@ -69,5 +69,5 @@ def test_a_refused_write_is_never_heard_as_committed(
     assert not [h for h in heard if "committed" in h]
 
 
-def test_the_app_process_is_wired_with_rooms_and_webhooks(stack: Stack) -> None:
-    assert list(sinks._registered)[:2] == ["rooms", "webhooks"]
+def test_the_app_process_is_wired_with_access_rooms_and_webhooks(stack: Stack) -> None:
+    assert list(sinks._registered)[:3] == ["access", "rooms", "webhooks"]

@@ -109,10 +109,10 @@ def test_a_write_before_wiring_is_refused_not_lost(only: list[Any]) -> None:
         Recorder(FakeConnection(), caller())  # type: ignore[arg-type]
 
 
-def test_the_app_wires_rooms_then_webhooks() -> None:
+def test_the_app_wires_access_then_rooms_then_webhooks() -> None:
     import app  # noqa: F401  (wiring happens at import, as at cold start)
 
-    assert list(sinks._registered) == ["rooms", "webhooks"]
+    assert list(sinks._registered) == ["access", "rooms", "webhooks"]
 
 
 def _imports(path: Path) -> Iterator[str]:

@@ -30,3 +30,12 @@ def test_api_keys_are_random_prefixed_and_hashed() -> None:
     assert prefix == secret[:11] and key_hash == tokens.hash_api_key(secret) != other_hash
     assert secret not in key_hash
     assert tokens.looks_like_api_key(secret) and not tokens.looks_like_api_key("race_short")
+
+
+def test_a_secret_fingerprint_names_the_secret_without_revealing_it() -> None:
+    from chalicelib.domain.access import secret_fingerprint
+
+    one, two = "a" * 64, "b" * 64
+    assert secret_fingerprint(one) == secret_fingerprint(one)
+    assert secret_fingerprint(one) != secret_fingerprint(two)
+    assert len(secret_fingerprint(one)) == 16 and one[:8] not in secret_fingerprint(one)

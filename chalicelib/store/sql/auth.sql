@@ -50,3 +50,27 @@ SELECT a.id, a.name, m.role
 FROM memberships m JOIN accounts a ON a.id = m.account_id
 WHERE m.user_id = %(user_id)s
 ORDER BY m.created_at, a.id;
+
+-- name: api_key_by_id
+-- A live connection's key, re-checked as api_key_by_hash checks it on each request.
+SELECT k.id, k.account_id, k.role, k.created_by, m.role AS creator_role,
+       (k.expires_at IS NOT NULL AND k.expires_at <= now()) AS expired
+FROM api_keys k
+LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.created_by
+WHERE k.id = %(id)s AND k.account_id = %(account_id)s;
+
+-- name: members_among
+-- Which of these users are members of the account now, with their role (room fan-out re-checks).
+SELECT user_id::text AS id, role FROM memberships
+WHERE account_id = %(account_id)s AND user_id = ANY(%(user_ids)s::uuid[]);
+
+-- name: keys_among
+-- Which of these keys exist and are unexpired now, with their creator's role (null: not a member).
+SELECT k.id::text AS id, k.role, k.created_by, m.role AS creator_role
+FROM api_keys k
+LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.created_by
+WHERE k.account_id = %(account_id)s AND k.id = ANY(%(key_ids)s::uuid[])
+  AND (k.expires_at IS NULL OR k.expires_at > now());
+
+-- name: api_keys_created_by
+SELECT id::text AS id FROM api_keys WHERE account_id = %(account_id)s AND created_by = %(user_id)s;
