@@ -93,6 +93,9 @@ class ReceiverProcess:
         self.child = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
         assert self.child.stdout is not None
         self.port = int(self.child.stdout.readline())
+        from tests.webhook_receiver import allow_outbound
+
+        allow_outbound(self.port)  # loopback needs OUTBOUND_ALLOW in every stage
         self.http = urllib3.PoolManager(maxsize=2)
 
     @property

@@ -45,6 +45,7 @@ class Stack:
             "JWT_SECRET": self.jwt_secret,
             "DATABASE_URL": self.database_url,
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "OUTBOUND_ALLOW": os.environ.get("OUTBOUND_ALLOW", ""),  # the benchmark's receivers (loopback)
             "PYTHONPATH": str(REPO),
         }
 

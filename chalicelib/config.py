@@ -39,6 +39,8 @@ class Settings:
     db_pool_max: int = 4
     # POST /auth/signup creates accounts; SIGNUP_ENABLED, default on except in prod.
     signup_enabled: bool = True
+    # Non-public address:port pairs that webhooks and host.fetch may reach (OUTBOUND_ALLOW).
+    outbound_allow: frozenset[tuple[str, int]] = frozenset()
 
     @property
     def is_local(self) -> bool:
@@ -98,6 +100,7 @@ def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] =
         jwt_ttl_s=int(env.get("JWT_TTL_S", "43200")),
         db_pool_max=int(env.get("DB_POOL_MAX", "4")),
         signup_enabled=_flag(env, "SIGNUP_ENABLED", default=stage != "prod"),
+        outbound_allow=_outbound_allow(env),
     )
 
 
@@ -117,6 +120,58 @@ def _stage(env: dict[str, str]) -> str:
     if stage not in STAGES:
         raise ConfigError(f"STAGE must be one of {', '.join(STAGES)}, not {stage!r}")
     return stage
+
+
+# The platform's own ports (what the variable names, else its default): never reachable from outbound calls.
+_PLATFORM_PORTS = {
+    "API_PORT": 8000,
+    "WS_PORT": 8001,
+    "WEB_PORT": 6166,
+    "DOCS_PORT": 6167,
+    "AWS_ENDPOINT_URL": 4566,
+    "DATABASE_URL": 5432,
+    "WS_MANAGEMENT_URL": None,
+}
+
+
+def _platform_ports(env: dict[str, str]) -> dict[int, str]:
+    from urllib.parse import urlsplit
+
+    ports: dict[int, str] = {}
+    for name, default in _PLATFORM_PORTS.items():
+        raw = env.get(name, "").strip()
+        port: int | None = default
+        if raw:
+            try:
+                port = int(raw) if raw.isdigit() else urlsplit(raw).port or default
+            except ValueError:
+                port = default
+        if port is not None:
+            ports[port] = name
+    return ports
+
+
+def _outbound_allow(env: dict[str, str]) -> frozenset[tuple[str, int]]:
+    """OUTBOUND_ALLOW=127.0.0.1:9000,[::1]:9001: non-public address:port pairs outbound calls may reach."""
+    import ipaddress
+
+    allowed: set[tuple[str, int]] = set()
+    platform = _platform_ports(env)
+    for entry in filter(None, (part.strip() for part in env.get("OUTBOUND_ALLOW", "").split(","))):
+        host, _, port_text = entry.rpartition(":")
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+            port = int(port_text)
+            if not 0 < port < 65536:
+                raise ValueError(port_text)
+        except ValueError as exc:
+            raise ConfigError(
+                f"OUTBOUND_ALLOW entries are address:port (an IP address, [v6]:port), not {entry!r}"
+            ) from exc
+        if port in platform:
+            raise ConfigError(f"OUTBOUND_ALLOW must not open the platform's own port {port} ({platform[port]})")
+        allowed.add((str(address), port))
+    return frozenset(allowed)
 
 
 def require_known_stage(env: dict[str, str] | None = None) -> None:

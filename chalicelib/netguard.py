@@ -1,9 +1,9 @@
 """Outbound HTTP to user-chosen URLs without SSRF: vet the URL, resolve it, refuse internal
 addresses, then connect to the vetted address itself (so DNS cannot change between check and use).
 
-Used by plugin `fetch` and by webhook deliveries. Outside STAGE=local only https is allowed and
-every non-public address (loopback, private, link-local, multicast, reserved, shared, unspecified)
-is refused; cloud metadata addresses are refused in every stage.
+Used by plugin `fetch` and by webhook deliveries. In every stage, every non-public address (the lists
+below) is refused unless its address:port is in OUTBOUND_ALLOW (tests, benchmarks, the examples'
+receivers); cloud metadata addresses are refused even then. Outside STAGE=local only https is allowed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from chalicelib import deadlines
 from chalicelib.deadlines import Deadline, DeadlineExceeded
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Allowed = frozenset[tuple[str, int]]  # (address, port) pairs of OUTBOUND_ALLOW
 
 # Instance metadata services (AWS IMDS v4/v6, also GCP/Azure/OpenStack on the v4 address).
 METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
@@ -70,37 +72,95 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def address_problem(address: IPAddress, *, local: bool) -> str | None:
-    """Why `address` may not be contacted, or None when it may."""
+def _networks(*specs: tuple[str, str]) -> tuple[tuple[IPNetwork, str], ...]:
+    return tuple((ipaddress.ip_network(cidr), kind) for cidr, kind in specs)
+
+
+# Explicit lists (IANA special-purpose registries), not ipaddress's is_private/is_global flags: those
+# differ between Python 3.11, 3.12 and 3.13 and call fec0::/10 global. Anything listed is refused.
+BLOCKED_V4 = _networks(
+    ("0.0.0.0/8", "a 'this network' address"),
+    ("10.0.0.0/8", "a private address"),
+    ("100.64.0.0/10", "a shared (carrier-grade NAT) address"),
+    ("127.0.0.0/8", "a loopback address"),
+    ("169.254.0.0/16", "a link-local address"),
+    ("172.16.0.0/12", "a private address"),
+    ("192.0.0.0/24", "an IETF protocol address"),
+    ("192.0.2.0/24", "a documentation address"),
+    ("192.31.196.0/24", "an AS112 address"),
+    ("192.52.193.0/24", "an AMT address"),
+    ("192.88.99.0/24", "a 6to4 relay address"),
+    ("192.168.0.0/16", "a private address"),
+    ("192.175.48.0/24", "an AS112 address"),
+    ("198.18.0.0/15", "a benchmarking address"),
+    ("198.51.100.0/24", "a documentation address"),
+    ("203.0.113.0/24", "a documentation address"),
+    ("224.0.0.0/4", "a multicast address"),
+    ("240.0.0.0/4", "a reserved address"),
+)
+# IPv6 outside 2000::/3 (global unicast) is refused whole; inside it, these are not public either.
+GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+BLOCKED_V6 = _networks(
+    ("2001::/23", "an IETF protocol address (Teredo, benchmarking, ORCHID)"),
+    ("2001:db8::/32", "a documentation address"),
+    ("3fff::/20", "a documentation address"),
+)
+# IPv6 forms that carry an IPv4 address: judged by that address.
+EMBEDDED_V4 = (ipaddress.ip_network("::ffff:0:0/96"), ipaddress.ip_network("64:ff9b::/96"))
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _v6_kind(address: ipaddress.IPv6Address) -> str:
+    if address == ipaddress.IPv6Address("::1"):
+        return "a loopback address"
+    if address == ipaddress.IPv6Address("::"):
+        return "the unspecified address"
+    prefixes = (("fe80::/10", "a link-local"), ("fc00::/7", "a private"), ("ff00::/8", "a multicast"))
+    for cidr, kind in (*prefixes, ("fec0::/10", "a site-local")):
+        if address in ipaddress.ip_network(cidr):
+            return f"{kind} address"
+    return "a non-public address"
+
+
+def address_problem(address: IPAddress, *, allow: Allowed = frozenset(), port: int | None = None) -> str | None:
+    """Why `address` (at `port`) may not be contacted, or None when it may.
+
+    Non-public addresses are refused in every stage unless (address, port) is in `allow`
+    (OUTBOUND_ALLOW); cloud metadata addresses are refused even then.
+    """
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in ipaddress.ip_network("64:ff9b::/96"):  # NAT64
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None:
-            return address_problem(embedded, local=local)
+        if any(address in network for network in EMBEDDED_V4):
+            return address_problem(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), allow=allow, port=port)
+        if address in ipaddress.ip_network("2002::/16"):
+            return address_problem(ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF), allow=allow, port=port)
     if address in METADATA_ADDRESSES:
         return f"{address} is a cloud metadata address"
-    if local:
+    if port is not None and (str(address), port) in allow:
         return None
-    if address.is_loopback:
-        return f"{address} is a loopback address"
-    if address.is_link_local:
-        return f"{address} is a link-local address"
-    if address.is_multicast:
-        return f"{address} is a multicast address"
-    if address.is_unspecified:
-        return f"{address} is the unspecified address"
-    if address.is_private:
-        return f"{address} is a private address"
-    if address.is_reserved or not address.is_global:
-        return f"{address} is a reserved (non-public) address"
+    kind: str | None = None
+    if isinstance(address, ipaddress.IPv4Address):
+        kind = next((k for network, k in BLOCKED_V4 if address in network), None)
+    elif address in LOCAL_NAT64 or address not in GLOBAL_UNICAST_V6:
+        kind = _v6_kind(address)
+    else:
+        kind = next((k for network, k in BLOCKED_V6 if address in network), None)
+    if kind is not None:
+        return f"{address} is {kind} (allow it for tests with OUTBOUND_ALLOW=address:port)"
     return None
 
 
 def check_url(
-    url: str, *, local: bool, resolver: Resolver = system_resolver, deadline: Deadline | None = None
+    url: str,
+    *,
+    local: bool,
+    allow: Allowed = frozenset(),
+    resolver: Resolver = system_resolver,
+    deadline: Deadline | None = None,
 ) -> Destination:
-    """Vet `url` and resolve it (within `deadline`); Refused when any address it resolves to is not allowed."""
+    """Vet `url` and resolve it (within `deadline`); Refused when any address it resolves to is not allowed.
+
+    `local` (the local stage) allows http besides https; the address rules are the same in every stage.
+    """
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise Refused(f"the URL must be a string of 1 to {MAX_URL_LENGTH} characters")
     if any(c in url for c in "\r\n\t\x00 "):
@@ -128,7 +188,7 @@ def check_url(
     if not candidates:
         raise Unreachable(f"{host} does not resolve")
     for address in candidates:
-        problem = address_problem(address, local=local)
+        problem = address_problem(address, allow=allow, port=port)
         if problem:
             raise Refused(f"{host} is not allowed: {problem}")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -151,6 +211,7 @@ def request(
     url: str,
     *,
     local: bool,
+    allow: Allowed = frozenset(),
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
     timeout_s: float = 5.0,
@@ -168,7 +229,7 @@ def request(
 
     deadline = Deadline(timeout_s)
     started = time.perf_counter()
-    destination = check_url(url, local=local, resolver=resolver, deadline=deadline)
+    destination = check_url(url, local=local, allow=allow, resolver=resolver, deadline=deadline)
     send_headers = {k: v for k, v in (headers or {}).items() if k.lower() not in ("host", "content-length")}
     send_headers["Host"] = host_header(destination)
     remaining = max(deadline.remaining(), 0.001)

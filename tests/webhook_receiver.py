@@ -91,6 +91,19 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the sender gave up: what it should do
 
 
+def allow_outbound(port: int, address: str = "127.0.0.1") -> None:
+    """Add address:port to this process's OUTBOUND_ALLOW (as the stack's settings would carry it)."""
+    import os
+
+    from chalicelib.config import settings
+
+    entries = [e for e in os.environ.get("OUTBOUND_ALLOW", "").split(",") if e]
+    entry = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    if entry not in entries:
+        os.environ["OUTBOUND_ALLOW"] = ",".join([*entries, entry])
+        settings.cache_clear()
+
+
 class Receiver:
     """`url` receives webhooks; `answer` says how to answer the next ones; `requests` are those received."""
 
@@ -107,9 +120,14 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks/race?team=apex"
 
+    @property
+    def allow(self) -> frozenset[tuple[str, int]]:
+        return frozenset({("127.0.0.1", self.port)})
+
     def start(self) -> Receiver:
         self._server = _Server(self, self.port)
         self.port = self._server.server_address[1]
+        allow_outbound(self.port)  # loopback is refused in every stage unless allow-listed
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 

@@ -73,6 +73,7 @@ class PluginHost:
         declared: Sequence[str],
         granted: Sequence[str],
         local: bool,
+        allow: netguard.Allowed = frozenset(),
         fetcher: Fetcher = netguard.request,
     ) -> None:
         self.account_id = account_id
@@ -80,6 +81,7 @@ class PluginHost:
         self.declared = tuple(declared)
         self.granted = tuple(granted)
         self.local = local
+        self.allow = allow
         self.fetcher = fetcher
         self.calls: dict[str, int] = {"fetch": 0, "storage": 0}
 
@@ -140,6 +142,7 @@ class PluginHost:
                 method,
                 url,
                 local=self.local,
+                allow=self.allow,
                 headers=headers,
                 body=body,
                 timeout_s=timeout_s,

@@ -286,6 +286,7 @@ def invoke(caller: Caller, plugin_id: str, route: str, payload: Any) -> dict[str
         declared=row["capabilities"],
         granted=row["grants"],
         local=settings().is_local,
+        allow=settings().outbound_allow,
     )
     request = InvokeRequest(
         caller.account_id,

@@ -81,16 +81,24 @@ def pools() -> _Pools:
     return _Pools()
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float, *, local: bool | None = None) -> Outcome:
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_s: float,
+    *,
+    local: bool | None = None,
+    allow: netguard.Allowed | None = None,
+) -> Outcome:
     """POST `body` to `url` within `timeout_s` in all; the receiver's faults become the outcome's error, never raise."""
     started = time.perf_counter()
-    if local is None:
+    if local is None:  # the deployed path: this process's settings (callers that pass `local` pass `allow`)
         from chalicelib.config import settings
 
-        local = settings().is_local
+        local, allow = settings().is_local, settings().outbound_allow
     deadline = deadlines.Deadline(timeout_s)
     try:
-        destination = netguard.check_url(url, local=local, deadline=deadline)
+        destination = netguard.check_url(url, local=local, allow=allow or frozenset(), deadline=deadline)
     except netguard.Refused as exc:
         return Outcome(None, 0, f"not sent: {exc}")
     except netguard.Unreachable as exc:

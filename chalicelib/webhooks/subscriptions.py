@@ -61,7 +61,7 @@ def check_url(url: str, field: str = "url") -> str:
     from chalicelib.config import settings
 
     try:
-        netguard.check_url(url, local=settings().is_local)
+        netguard.check_url(url, local=settings().is_local, allow=settings().outbound_allow)
     except netguard.Refused as exc:
         raise Invalid(f"{field}: {exc}", field=field) from exc
     except netguard.Unreachable as exc:

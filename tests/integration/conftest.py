@@ -87,6 +87,8 @@ def stack(database_url: str, provisioned: str) -> Iterator[Stack]:
             "DATABASE_URL": database_url,
             "AWS_ENDPOINT_URL": provisioned,
             "WS_MANAGEMENT_URL": f"http://127.0.0.1:{management_port}/local",
+            # The discard port: subscriptions that must never deliver (receivers add their own ports).
+            "OUTBOUND_ALLOW": "127.0.0.1:9",
         }
     )
     reset_caches()

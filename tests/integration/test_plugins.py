@@ -401,7 +401,7 @@ def test_a_capability_used_but_not_declared_is_refused(team: Team) -> None:
 
 @pytest.fixture()
 def weather_server() -> Iterator[str]:
-    """A tiny HTTP server on loopback (allowed in the local stage only)."""
+    """A tiny HTTP server on loopback, allow-listed in OUTBOUND_ALLOW."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -415,8 +415,11 @@ def weather_server() -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
+    from tests.webhook_receiver import allow_outbound
+
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    allow_outbound(server.server_address[1])  # loopback needs OUTBOUND_ALLOW in every stage
     try:
         yield f"127.0.0.1:{server.server_address[1]}"
     finally:
@@ -441,6 +444,19 @@ def test_fetch_reaches_granted_hosts_only(team: Team, weather_server: str) -> No
     assert "fetch:localhost is not declared" in other_host["message"]
     metadata = failure(team.invoke(plugin_id, {"input": {"url": "http://169.254.169.254/latest/meta-data/"}}), 422)
     assert "cloud metadata" in metadata["message"]
+
+
+def test_a_plugin_granted_the_emulator_cannot_reach_it(team: Team, stack: Stack) -> None:
+    """STAGE=local, fetch:127.0.0.1:<emulator port> declared and granted: loopback is refused all the same."""
+    from urllib.parse import urlsplit
+
+    emulator = urlsplit(stack.aws_endpoint_url)
+    target = f"{emulator.hostname}:{emulator.port}"
+    source = "var plugin = { async math(input) { return (await host.fetch(input)).status; } };"
+    plugin_id = team.upload(plugin(source, capabilities=[f"fetch:{target}"]))["id"]
+    ok(team.grant(plugin_id, f"fetch:{target}"))
+    error = failure(team.invoke(plugin_id, {"input": f"http://{target}/"}), 422)
+    assert error["code"] == "plugin_capability_refused" and "loopback" in error["message"], error
 
 
 def test_a_header_that_is_not_latin1_is_a_422_and_the_next_call_works(team: Team, weather_server: str) -> None:

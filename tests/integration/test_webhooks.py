@@ -588,12 +588,14 @@ def test_deliveries_page_newest_first_with_cursors(team: Team, receiver: Receive
         ({"url": "ftp://example.com/"}, "url"),
         ({"url": "http://user:pw@127.0.0.1/"}, "url"),
         ({"url": "http://169.254.169.254/latest/meta-data/"}, "url"),  # metadata: refused in every stage
-        ({"url": "http://127.0.0.1/", "entityTypes": ["laps"]}, "entityTypes"),
-        ({"url": "http://127.0.0.1/", "entityTypes": "lap"}, "entityTypes"),
-        ({"url": "http://127.0.0.1/", "operations": []}, "operations"),
-        ({"url": "http://127.0.0.1/", "operations": ["upsert"]}, "operations"),
-        ({"url": "http://127.0.0.1/", "enabled": "yes"}, "enabled"),
-        ({"url": "http://127.0.0.1/", "secret": "mine"}, "secret"),
+        ({"url": "http://127.0.0.1:4566/"}, "url"),  # the emulator: loopback outside OUTBOUND_ALLOW, every stage
+        ({"url": "http://[::1]:8000/"}, "url"),  # the API itself
+        ({"url": "http://93.184.216.34/", "entityTypes": ["laps"]}, "entityTypes"),
+        ({"url": "http://93.184.216.34/", "entityTypes": "lap"}, "entityTypes"),
+        ({"url": "http://93.184.216.34/", "operations": []}, "operations"),
+        ({"url": "http://93.184.216.34/", "operations": ["upsert"]}, "operations"),
+        ({"url": "http://93.184.216.34/", "enabled": "yes"}, "enabled"),
+        ({"url": "http://93.184.216.34/", "secret": "mine"}, "secret"),
     ],
 )
 def test_bad_subscriptions_are_refused_naming_the_field(team: Team, body: dict[str, Any], field: str) -> None:

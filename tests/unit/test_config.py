@@ -96,3 +96,31 @@ def test_importing_the_app_in_a_function_without_stage_fails_fast() -> None:
     env["STAGE"] = "prod"
     done = subprocess.run([sys.executable, "-c", "import app"], cwd=root, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_outbound_allow_is_address_port_pairs() -> None:
+    settings = load({**BASE, "OUTBOUND_ALLOW": "127.0.0.1:9000, [::1]:9001,10.0.0.7:443"})
+    assert settings.outbound_allow == {("127.0.0.1", 9000), ("::1", 9001), ("10.0.0.7", 443)}
+    assert load(BASE).outbound_allow == frozenset()
+
+
+@pytest.mark.parametrize("entry", ["localhost:9000", "127.0.0.1", "127.0.0.1:*", "127.0.0.1:0", "127.0.0.1:70000"])
+def test_outbound_allow_refuses_what_is_not_an_address_and_port(entry: str) -> None:
+    with pytest.raises(ConfigError, match="OUTBOUND_ALLOW entries are address:port"):
+        load({**BASE, "OUTBOUND_ALLOW": entry})
+
+
+@pytest.mark.parametrize(
+    ("env", "entry", "name"),
+    [
+        ({}, "127.0.0.1:4566", "AWS_ENDPOINT_URL"),
+        ({"AWS_ENDPOINT_URL": "http://127.0.0.1:4999"}, "127.0.0.1:4999", "AWS_ENDPOINT_URL"),
+        ({"DATABASE_URL": "postgresql://u@127.0.0.1:55432/race"}, "127.0.0.1:55432", "DATABASE_URL"),
+        ({}, "127.0.0.1:8000", "API_PORT"),
+        ({"WS_PORT": "9100"}, "[::1]:9100", "WS_PORT"),
+        ({"WS_MANAGEMENT_URL": "http://127.0.0.1:9200/local"}, "127.0.0.1:9200", "WS_MANAGEMENT_URL"),
+    ],
+)
+def test_outbound_allow_never_opens_the_platforms_own_ports(env: dict[str, str], entry: str, name: str) -> None:
+    with pytest.raises(ConfigError, match=f"platform's own port .*{name}"):
+        load({**BASE, **env, "OUTBOUND_ALLOW": entry})

@@ -16,6 +16,11 @@ from chalicelib import netguard
 pytestmark = pytest.mark.unit
 
 
+def opened(host_port: str) -> netguard.Allowed:
+    host, port = host_port.rsplit(":", 1)
+    return frozenset({(host, int(port))})
+
+
 def resolving_to(*addresses: str) -> netguard.Resolver:
     return lambda host, port: list(addresses)
 
@@ -43,19 +48,46 @@ def resolving_to(*addresses: str) -> netguard.Resolver:
         "::ffff:10.1.2.3",
         "64:ff9b::a00:1",
         "2002:a00:1::1",
+        # ipaddress's flags flip on these between Python 3.11, 3.12 and 3.13, or call them global:
+        "2001:1::1",
+        "64:ff9b:1::1",
+        "fec0::1",
+        "2001:db8::1",
+        "3fff::1",
+        "5f00::1",
+        "198.18.0.1",
+        "192.88.99.1",
     ],
 )
-def test_internal_addresses_are_refused_outside_local(address: str) -> None:
-    assert netguard.address_problem(ipaddress.ip_address(address), local=False) is not None
-    with pytest.raises(netguard.Refused):
-        netguard.check_url("https://api.example.com/x", local=False, resolver=resolving_to(address))
+def test_internal_addresses_are_refused_in_every_stage(address: str) -> None:
+    assert netguard.address_problem(ipaddress.ip_address(address)) is not None
+    for local in (True, False):
+        with pytest.raises(netguard.Refused):
+            netguard.check_url("https://api.example.com/x", local=local, resolver=resolving_to(address))
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700:4700::1111", "2a00:1450:4001::1", "::ffff:8.8.8.8"])
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert netguard.address_problem(ipaddress.ip_address(address)) is None
 
 
 @pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "::ffff:169.254.169.254"])
-def test_cloud_metadata_is_refused_in_every_stage(address: str) -> None:
-    for local in (True, False):
-        problem = netguard.address_problem(ipaddress.ip_address(address), local=local)
-        assert problem is not None and "metadata" in problem
+def test_cloud_metadata_is_refused_in_every_stage_even_when_allow_listed(address: str) -> None:
+    allow = frozenset({(address, 80), ("169.254.169.254", 80)})
+    problem = netguard.address_problem(ipaddress.ip_address(address), allow=allow, port=80)
+    assert problem is not None and "metadata" in problem
+
+
+def test_the_allow_list_opens_exactly_its_address_and_port() -> None:
+    allow = frozenset({("127.0.0.1", 9000)})
+    assert netguard.address_problem(ipaddress.ip_address("127.0.0.1"), allow=allow, port=9000) is None
+    assert netguard.address_problem(ipaddress.ip_address("127.0.0.1"), allow=allow, port=9001) is not None
+    assert netguard.address_problem(ipaddress.ip_address("127.0.0.2"), allow=allow, port=9000) is not None
+    assert netguard.address_problem(ipaddress.ip_address("::ffff:127.0.0.1"), allow=allow, port=9000) is None
+    with pytest.raises(netguard.Refused, match="OUTBOUND_ALLOW"):  # a name resolving to loopback, another port
+        netguard.check_url(
+            "http://localtest.example:4566/", local=True, allow=allow, resolver=resolving_to("127.0.0.1")
+        )
 
 
 def test_public_addresses_pass_and_the_vetted_address_is_kept() -> None:
@@ -91,11 +123,14 @@ def test_url_rules_outside_local(url: str, words: str) -> None:
         netguard.check_url(url, local=False, resolver=resolving_to("93.184.216.34"))
 
 
-def test_local_stage_allows_http_and_loopback() -> None:
-    destination = netguard.check_url("http://127.0.0.1:9000/x", local=True)
+def test_local_stage_allows_http_but_not_loopback_unless_allow_listed() -> None:
+    with pytest.raises(netguard.Refused, match="loopback"):
+        netguard.check_url("http://127.0.0.1:9000/x", local=True)
+    allow = frozenset({("127.0.0.1", 9000)})
+    destination = netguard.check_url("http://127.0.0.1:9000/x", local=True, allow=allow)
     assert destination.scheme == "http" and str(destination.address) == "127.0.0.1"
-    with pytest.raises(netguard.Refused):
-        netguard.check_url("http://127.0.0.1:9000/x", local=False)
+    with pytest.raises(netguard.Refused, match="only https"):
+        netguard.check_url("http://127.0.0.1:9000/x", local=False, allow=allow)
 
 
 @pytest.fixture()
@@ -127,19 +162,21 @@ def server() -> Iterator[str]:
 
 def test_request_connects_to_the_vetted_address_with_the_original_host(server: str) -> None:
     port = server.split(":")[1]
-    answer = netguard.request("GET", f"http://timing.example:{port}/", local=True, resolver=resolving_to("127.0.0.1"))
+    answer = netguard.request(
+        "GET", f"http://timing.example:{port}/", local=True, allow=opened(server), resolver=resolving_to("127.0.0.1")
+    )
     assert answer.status == 200 and answer.body == f"host=timing.example:{port}".encode()
 
 
 def test_request_limits_redirects_and_refusals(server: str) -> None:
     with pytest.raises(netguard.ResponseTooLarge):
-        netguard.request("GET", f"http://{server}/big", local=True, max_response_bytes=1000)
-    redirect = netguard.request("GET", f"http://{server}/redirect", local=True)
+        netguard.request("GET", f"http://{server}/big", local=True, allow=opened(server), max_response_bytes=1000)
+    redirect = netguard.request("GET", f"http://{server}/redirect", local=True, allow=opened(server))
     assert redirect.status == 302 and redirect.headers["location"] == "http://169.254.169.254/"  # not followed
     with pytest.raises(netguard.Refused):
         netguard.request("GET", f"http://{server}/", local=False)
     with pytest.raises(netguard.Unreachable):
-        netguard.request("GET", "http://127.0.0.1:9/", local=True, timeout_s=1)
+        netguard.request("GET", "http://127.0.0.1:9/", local=True, allow=opened("127.0.0.1:9"), timeout_s=1)
     with pytest.raises(netguard.Unreachable):
         netguard.check_url("https://does-not-exist.invalid/", local=False)
 
@@ -152,7 +189,7 @@ def test_a_dripping_answer_ends_at_the_deadline() -> None:
     try:
         started = time.monotonic()
         with pytest.raises(netguard.Unreachable, match="did not answer within 1 s"):
-            netguard.request("POST", receiver.url, local=True, timeout_s=1.0)
+            netguard.request("POST", receiver.url, local=True, allow=receiver.allow, timeout_s=1.0)
         assert time.monotonic() - started < 10  # the drip lasts 60 s
     finally:
         receiver.stop()

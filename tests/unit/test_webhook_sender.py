@@ -31,7 +31,7 @@ def receiver() -> Iterator[Receiver]:
 
 def test_a_2xx_is_success_with_the_answer_kept(receiver: Receiver) -> None:
     receiver.answer = Answer(202, body=b'{"queued":true}')
-    outcome = sender.post(receiver.url, b'{"a":1}', HEADERS, 5, local=True)
+    outcome = sender.post(receiver.url, b'{"a":1}', HEADERS, 5, local=True, allow=receiver.allow)
     assert outcome.ok and outcome.status_code == 202 and outcome.error is None
     assert outcome.response_body == '{"queued":true}'
     (request,) = receiver.requests
@@ -43,17 +43,17 @@ def test_a_2xx_is_success_with_the_answer_kept(receiver: Receiver) -> None:
 
 def test_only_the_first_kilobyte_of_the_answer_is_kept(receiver: Receiver) -> None:
     receiver.answer = Answer(500, body=b"x" * 5000)
-    outcome = sender.post(receiver.url, b"{}", HEADERS, 5, local=True)
+    outcome = sender.post(receiver.url, b"{}", HEADERS, 5, local=True, allow=receiver.allow)
     assert not outcome.ok and outcome.status_code == 500 and outcome.error == "HTTP 500"
     assert outcome.response_body == "x" * 1024
     # the connection stays usable for the next delivery
     receiver.answer = Answer(200)
-    assert sender.post(receiver.url, b"{}", HEADERS, 5, local=True).ok
+    assert sender.post(receiver.url, b"{}", HEADERS, 5, local=True, allow=receiver.allow).ok
 
 
 def test_redirects_are_failures_and_are_not_followed(receiver: Receiver) -> None:
     receiver.answer = Answer(302, headers={"Location": f"http://127.0.0.1:{receiver.port}/elsewhere"})
-    outcome = sender.post(receiver.url, b"{}", HEADERS, 5, local=True)
+    outcome = sender.post(receiver.url, b"{}", HEADERS, 5, local=True, allow=receiver.allow)
     assert not outcome.ok and outcome.status_code == 302
     assert outcome.error and "redirect" in outcome.error and "not followed" in outcome.error
     assert len(receiver.requests) == 1
@@ -61,20 +61,20 @@ def test_redirects_are_failures_and_are_not_followed(receiver: Receiver) -> None
 
 def test_a_receiver_that_does_not_answer_in_time_times_out(receiver: Receiver) -> None:
     receiver.answer = Answer(200, delay_s=1.5)
-    outcome = sender.post(receiver.url, b"{}", HEADERS, 0.3, local=True)
+    outcome = sender.post(receiver.url, b"{}", HEADERS, 0.3, local=True, allow=receiver.allow)
     assert outcome.status_code is None and outcome.error == "timed out after 0.3 s"
 
 
 def test_a_receiver_that_is_down_is_a_connection_error(receiver: Receiver) -> None:
     receiver.down()
-    outcome = sender.post(receiver.url, b"{}", HEADERS, 2, local=True)
+    outcome = sender.post(receiver.url, b"{}", HEADERS, 2, local=True, allow=receiver.allow)
     assert outcome.status_code is None
     assert outcome.error and outcome.error.startswith("could not connect") and "refused" in outcome.error
 
 
 def test_retry_after_is_returned_for_the_policy(receiver: Receiver) -> None:
     receiver.answer = Answer(429, headers={"Retry-After": "7"})
-    outcome = sender.post(receiver.url, b"{}", HEADERS, 5, local=True)
+    outcome = sender.post(receiver.url, b"{}", HEADERS, 5, local=True, allow=receiver.allow)
     assert outcome.status_code == 429 and outcome.retry_after == "7"
 
 
@@ -116,7 +116,8 @@ def test_outside_local_internal_destinations_are_refused_before_connecting(
 
 
 def test_metadata_addresses_are_refused_even_locally() -> None:
-    outcome = sender.post("http://169.254.169.254/latest/meta-data/", b"{}", HEADERS, 2, local=True)
+    allow = frozenset({("169.254.169.254", 80)})
+    outcome = sender.post("http://169.254.169.254/latest/meta-data/", b"{}", HEADERS, 2, local=True, allow=allow)
     assert outcome.error and outcome.error.startswith("not sent:")
 
 
@@ -176,7 +177,9 @@ def test_tls_goes_to_the_checked_address_with_the_host_name_as_server_name(
 
     thread = threading.Thread(target=accept_one, daemon=True)
     thread.start()
-    outcome = sender.post(f"https://{host}:{port}/hook", b"{}", HEADERS, 3, local=True)
+    outcome = sender.post(
+        f"https://{host}:{port}/hook", b"{}", HEADERS, 3, local=True, allow=frozenset({("127.0.0.1", port)})
+    )
     thread.join(5)
     assert server_names == [host]  # SNI carries the name although the socket went to 127.0.0.1
     assert outcome.error and outcome.error.startswith("TLS error") and "certificate verify failed" in outcome.error
@@ -188,9 +191,11 @@ def test_a_dripping_receiver_is_cut_at_the_deadline(receiver: Receiver) -> None:
     """One byte every 0.2 s never trips a per-read timeout of 0.5 s: only the whole-exchange deadline ends it."""
     receiver.answer = Answer(200, drip_s=0.2)
     started = time.monotonic()
-    outcome = sender.post(receiver.url, b"{}", HEADERS, 1.0, local=True)
+    outcome = sender.post(receiver.url, b"{}", HEADERS, 1.0, local=True, allow=receiver.allow)
     elapsed_s = time.monotonic() - started
     assert outcome.status_code is None and outcome.error == "timed out after 1 s"
     assert elapsed_s < 10  # the drip goes on for 60 s; the cut comes at 1 s (generous margin for a loaded machine)
     receiver.answer = Answer(200)
-    assert sender.post(receiver.url, b"{}", HEADERS, 1.0, local=True).ok  # the pool is not left with a cut socket
+    assert sender.post(
+        receiver.url, b"{}", HEADERS, 1.0, local=True, allow=receiver.allow
+    ).ok  # the pool is not left with a cut socket
