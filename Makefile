@@ -1,8 +1,14 @@
 # Race Platform: the one entry point. `make help` lists the targets.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The interpreter named in .python-version (Lambda's python3.12 runtime). pyenv's shim refuses a bare
+# python3.12 outside a pyenv-managed folder, so ask pyenv for its real path first.
+PYTHON_VERSION := $(strip $(file < .python-version))
+PYTHON ?= $(or $(shell PYENV_VERSION=$(PYTHON_VERSION) pyenv which python$(PYTHON_VERSION) 2>/dev/null),python$(PYTHON_VERSION))
 VENV := .venv
 PY := $(VENV)/bin/python
+# Names the interpreter version: a .venv built by another version lacks it, so it is rebuilt.
+VENV_MARK := $(VENV)/.python-$(PYTHON_VERSION)
+IS_VERSION := import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(PYTHON_VERSION)".split("."))))
 # Two install sets: the running stack (make dev) and the tools (tests, lint, bench, package).
 STACK := $(VENV)/.installed-stack
 TOOLS := $(VENV)/.installed-tools
@@ -16,8 +22,17 @@ export PYTHONPATH := $(CURDIR)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STACK): requirements.txt requirements-dev.txt
-	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON) ..."; $(PYTHON) -m venv $(VENV); }
+$(VENV_MARK):
+	@if $(PY) -c '$(IS_VERSION)' 2>/dev/null; then touch $@; exit 0; fi; \
+	$(PYTHON) -c '$(IS_VERSION)' || { echo "no Python $(PYTHON_VERSION) at $(PYTHON): install it" \
+		"(pyenv install $(PYTHON_VERSION)) or pass PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; exit 2; }; \
+	if [ -L $(VENV) ]; then echo "$(VENV) links to a shared virtualenv that is not Python $(PYTHON_VERSION):" \
+		"not rebuilding it" >&2; exit 2; fi; \
+	if [ -e $(VENV) ]; then echo "$(VENV) is not Python $(PYTHON_VERSION): rebuilding it"; rm -rf $(VENV); fi; \
+	echo "creating $(VENV) with $(PYTHON) ..."; \
+	$(PYTHON) -m venv $(VENV) && touch $@
+
+$(STACK): $(VENV_MARK) requirements.txt requirements-dev.txt
 	@echo "installing the stack's requirements into $(VENV) (first run: a few minutes) ..."
 	$(PIP) "pip>=23,<26.3"
 	$(PIP) -r requirements-dev.txt
@@ -81,7 +96,11 @@ restore: $(STACK) ## replace the database (one transaction) and put back its obj
 rotate-jwt-secret: $(STACK) ## new JWT signing secret for the local stack (restarts it; old tokens get 401)
 	$(PY) -m infra.local rotate-jwt-secret
 
-package: $(TOOLS) ## the AWS artefact: dist/$(or $(STAGE),prod)/sam.json + deployment.zip (WHEELHOUSE=dir: offline)
+.PHONY: lock
+lock: $(STACK) ## resolve requirements.txt into requirements.lock: hashed wheels for the python3.12 Lambda runtime
+	$(PY) -m infra.aws.wheels lock
+
+package: $(TOOLS) ## the AWS artefact from the locked wheels: dist/$(or $(STAGE),prod)/ (WHEELHOUSE=dir: offline)
 	$(PY) -m infra.aws.package --stage $(or $(filter dev prod,$(STAGE)),prod)
 	$(VENV)/bin/cfn-lint dist/$(or $(filter dev prod,$(STAGE)),prod)/sam.json
 
