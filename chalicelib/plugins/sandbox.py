@@ -37,6 +37,8 @@ _WATCH_INTERVAL_S = 0.01
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 HostFunction = Callable[[str, list[Any], float], Any]
+# A parent without site-packages (`python -I -S` in the package test) starts workers without them too.
+_SITE_FLAGS = tuple(flag for flag, on in (("-S", sys.flags.no_site), ("-s", sys.flags.no_user_site)) if on)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class SandboxWorker:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
+                    *_SITE_FLAGS,
                     "-m",
                     "chalicelib.plugins.worker",
                     str(request_read),
