@@ -61,6 +61,7 @@ def change_role(userId: str) -> Any:
 
 
 @route(bp, "/members/{userId}", methods=("DELETE",))
-def remove_member(userId: str) -> None:
-    """Remove a member (their next request gets 401) or revoke an invite; never the last owner"""
-    members.remove_member(caller(), userId)
+@documented(answer=shapes.member_removed())
+def remove_member(userId: str) -> Any:
+    """Remove a member (next request 401; their keys revoked, invites withdrawn) or an invite; never the last owner"""
+    return members.remove_member(caller(), userId)

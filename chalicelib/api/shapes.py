@@ -79,6 +79,7 @@ def webhook() -> Schema:
             "enabled": {"type": "boolean"},
             "disabledReason": _nullable(_TEXT),
             "secretRotationEndsAt": _nullable(_TIME),
+            "createdBy": _nullable(_UUID),
             "createdAt": _TIME,
             "updatedAt": _TIME,
         },
@@ -402,6 +403,7 @@ def plugin(detail: bool) -> Schema:
     }
     if detail:
         properties["versions"] = {"type": "array", "items": plugin_version()}
+        properties.update({"createdBy": _nullable(_UUID), "grantsSetBy": _nullable(_UUID)})
     else:
         properties.update({"interfaces": strings, "capabilities": strings, "versionCount": {"type": "integer"}})
     return {"type": "object", "required": sorted(properties), "properties": properties}
@@ -420,7 +422,12 @@ def plugin_grants_answer() -> Schema:
     return {
         "type": "object",
         "required": ["id", "grants", "updatedAt"],
-        "properties": {"id": _TEXT, "grants": {"type": "array", "items": _TEXT}, "updatedAt": _TIME},
+        "properties": {
+            "id": _TEXT,
+            "grants": {"type": "array", "items": _TEXT},
+            "grantsSetBy": _nullable(_UUID),
+            "updatedAt": _TIME,
+        },
     }
 
 
@@ -535,6 +542,16 @@ def accept_invite_request() -> Schema:
         "additionalProperties": False,
         "required": ["token", "password"],
         "properties": {"token": _TEXT, "password": {"type": "string", "minLength": 1}, "name": _nullable(_TEXT)},
+    }
+
+
+def member_removed() -> Schema:
+    """DELETE /members/{userId}: what went with the member (members.remove_member)."""
+    rows = {"type": "array", "items": {"type": "object", "required": ["id"], "properties": {"id": _UUID}}}
+    return {
+        "type": "object",
+        "required": ["id", "revokedApiKeys", "withdrawnInvites"],
+        "properties": {"id": _UUID, "revokedApiKeys": rows, "withdrawnInvites": rows},
     }
 
 

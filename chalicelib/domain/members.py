@@ -17,8 +17,8 @@ from typing import Any
 from chalicelib.config import settings
 from chalicelib.domain import access, auth, changes, listing, passwords, rate_limits, tokens
 from chalicelib.domain.caller import Caller
-from chalicelib.domain.records import Field, Resource
-from chalicelib.domain.roles import ROLES
+from chalicelib.domain.records import API_KEYS, Field, Resource
+from chalicelib.domain.roles import ROLES, at_least
 from chalicelib.domain.validation import Body
 from chalicelib.errors import Conflict, Forbidden, NotFound
 from chalicelib.store.postgres import Row, execute, fetch_all, fetch_one, transaction
@@ -176,7 +176,7 @@ def add_member(caller: Caller, payload: Any) -> dict[str, Any]:
                 "email": email,
                 "role": role,
                 "token_hash": _token_hash(token),
-                "invited_by": caller.user_id,
+                "invited_by": caller.acting_user_id,  # sent with a key: its creator answers for it
                 "ttl_s": INVITE_TTL_S,
             },
         )
@@ -185,6 +185,11 @@ def add_member(caller: Caller, payload: Any) -> dict[str, Any]:
         recorder.record("member", "create" if invite["inserted"] else "update", member)
     # The token is in this answer only; the database keeps its SHA-256.
     return {**member, "inviteToken": token, "inviteUrl": INVITE_PATH + token}
+
+
+def _inviter_may_send(inviter_role: str | None, role: str) -> bool:
+    """An invite stands only while its inviter could send it now (an admin; an owner for owners)."""
+    return inviter_role is not None and at_least(inviter_role, "admin") and (role != "owner" or inviter_role == "owner")
 
 
 def _token_hash(token: str) -> str:
@@ -213,6 +218,7 @@ def change_role(caller: Caller, member_id: str, payload: Any) -> dict[str, Any]:
             execute(
                 conn, "update_membership_role", {"account_id": caller.account_id, "user_id": member_id, "role": role}
             )
+            _withdraw_invites(recorder, member_id, role)
         member = _wire(conn, caller.account_id, member_id)
         recorder.record("member", "update", member)
     return member
@@ -223,10 +229,13 @@ def _owners(conn: Any, account_id: str) -> int:
     return int(row["owners"]) if row else 0
 
 
-def remove_member(caller: Caller, member_id: str) -> None:
-    """DELETE /members/{userId}: the member's next request answers 401; a pending invite is revoked."""
+def remove_member(caller: Caller, member_id: str) -> dict[str, Any]:
+    """DELETE /members/{userId}: the member's next request answers 401, the API keys they created are
+    revoked and the invites they sent withdrawn (the answer lists both); a pending invite is revoked."""
     caller.require("admin")
     member_id = listing.parse_uuid(member_id, "userId")
+    revoked: list[dict[str, Any]] = []
+    withdrawn: list[dict[str, Any]] = []
     with changes.write(caller) as (conn, recorder):
         fetch_one(conn, "lock_account_members", {"account_id": caller.account_id})
         current = _member(conn, caller.account_id, member_id)
@@ -240,7 +249,37 @@ def remove_member(caller: Caller, member_id: str) -> None:
                 raise Conflict("the account's last owner cannot be removed; make another member owner first")
             execute(conn, "delete_membership", {"account_id": caller.account_id, "user_id": member_id})
             access.member_removed(recorder, caller.account_id, member_id)  # their sockets and keys' close
+            revoked = _revoke_keys(recorder, member_id)
+            withdrawn = _withdraw_invites(recorder, member_id, None)
         recorder.record("member", "delete", MEMBERS.to_wire(current))
+    return {"id": member_id, "revokedApiKeys": revoked, "withdrawnInvites": withdrawn}
+
+
+def _revoke_keys(recorder: changes.Recorder, user_id: str) -> list[dict[str, Any]]:
+    """The API keys `user_id` created in the account, deleted, each with an `api_key.delete` event."""
+    rows = fetch_all(
+        recorder.conn, "revoke_keys_created_by", {"account_id": recorder.caller.account_id, "user_id": user_id}
+    )
+    keys = [API_KEYS.to_wire(row) for row in rows]
+    for key in keys:
+        recorder.record("api_key", "delete", {**key, "reason": "creator_removed"})
+    return keys
+
+
+def _withdraw_invites(recorder: changes.Recorder, user_id: str, role: str | None) -> list[dict[str, Any]]:
+    """Pending invites `user_id` sent that their role (None: no longer a member) may no longer send,
+    deleted, each with a `member.delete` event."""
+    params = {
+        "account_id": recorder.caller.account_id,
+        "user_id": user_id,
+        "may_invite": role is not None and at_least(role, "admin"),
+        "may_invite_owners": role == "owner",
+    }
+    invites = [MEMBERS.to_wire(row) for row in fetch_all(recorder.conn, "withdraw_invites_sent_by", params)]
+    reason = "inviter_removed" if role is None else "inviter_demoted"
+    for invite in invites:
+        recorder.record("member", "delete", {**invite, "reason": reason})
+    return invites
 
 
 def accept_invite(payload: Any) -> dict[str, Any]:
@@ -260,6 +299,8 @@ def accept_invite(payload: Any) -> dict[str, Any]:
             body.fail("this invite link is invalid or was already used; ask for a new one", "token")
         if invite["expired"]:
             body.fail("this invite link has expired; ask an owner or admin for a new one", "token")
+        if not _inviter_may_send(invite["inviter_role"], invite["role"]):  # withdrawal's backstop
+            body.fail("this invite link was withdrawn; ask an owner or admin for a new one", "token")
         account_id = str(invite["account_id"])
         user = fetch_one(conn, "user_for_membership", {"email": invite["email"]})
         if user is not None and user["memberships"]:

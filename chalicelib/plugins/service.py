@@ -89,7 +89,7 @@ def upload(caller: Caller, payload: Any) -> tuple[bool, dict[str, Any]]:
     key = bundles.object_key(caller.account_id, spec.id, spec.version, sha)
     bundles.put(key, data)
     with transaction() as conn:
-        execute(conn, "plugin_upsert", {**params, "name": spec.name, "created_by": caller.user_id})
+        execute(conn, "plugin_upsert", {**params, "name": spec.name, "created_by": caller.acting_user_id})
         row = fetch_one(
             conn,
             "plugin_version_insert",
@@ -103,7 +103,7 @@ def upload(caller: Caller, payload: Any) -> tuple[bool, dict[str, Any]]:
                 "bundle_sha256": sha,
                 "bundle_bytes": len(data),
                 "s3_key": key,
-                "created_by": caller.user_id,
+                "created_by": caller.acting_user_id,
             },
         )
         if row is None:  # published concurrently
@@ -184,6 +184,8 @@ def get_plugin(caller: Caller, plugin_id: str) -> dict[str, Any]:
         "name": plugin["name"],
         "latestVersion": manifest.latest([r["version"] for r in rows]),
         "grants": list(plugin["grants"]),
+        "createdBy": encode(plugin["created_by"]),
+        "grantsSetBy": encode(plugin["grants_set_by"]),
         "createdAt": encode(plugin["created_at"]),
         "updatedAt": encode(plugin["updated_at"]),
         "versions": [_version_wire(plugin_id, r) for r in rows],
@@ -231,9 +233,15 @@ def set_grants(caller: Caller, plugin_id: str, payload: Any) -> dict[str, Any]:
                 )
             if capability not in grants:
                 grants.append(capability)
-        row = fetch_one(conn, "plugin_set_grants", {**params, "grants": grants})
+        # The grants belong to the account and stay when their maker leaves; they say who set them.
+        row = fetch_one(conn, "plugin_set_grants", {**params, "grants": grants, "set_by": caller.acting_user_id})
     assert row is not None
-    return {"id": row["id"], "grants": list(row["grants"]), "updatedAt": encode(row["updated_at"])}
+    return {
+        "id": row["id"],
+        "grants": list(row["grants"]),
+        "grantsSetBy": encode(row["grants_set_by"]),
+        "updatedAt": encode(row["updated_at"]),
+    }
 
 
 # ---- invocation

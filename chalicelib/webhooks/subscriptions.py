@@ -33,6 +33,7 @@ ENTITY_TYPES = (
     "attachment",
     "timing_import",
     "member",
+    "api_key",
 )
 MAX_WEBHOOKS_PER_ACCOUNT = 100
 ROTATION_OVERLAP_S = 24 * 3600
@@ -50,6 +51,7 @@ WEBHOOKS = Resource(
         Field("enabled", "enabled", "bool", filter=True),
         Field("disabledReason", "disabled_reason"),
         Field("secretRotationEndsAt", "previous_secret_expires_at", "time"),
+        Field("createdBy", "created_by", "uuid"),
         Field("createdAt", "created_at", "time"),
         Field("updatedAt", "updated_at", "time"),
     ),
@@ -124,6 +126,7 @@ def create(caller: Caller, payload: Any) -> dict[str, Any]:
                 "operations": operations,
                 "enabled": enabled,
                 "secret": secret,
+                "created_by": caller.acting_user_id,  # it stays with the account when they leave
             },
         )
     assert row is not None

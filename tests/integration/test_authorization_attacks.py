@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.integration.conftest import Api, Stack, new_account, token_for
+from tests.integration.conftest import PASSWORD, Api, Stack, new_account, token_for
 
 pytestmark = pytest.mark.integration
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
@@ -130,8 +130,17 @@ def key_of_demoted_admin(team: Team) -> int:
 
 def key_of_removed_admin(team: Team) -> int:
     admin, admin_id = team.member("admin")
-    key, _ = team.key_of(admin, role="viewer")
-    assert team.owner.delete(f"/members/{admin_id}").status_code in (200, 204)
+    key, made = team.key_of(admin, role="viewer")
+    removed = team.owner.delete(f"/members/{admin_id}")
+    assert removed.status_code == 200 and [k["id"] for k in removed.json()["revokedApiKeys"]] == [made["id"]]
+    assert made["id"] not in [k["id"] for k in team.owner.get("/api-keys").json()["items"]]
+    with team.db() as conn:
+        reasons = conn.execute(
+            "SELECT data->>'reason' FROM domain_events WHERE account_id = %s AND type = 'api_key.delete' "
+            "AND entity_id = %s",
+            (team.account_id, made["id"]),
+        ).fetchall()
+    assert reasons == [("creator_removed",)]
     return key.get("/events").status_code
 
 
@@ -162,7 +171,74 @@ def creatorless_key(team: Team) -> int:
     return key.get("/api-keys").status_code
 
 
+# ---- invitations, webhooks and grants ---------------------------------------------------------------
+
+
+def _invite(api: Api) -> dict[str, Any]:
+    made = api.post("/members", {"email": f"invitee-{uuid.uuid4().hex[:8]}@attack.test", "role": "viewer"})
+    assert made.status_code == 201, made.text
+    return made.json()  # type: ignore[no-any-return]
+
+
+def _accept(team: Team, invite: dict[str, Any]) -> int:
+    listed = [m["id"] for m in team.owner.get("/members?limit=500").json()["items"]]
+    assert invite["id"] not in listed  # withdrawn: gone from the team's list
+    answer = Api(team.stack.api_url).post(
+        "/auth/accept-invite", {"token": invite["inviteToken"], "password": PASSWORD, "name": "Invitee"}
+    )
+    assert answer.json()["error"]["field"] == "token", answer.text
+    return answer.status_code
+
+
+def invite_of_demoted_admin(team: Team) -> int:
+    admin, admin_id = team.member("admin")
+    invite = _invite(admin)
+    team.set_role(admin_id, "engineer")
+    with team.db() as conn:
+        reasons = conn.execute(
+            "SELECT data->>'reason' FROM domain_events WHERE type = 'member.delete' AND entity_id = %s",
+            (invite["id"],),
+        ).fetchall()
+    assert reasons == [("inviter_demoted",)]
+    return _accept(team, invite)
+
+
+def invite_of_removed_admin(team: Team) -> int:
+    admin, admin_id = team.member("admin")
+    invite = _invite(admin)
+    removed = team.owner.delete(f"/members/{admin_id}").json()
+    assert [i["id"] for i in removed["withdrawnInvites"]] == [invite["id"]]
+    return _accept(team, invite)
+
+
+def invite_by_key(team: Team) -> int:
+    admin, admin_id = team.member("admin")
+    invite = _invite(team.key_of(admin)[0])
+    team.set_role(admin_id, "engineer")
+    return _accept(team, invite)
+
+
+def webhook_of_removed_admin(team: Team) -> int:
+    from tests.integration.test_authorization_matrix import _QUIET_WEBHOOK, _plugin_body
+
+    admin, admin_id = team.member("admin")
+    hook = admin.post("/webhooks", _QUIET_WEBHOOK).json()
+    plugin = admin.post("/plugins", _plugin_body()).json()
+    grants = admin.call("PUT", f"/plugins/{plugin['id']}/grants", {"capabilities": []}).json()
+    assert hook["createdBy"] == admin_id and grants["grantsSetBy"] == admin_id
+    assert team.owner.delete(f"/members/{admin_id}").status_code == 200
+    kept = team.owner.get(f"/plugins/{plugin['id']}").json()
+    assert (kept["createdBy"], kept["grantsSetBy"]) == (admin_id, admin_id)
+    read = team.owner.get(f"/webhooks/{hook['id']}")
+    assert read.json()["createdBy"] == admin_id
+    return read.status_code
+
+
 ATTACKS: dict[str, Callable[[Team], int]] = {
+    "invite-of-demoted-admin": invite_of_demoted_admin,
+    "invite-of-removed-admin": invite_of_removed_admin,
+    "invite-by-key": invite_by_key,
+    "webhook-of-removed-admin": webhook_of_removed_admin,
     "key-demoted-creator": key_of_demoted_admin,
     "key-removed-creator": key_of_removed_admin,
     "key-minted-by-key": key_minted_by_a_key,

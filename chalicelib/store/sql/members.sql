@@ -63,10 +63,12 @@ DELETE FROM member_invites WHERE account_id = %(account_id)s AND id = %(id)s;
 DELETE FROM member_invites WHERE account_id = %(account_id)s AND lower(email) = lower(%(email)s);
 
 -- name: invite_by_token_hash
--- Locked, so two accepts of one token cannot both succeed.
-SELECT i.id, i.account_id, i.email, i.role, i.expires_at <= now() AS expired, a.name AS account_name
+-- Locked, so two accepts of one token cannot both succeed; with the inviter's role now (null: none).
+SELECT i.id, i.account_id, i.email, i.role, i.expires_at <= now() AS expired, a.name AS account_name,
+       m.role AS inviter_role
 FROM member_invites i
 JOIN accounts a ON a.id = i.account_id
+LEFT JOIN memberships m ON m.account_id = i.account_id AND m.user_id = i.invited_by
 WHERE i.token_hash = %(token_hash)s
 FOR UPDATE OF i;
 
@@ -75,3 +77,22 @@ SELECT id, password_hash FROM users WHERE id = %(id)s;
 
 -- name: set_user_password
 UPDATE users SET password_hash = %(password_hash)s, updated_at = now() WHERE id = %(id)s;
+
+-- name: revoke_keys_created_by
+-- A removed member's API keys go with them (a key never outlives its creator's membership).
+DELETE FROM api_keys WHERE account_id = %(account_id)s AND created_by = %(user_id)s
+RETURNING id, name, prefix, role, created_by, created_at, last_used_at, expires_at;
+
+-- name: withdraw_invites_sent_by
+-- Pending invites the inviter may no longer send (any, when they are no longer an admin; owner
+-- invites, when no longer an owner), as GET /members listed them (the CTE's delete is not yet seen).
+WITH gone AS (
+    DELETE FROM member_invites
+    WHERE account_id = %(account_id)s AND invited_by = %(user_id)s
+      AND (NOT %(may_invite)s OR (role = 'owner' AND NOT %(may_invite_owners)s))
+    RETURNING id
+)
+SELECT m.id, m.user_id, m.email, m.name, m.role, m.status, m.joined_at, m.expires_at, m.created_at
+FROM account_members m JOIN gone ON gone.id = m.id
+WHERE m.account_id = %(account_id)s
+ORDER BY m.created_at, m.id;

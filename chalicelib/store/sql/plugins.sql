@@ -9,7 +9,7 @@ JOIN plugins p ON p.account_id = v.account_id AND p.id = v.plugin_id
 WHERE v.account_id = %(account_id)s AND v.plugin_id = %(plugin_id)s;
 
 -- name: plugin_one
-SELECT id, name, grants, created_at, updated_at
+SELECT id, name, grants, created_by, grants_set_by, created_at, updated_at
 FROM plugins
 WHERE account_id = %(account_id)s AND id = %(plugin_id)s;
 
@@ -50,9 +50,9 @@ ON CONFLICT (account_id, plugin_id, version) DO NOTHING
 RETURNING version, name, interfaces, capabilities, timeout_ms, manifest, bundle_sha256, bundle_bytes, created_at;
 
 -- name: plugin_set_grants
-UPDATE plugins SET grants = %(grants)s, updated_at = now()
+UPDATE plugins SET grants = %(grants)s, grants_set_by = %(set_by)s, updated_at = now()
 WHERE account_id = %(account_id)s AND id = %(plugin_id)s
-RETURNING id, grants, updated_at;
+RETURNING id, grants, grants_set_by, updated_at;
 
 -- name: plugin_bundle_keys
 SELECT s3_key FROM plugin_versions WHERE account_id = %(account_id)s AND plugin_id = %(plugin_id)s;

@@ -1,8 +1,9 @@
 -- name: insert_webhook
-INSERT INTO webhooks (account_id, url, description, entity_types, operations, enabled, secret)
-VALUES (%(account_id)s, %(url)s, %(description)s, %(entity_types)s, %(operations)s, %(enabled)s, %(secret)s)
+INSERT INTO webhooks (account_id, url, description, entity_types, operations, enabled, secret, created_by)
+VALUES (%(account_id)s, %(url)s, %(description)s, %(entity_types)s, %(operations)s, %(enabled)s, %(secret)s,
+        %(created_by)s)
 RETURNING id, url, description, entity_types, operations, enabled, disabled_reason, previous_secret_expires_at,
-          created_at, updated_at;
+          created_by, created_at, updated_at;
 
 -- name: count_webhooks
 SELECT count(*) AS n FROM webhooks WHERE account_id = %(account_id)s;
@@ -19,7 +20,7 @@ UPDATE webhooks SET
     updated_at = now()
 WHERE id = %(id)s AND account_id = %(account_id)s
 RETURNING id, url, description, entity_types, operations, enabled, disabled_reason, previous_secret_expires_at,
-          created_at, updated_at;
+          created_by, created_at, updated_at;
 
 -- name: delete_webhook
 DELETE FROM webhooks WHERE id = %(id)s AND account_id = %(account_id)s;
@@ -34,7 +35,7 @@ UPDATE webhooks SET
     updated_at = now()
 WHERE id = %(id)s AND account_id = %(account_id)s
 RETURNING id, url, description, entity_types, operations, enabled, disabled_reason, previous_secret_expires_at,
-          created_at, updated_at;
+          created_by, created_at, updated_at;
 
 -- name: webhook_state
 SELECT id, enabled FROM webhooks WHERE id = %(id)s AND account_id = %(account_id)s;
