@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,8 @@ def package(stage: str, out: Path, project: Path = ROOT) -> Path:
         locked=project / "requirements.lock",
         requirements=project / "requirements.txt",
     )
+    # Chalice reuses a cached zip keyed on requirements.txt and the code, not the lock, and then repeats no warning.
+    shutil.rmtree(project / ".chalice" / "deployments", ignore_errors=True)
     with tempfile.TemporaryDirectory() as scratch:
         _chalice(["--stage", stage, "--pkg-format", "cloudformation", f"{scratch}/first"], project, wheelhouse)
         sam = json.loads(Path(f"{scratch}/first/sam.json").read_text())
