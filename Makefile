@@ -104,14 +104,10 @@ package: $(TOOLS) ## the AWS artefact from the locked wheels: dist/$(or $(STAGE)
 	$(PY) -m infra.aws.package --stage $(or $(filter dev prod,$(STAGE)),prod)
 	$(VENV)/bin/cfn-lint dist/$(or $(filter dev prod,$(STAGE)),prod)/sam.json
 
-deploy: package ## migrate the target database first (DATABASE_URL), then deploy the packaged stack (aws CLI)
-	@test -n "$$DATABASE_URL" || { echo "DATABASE_URL (the target database) is required"; exit 2; }
-	STAGE=$(or $(STAGE),prod) $(PY) -m chalicelib.db.migrate
-	aws cloudformation package --template-file dist/$(or $(STAGE),prod)/sam.json \
-		--s3-bucket $$DEPLOY_BUCKET --output-template-file dist/$(or $(STAGE),prod)/packaged.yaml
-	aws cloudformation deploy --template-file dist/$(or $(STAGE),prod)/packaged.yaml \
-		--stack-name race-platform-$(or $(STAGE),prod) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
-		--parameter-overrides DatabaseUrl=$$DATABASE_URL
+deploy: $(TOOLS) ## check every prerequisite, then package, migrate (stage recorded), deploy the stack, upload web + docs
+	$(PY) -m infra.aws.deploy --stage $(or $(filter dev prod,$(STAGE)),prod) --check
+	$(MAKE) package STAGE=$(or $(filter dev prod,$(STAGE)),prod)
+	$(PY) -m infra.aws.deploy --stage $(or $(filter dev prod,$(STAGE)),prod)
 
-logs: $(STACK) ## follow the local stack's logs in a readable form (Ctrl-C stops)
-	$(PY) -m infra.local logs
+logs: $(STACK) ## follow the local stack's logs readably; STAGE=dev|prod: every deployed function together
+	$(if $(filter dev prod,$(STAGE)),$(PY) -m infra.aws.logs --stage $(STAGE),$(PY) -m infra.local logs)

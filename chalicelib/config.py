@@ -64,15 +64,18 @@ def _ssm_secret(name: str) -> str:
 def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] = _ssm_secret) -> Settings:
     """Parse settings from `env` (default: the process environment); fail fast and say why.
 
-    JWT_SECRET comes from the environment, or, when JWT_SECRET_PARAMETER names an SSM parameter
-    (the AWS deployment), from Parameter Store once per cold start.
+    JWT_SECRET and DATABASE_URL come from the environment, or, when JWT_SECRET_PARAMETER /
+    DATABASE_URL_PARAMETER name an SSM SecureString (the AWS deployment; a
+    `/aws/reference/secretsmanager/...` name reads Secrets Manager), from there once per cold start.
     """
     env = dict(os.environ if env is None else env)
-    if not env.get("JWT_SECRET", "").strip() and env.get("JWT_SECRET_PARAMETER"):
-        try:
-            env["JWT_SECRET"] = fetch_secret(env["JWT_SECRET_PARAMETER"])
-        except Exception as exc:
-            raise ConfigError(f"JWT_SECRET is required (reading {env['JWT_SECRET_PARAMETER']} failed: {exc})") from exc
+    for name in ("JWT_SECRET", "DATABASE_URL"):
+        parameter = env.get(f"{name}_PARAMETER")
+        if not env.get(name, "").strip() and parameter:
+            try:
+                env[name] = fetch_secret(parameter)
+            except Exception as exc:
+                raise ConfigError(f"{name} is required (reading {parameter} failed: {exc})") from exc
     stage = _stage(env)
     jwt_secret = _required(env, "JWT_SECRET")
     if len(jwt_secret) < 32 and stage != "local":

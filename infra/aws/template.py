@@ -75,17 +75,23 @@ def _bucket(bucket: Bucket) -> Template:
         "Properties": {
             **extra,
             "BucketName": _bucket_name(bucket),
-            "PublicAccessBlockConfiguration": {
-                "BlockPublicAcls": True,
-                "BlockPublicPolicy": True,
-                "IgnorePublicAcls": True,
-                "RestrictPublicBuckets": True,
-            },
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-            },
+            **_PRIVATE_ENCRYPTED,
         },
     }
+
+
+# Every bucket of the platform: no public access (CloudFront reads the sites), encrypted at rest.
+_PRIVATE_ENCRYPTED: Template = {
+    "PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    },
+    "BucketEncryption": {
+        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    },
+}
 
 
 def resources_template(resources: Resources = RESOURCES) -> Template:
@@ -164,8 +170,21 @@ def _access_policy(resources: Resources) -> Template:
                     {
                         "Effect": "Allow",
                         "Action": ["ssm:GetParameter"],
+                        "Resource": [
+                            {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/race/*"},
+                            {
+                                "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
+                                ":parameter/aws/reference/secretsmanager/race/*"
+                            },
+                        ],
+                    },
+                    {
+                        # A `/aws/reference/secretsmanager/race/...` parameter reads the secret itself.
+                        "Effect": "Allow",
+                        "Action": ["secretsmanager:GetSecretValue"],
                         "Resource": {
-                            "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/race/*"
+                            "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+                            ":secret:race/*"
                         },
                     },
                 ],
@@ -194,7 +213,7 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
         }
     variables = {
         **environment(resources),
-        "DATABASE_URL": {"Ref": "DatabaseUrl"},
+        "DATABASE_URL_PARAMETER": {"Ref": "DatabaseUrlParameter"},
         "JWT_SECRET_PARAMETER": {"Ref": "JwtSecretParameter"},
         "WS_MANAGEMENT_URL": {
             "Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"
@@ -206,7 +225,10 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
     for logical_id, resource in sam.get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        patch: Template = {"Properties": {"Environment": {"Variables": variables}}}
+        # A stable name (CloudFormation would append a random suffix): `make logs` finds every log group.
+        patch: Template = {
+            "Properties": {"FunctionName": function_name(stage, logical_id), "Environment": {"Variables": variables}}
+        }
         events = resource.get("Properties", {}).get("Events", {})
         sqs_events = {
             name: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
@@ -216,12 +238,13 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
         if sqs_events:
             patch["Properties"]["Events"] = sqs_events
         merged_resources[logical_id] = patch
+    merged_resources.update(hosting_resources())
     return {
         "Parameters": {
-            "DatabaseUrl": {
+            "DatabaseUrlParameter": {
                 "Type": "String",
-                "NoEcho": True,
-                "Description": "PostgreSQL URL (through RDS Proxy), e.g. postgresql://user:pw@proxy/race",
+                "Default": f"/race/{stage}/database-url",
+                "Description": "SSM SecureString (or /aws/reference/secretsmanager/race/...) holding DATABASE_URL",
             },
             "JwtSecretParameter": {
                 "Type": "String",
@@ -230,4 +253,97 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
             },
         },
         "Resources": merged_resources,
+        "Outputs": HOSTING_OUTPUTS,
     }
+
+
+FUNCTION_PREFIX = "race-platform"
+
+
+def function_name(stage: str, logical_id: str) -> str:
+    """`race-platform-prod-APIHandler`: its log group is /aws/lambda/<that>."""
+    return f"{FUNCTION_PREFIX}-{stage}-{logical_id}"
+
+
+# The web client and the docs: private buckets behind CloudFront (origin access control). Only in
+# the merge template: moto's CloudFormation (the tested resources part) has no CloudFront.
+SITES = {"Web": "the web client", "Docs": "the documentation site"}
+HOSTING_OUTPUTS: Template = {
+    output: {"Value": value}
+    for site in SITES
+    for output, value in (
+        (f"{site}BucketName", {"Ref": f"{site}Bucket"}),
+        (f"{site}DistributionId", {"Ref": f"{site}Distribution"}),
+        (f"{site}Url", {"Fn::Sub": f"https://${{{site}Distribution.DomainName}}/"}),
+    )
+}
+
+
+def hosting_resources() -> dict[str, Template]:
+    body: dict[str, Template] = {
+        "SiteOriginAccessControl": {
+            "Type": "AWS::CloudFront::OriginAccessControl",
+            "Properties": {
+                "OriginAccessControlConfig": {
+                    "Name": {"Fn::Sub": "${AWS::StackName}-sites"},
+                    "OriginAccessControlOriginType": "s3",
+                    "SigningBehavior": "always",
+                    "SigningProtocol": "sigv4",
+                }
+            },
+        }
+    }
+    for site, description in SITES.items():
+        body[f"{site}Bucket"] = {"Type": "AWS::S3::Bucket", "Properties": dict(_PRIVATE_ENCRYPTED)}
+        body[f"{site}Distribution"] = {
+            "Type": "AWS::CloudFront::Distribution",
+            "Properties": {
+                "DistributionConfig": {
+                    "Comment": {"Fn::Sub": f"${{AWS::StackName}}: {description}"},
+                    "Enabled": True,
+                    "DefaultRootObject": "index.html",
+                    "HttpVersion": "http2",
+                    "Origins": [
+                        {
+                            "Id": "site",
+                            "DomainName": {"Fn::GetAtt": [f"{site}Bucket", "RegionalDomainName"]},
+                            "S3OriginConfig": {"OriginAccessIdentity": ""},
+                            "OriginAccessControlId": {"Fn::GetAtt": ["SiteOriginAccessControl", "Id"]},
+                        }
+                    ],
+                    "DefaultCacheBehavior": {
+                        "TargetOriginId": "site",
+                        "ViewerProtocolPolicy": "redirect-to-https",
+                        "AllowedMethods": ["GET", "HEAD"],
+                        "Compress": True,
+                        "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",  # AWS managed: CachingOptimized
+                    },
+                }
+            },
+        }
+        body[f"{site}BucketPolicy"] = {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": f"{site}Bucket"},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudfront.amazonaws.com"},
+                            "Action": "s3:GetObject",
+                            "Resource": {"Fn::Sub": f"${{{site}Bucket.Arn}}/*"},
+                            "Condition": {
+                                "StringEquals": {
+                                    "AWS:SourceArn": {
+                                        "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}"
+                                        f":distribution/${{{site}Distribution}}"
+                                    }
+                                }
+                            },
+                        }
+                    ],
+                },
+            },
+        }
+    return body

@@ -17,7 +17,7 @@ import pytest
 from chalicelib.resources import RESOURCES
 from infra.aws import budget, wheels
 from infra.aws.package import _chalice, package
-from infra.aws.template import resources_template
+from infra.aws.template import hosting_resources, resources_template
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,10 +62,28 @@ def test_functions_get_the_environment_and_sqs_sources_report_batch_failures(pac
         assert variables["STAGE"] == "prod", name
         for table in RESOURCES.tables:
             assert table.env_var in variables
-        assert "DATABASE_URL" in variables and "WS_MANAGEMENT_URL" in variables
+        assert "DATABASE_URL_PARAMETER" in variables and "WS_MANAGEMENT_URL" in variables
+        assert "DATABASE_URL" not in variables  # never a plaintext environment value
+        # Stable names: `make logs STAGE=prod` finds /aws/lambda/race-platform-prod-* (API, workers, WebSocket).
+        assert function["Properties"]["FunctionName"] == f"race-platform-prod-{name}"
         for event in function["Properties"].get("Events", {}).values():
             if event["Type"] == "SQS":
                 assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_database_url_is_a_secret_reference_and_sites_are_hosted(packaged: dict[str, Any]) -> None:
+    template = packaged["template"]
+    assert "DatabaseUrl" not in template["Parameters"]
+    assert template["Parameters"]["DatabaseUrlParameter"]["Default"] == "/race/prod/database-url"
+    functions = [v for v in template["Resources"].values() if v["Type"] == "AWS::Serverless::Function"]
+    assert {"APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "WebhookDeliveries"} <= {
+        f["Properties"]["FunctionName"].removeprefix("race-platform-prod-") for f in functions
+    }
+    for site in ("Web", "Docs"):
+        assert template["Resources"][f"{site}Distribution"]["Type"] == "AWS::CloudFront::Distribution"
+        assert {f"{site}BucketName", f"{site}DistributionId", f"{site}Url"} <= set(template["Outputs"])
+    # Outside the resources part the emulator's CloudFormation builds (moto has no CloudFront).
+    assert not set(hosting_resources()) & set(resources_template()["Resources"])
 
 
 @pytest.fixture()

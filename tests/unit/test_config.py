@@ -59,6 +59,25 @@ def test_unreadable_parameter_still_says_jwt_secret_is_required() -> None:
         load({"DATABASE_URL": "postgresql://x/y", "JWT_SECRET_PARAMETER": "/race/prod/jwt"}, fetch)
 
 
+def test_database_url_can_come_from_a_parameter_and_the_environment_wins() -> None:
+    asked: list[str] = []
+
+    def fetch(name: str) -> str:
+        asked.append(name)
+        return {"/race/prod/jwt": "p" * 40, "/race/prod/database-url": "postgresql://proxy/race"}[name]
+
+    env = {"DATABASE_URL_PARAMETER": "/race/prod/database-url", "JWT_SECRET_PARAMETER": "/race/prod/jwt"}
+    assert load(env, fetch).database_url == "postgresql://proxy/race"
+    assert load({**env, "DATABASE_URL": "postgresql://x/y"}, fetch).database_url == "postgresql://x/y"
+    assert asked == ["/race/prod/jwt", "/race/prod/database-url", "/race/prod/jwt"]
+
+    def denied(name: str) -> str:
+        raise RuntimeError("AccessDenied")
+
+    with pytest.raises(ConfigError, match=r"^DATABASE_URL is required \(reading /race/prod/database-url failed"):
+        load({"JWT_SECRET": "s" * 40, "DATABASE_URL_PARAMETER": "/race/prod/database-url"}, denied)
+
+
 def test_the_local_gateway_gives_handlers_the_deployed_functions_limits(tmp_path: Path) -> None:
     from infra.local.http_gateway import lambda_limits
 
