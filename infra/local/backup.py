@@ -93,6 +93,7 @@ def backup(database_url: str, folder: Path, *, s3: Any = None, upload: Any = Non
         dump = Path(scratch) / DUMP_MEMBER
         dump_database(database_url, dump)  # first: every object a dumped row points at exists now
         try:
+            partial.touch(mode=0o600)  # password hashes and encrypted secrets: readable by the operator only
             with tarfile.open(partial, "w") as archive:
                 archive.add(dump, DUMP_MEMBER)
                 entries = objects.add_objects(archive, s3) if s3 is not None else []
@@ -122,6 +123,7 @@ def unpack(path: Path, scratch: Path) -> tuple[Path, list[dict[str, Any]]]:
             archive.extractall(scratch, filter="data")  # refuses absolute paths, links out, devices
         manifest = json.loads((scratch / objects.MANIFEST).read_text())
         entries: list[dict[str, Any]] = list(manifest["objects"])
+        objects.validate(entries)  # a crafted manifest must not point outside the archive or its buckets
         missing = [e["member"] for e in entries if not (scratch / e["member"]).is_file()]
     except (tarfile.TarError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
         raise BadArchive(f"cannot read the archive: {exc or type(exc).__name__}") from exc

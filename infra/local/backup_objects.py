@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,19 @@ def add_manifest(archive: tarfile.TarFile, manifest: dict[str, Any]) -> None:
     member = tarfile.TarInfo(MANIFEST)
     member.size = len(data)
     archive.addfile(member, io.BytesIO(data))
+
+
+_MEMBER = re.compile(r"^objects/\d+$")
+
+
+def validate(entries: list[dict[str, Any]]) -> None:
+    """Each entry names a member `objects/<n>`, one of the backed-up buckets and a string key."""
+    known = {bucket.name for bucket in BACKED_UP}
+    for entry in entries:
+        if not _MEMBER.match(str(entry.get("member"))) or entry.get("bucket") not in known:
+            raise ValueError(f"manifest entry refused: {entry.get('member')!r} in {entry.get('bucket')!r}")
+        if not isinstance(entry.get("key"), str) or not isinstance(entry.get("contentType"), str):
+            raise ValueError(f"manifest entry refused: {entry.get('member')!r} has no key or content type")
 
 
 def put_objects(folder: Path, entries: list[dict[str, Any]], s3: Any) -> int:

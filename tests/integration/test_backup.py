@@ -169,3 +169,40 @@ def test_objects_travel_with_the_backup(postgres: Any, provisioned: str, tmp_pat
     got = s3.get_object(Bucket=plugins, Key=f"{prefix}/fuel/1.0.0/abc.js")
     assert got["Body"].read() == bundle and got["ContentType"] == "application/javascript"
     assert s3.get_object(Bucket=attachments, Key=f"{prefix}/sheet/att/Car7 run.ld")["Body"].read() == telemetry
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"member": "../../etc/hostname", "bucket": "race-plugins", "key": "k", "contentType": "text/plain"},
+        {"member": "objects/0", "bucket": "race-backups", "key": "k", "contentType": "text/plain"},
+        {"member": "objects/0", "bucket": "race-plugins", "key": None, "contentType": "text/plain"},
+    ],
+)
+def test_a_crafted_manifest_is_refused_before_anything_changes(
+    postgres: Any, tmp_path: Path, entry: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Backups are files people pass around: a manifest may not read outside the archive or write elsewhere."""
+    import io
+    import json
+
+    url = postgres.create_database(f"race_backup_crafted_{abs(hash(json.dumps(entry))) % 10_000}")
+    migrate(url, log=False)
+    good = backup.backup(url, tmp_path)
+    assert good.stat().st_mode & 0o077 == 0  # password hashes inside: the operator's eyes only
+    crafted = tmp_path / "crafted.tar"
+    with tarfile.open(good) as source, tarfile.open(crafted, "w") as target:
+        for member in source.getmembers():
+            if member.name != "manifest.json":
+                target.addfile(member, source.extractfile(member))
+        data = json.dumps({"format": 1, "objects": [entry]}).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        target.addfile(info, io.BytesIO(data))
+        blob = tarfile.TarInfo("objects/0")
+        blob.size = 1
+        target.addfile(blob, io.BytesIO(b"x"))
+    before = _fingerprint(url)
+    assert backup.restore(url, crafted, confirmed=True, s3=object()) == 1
+    assert "manifest entry refused" in capsys.readouterr().err
+    assert _fingerprint(url) == before
