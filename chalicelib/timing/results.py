@@ -126,6 +126,9 @@ def parse(chunks: Iterable[bytes]) -> ParsedResults:
             if not is_results_header(names):
                 raise alkamel.NotAlKamel("the header is not an Al Kamel results export (03_...Results...CSV)")
             continue
+        if b"\x00" in raw:  # PostgreSQL text cannot hold it
+            rejected.append(alkamel.Rejection(number, "the line contains a NUL byte"))
+            continue
         try:
             values = alkamel.split(alkamel.decode(raw))
         except ValueError as exc:

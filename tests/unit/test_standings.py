@@ -106,3 +106,12 @@ def test_a_results_file_of_more_than_max_rows_is_refused_whole() -> None:
     rows = b"".join(b"%d;%d;Classified;1;1:00.000\n" % (i, i) for i in range(1, results.MAX_ROWS + 2))
     with pytest.raises(NotAlKamel, match="at most"):
         results.parse([b"POSITION;NUMBER;STATUS;LAPS;TOTAL_TIME\n" + rows])
+
+
+def test_results_lines_with_a_nul_byte_or_broken_quotes_are_rejected_by_line() -> None:
+    parsed = results.parse(
+        [b'POSITION;NUMBER;STATUS;LAPS;TOTAL_TIME\n1;7;Classi\x00fied;1;1:00.000\n2;"8;DNF;1;\n3;9;DNF;1;2:00.000\n']
+    )
+    assert [r.car_number for r in parsed.rows] == ["9"]
+    assert [r.line for r in parsed.rejected] == [2, 3]
+    assert parsed.rejected[0].reason == "the line contains a NUL byte"
