@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import re
 from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.api import openapi_names
+from chalicelib.api.openapi_examples import Examples
 from chalicelib.api.routing import route
 from chalicelib.api.shapes import documented, openapi_answer
 from chalicelib.domain.records import Field, Resource
@@ -239,26 +242,50 @@ def _schema_name(resource: Resource) -> str:
     return "".join(part.title() for part in resource.name.split("_"))
 
 
+def _error_response(code: str, text: str) -> dict[str, Any]:
+    example: dict[str, dict[str, Any]] = {"error": {"code": _ERROR_CODES.get(code, "error"), "message": text}}
+    if code == "400":
+        example["error"].update(
+            {
+                "message": "lapTimeMs must be at least 1",
+                "field": "lapTimeMs",
+                "details": [{"field": "lapTimeMs", "message": "lapTimeMs must be at least 1"}],
+            }
+        )
+    return {
+        "description": text,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}, "example": example}},
+    }
+
+
+_ERROR_CODES = {
+    "400": "invalid",
+    "401": "unauthorized",
+    "403": "forbidden",
+    "404": "not_found",
+    "409": "conflict",
+    "413": "payload_too_large",
+    "415": "unsupported_media_type",
+    "422": "plugin_error",
+    "429": "rate_limited",
+    "503": "dependency_unavailable",
+}
+
+
 def _operation(path: str, method: str, view: Any, components: dict[str, Any]) -> dict[str, Any]:
     inner = getattr(view, "__wrapped__", view)
     resource: Resource | None = getattr(inner, "race_resource", None)
     doc = inspect.getdoc(inner) or ""
+    summary = doc.splitlines()[0].rstrip(".") if doc else f"{method} {path}"
     operation: dict[str, Any] = {
-        "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_') or 'root'}",
-        "summary": doc.splitlines()[0] if doc else f"{method} {path}",
-        "responses": {
-            code: {
-                "description": text,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
-            for code, text in _ERRORS.items()
-        },
+        "tags": [openapi_names.tag(path)],
+        "operationId": openapi_names.operation_id(method, path),
+        "summary": summary,
+        "description": doc if "\n" in doc else f"{summary}.",
+        "responses": {code: _error_response(code, text) for code, text in _ERRORS.items()},
     }
     for code, text in getattr(inner, "race_errors", {}).items():
-        operation["responses"][code] = {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
+        operation["responses"][code] = _error_response(code, text)
     if getattr(view, "race_public", False):
         operation["security"] = []
     parameters = [
@@ -297,10 +324,7 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
                     {
                         "type": "object",
                         "required": ["created", "items"],
-                        "properties": {
-                            "created": {"type": "integer"},
-                            "items": {"type": "array", "items": {"type": "object"}},
-                        },
+                        "properties": {"created": {"type": "integer"}, "items": {"type": "array", "items": item}},
                     },
                 ]
             }
@@ -316,7 +340,10 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
     if request is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": request}}}
         if getattr(inner, "race_csv_body", False):
-            operation["requestBody"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+            operation["requestBody"]["content"]["text/csv"] = {
+                "schema": {"type": "string"},
+                "example": _CSV_EXAMPLE,
+            }
     elif (
         method in ("POST", "PUT", "PATCH")
         and "requestBody" not in operation
@@ -341,8 +368,42 @@ def _operation(path: str, method: str, view: Any, components: dict[str, Any]) ->
     return operation
 
 
+_CSV_EXAMPLE = "NUMBER;DRIVER_NUMBER;LAP_NUMBER;LAP_TIME;S1;S2;S3\n12;1;1;1:58.734;38.912;41.230;38.592\n"
+
+
+def _add_examples(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """An example on every JSON body and answer with a schema (built from it: see openapi_examples)."""
+    examples = Examples(components)
+    for operations in paths.values():
+        for operation in operations.values():
+            media = [operation.get("requestBody", {}).get("content", {}).get("application/json")]
+            media += [
+                answer.get("content", {}).get("application/json")
+                for code, answer in operation["responses"].items()
+                if code.startswith("2")
+            ]
+            for one in media:
+                if one is not None and one.get("schema") and "example" not in one:
+                    one["example"] = examples.of(one["schema"])
+
+
+def _tags() -> list[dict[str, str]]:
+    seen: dict[str, str] = {}
+    for name, text in openapi_names.TAGS.values():
+        seen.setdefault(name, text)
+    seen["webhook events"] = "What Race Platform POSTs to your webhook URL: one entry per event type"
+    return [{"name": name, "description": text} for name, text in sorted(seen.items())]
+
+
 def document(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """An OpenAPI 3.1 document for a Chalice route table."""
+    """An OpenAPI 3.1 document for a Chalice route table, with the webhook events the platform sends."""
+    from chalicelib.api import webhook_events
+
+    detail = {
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+    }
     components: dict[str, Any] = {
         "Error": {
             "type": "object",
@@ -355,7 +416,7 @@ def document(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
                         "code": {"type": "string"},
                         "message": {"type": "string"},
                         "field": {"type": "string"},
-                        "details": {"type": "array"},
+                        "details": {"type": "array", "items": detail},
                     },
                 }
             },
@@ -365,6 +426,17 @@ def document(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for path in sorted(routes):
         for method, entry in sorted(routes[path].items()):
             paths.setdefault(path, {})[method.lower()] = _operation(path, method, entry.view_function, components)
+    _add_examples(paths, components)
+
+    def resource_ref(resource: Resource) -> dict[str, Any]:
+        name = _schema_name(resource)
+        components.setdefault(name, _resource_schema(resource))
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    webhooks = webhook_events.webhooks(resource_ref, Examples(components).of)
+    used = json.dumps([paths, webhooks, components])
+    # A resource whose routes all document their own answer leaves its schema unreferenced: drop it.
+    components = {n: s for n, s in components.items() if f'"#/components/schemas/{n}"' in used}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -372,12 +444,16 @@ def document(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Race engineering: events, sessions, cars, run sheets, laps, live rooms, "
             "webhooks and plugins. Errors share one shape; lists page with cursors.",
+            "contact": {"name": "Race Platform", "url": "https://github.com/race-platform"},
+            "license": {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
         },
-        "servers": [{"url": "/"}],
+        "servers": [{"url": "/", "description": "The API that serves this document"}],
         "security": [{"bearer": []}, {"apiKey": []}],
+        "tags": _tags(),
         "paths": paths,
+        "webhooks": webhooks,
         "components": {
-            "schemas": components,
+            "schemas": dict(sorted(components.items())),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

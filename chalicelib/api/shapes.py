@@ -414,7 +414,7 @@ def plugin_grants_request() -> Schema:
         "type": "object",
         "additionalProperties": False,
         "required": ["capabilities"],
-        "properties": {"capabilities": {"type": "array", "maxItems": 20}},
+        "properties": {"capabilities": {"type": "array", "maxItems": 20, "items": _TEXT}},
     }
 
 

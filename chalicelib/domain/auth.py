@@ -28,8 +28,8 @@ def accounts_wire(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def login(email: Any, password: Any, source_ip: str, account_id: Any = None) -> dict[str, Any]:
     """A JWT for one of the user's accounts: `account_id` picks it, else the oldest membership."""
-    if not isinstance(email, str) or "@" not in email or len(email) > 320:
-        raise Invalid("email must be an email address", field="email")
+    if not isinstance(email, str) or "@" not in email or len(email) > 320 or "\x00" in email:
+        raise Invalid("email must be an email address", field="email")  # NUL: PostgreSQL text refuses it
     if not isinstance(password, str) or not password or len(password) > MAX_PASSWORD_CHARS:
         raise Invalid("password is required", field="password")
     _check_login_rate(email, source_ip)
