@@ -180,6 +180,14 @@ def payload_schema(event: EventType, resource_ref: Callable[[Resource], Schema])
     }
 
 
+def _example(event: EventType, schema: Schema, example: Callable[[Schema], Any]) -> Any:
+    """A payload as most deliveries of the type look: without the fields only some carry."""
+    value = example(schema)
+    for name in event.optional:
+        value["data"].pop(name, None)
+    return value
+
+
 def webhooks(resource_ref: Callable[[Resource], Schema], example: Callable[[Schema], Any]) -> dict[str, Any]:
     """The OpenAPI 3.1 `webhooks` object: one POST per event type, with its headers, body and example."""
     described: dict[str, Any] = {}
@@ -198,7 +206,7 @@ def webhooks(resource_ref: Callable[[Resource], Schema], example: Callable[[Sche
                 ],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": schema, "example": example(schema)}},
+                    "content": {"application/json": {"schema": schema, "example": _example(event, schema, example)}},
                 },
                 "responses": {
                     "200": {"description": "Received: any 2xx within 10 seconds settles the delivery"},

@@ -53,7 +53,9 @@ def api_reference() -> str:
         "# API reference",
         "",
         "Generated from `GET /openapi.json` when the docs are built. Every route answers errors in the "
-        "shape described in [the API guide](api.md).",
+        "shape described in [the API guide](api.md). The [interactive reference](reference/index.html) shows "
+        "each body and answer with an example and sends requests; [samples](samples.md) show sign-in, a lap "
+        "batch and a room subscription in curl, Python and JavaScript.",
         "",
         "| Method | Path | What | Auth |",
         "|---|---|---|---|",
@@ -66,9 +68,15 @@ def api_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(out: Path, docs: Path = DOCS) -> list[Path]:
-    """Render every docs/*.md into `out`; links to x.md become x.html. Returns the pages written."""
+def build(out: Path, docs: Path = DOCS, api_url: str | None = None, reference: bool = True) -> list[Path]:
+    """Render every docs/*.md into `out`; links to x.md become x.html. Returns the pages written.
+
+    reference: also the interactive reference (Swagger UI from npm, served from `out`), whose requests
+    go to `api_url` (default: the origin serving the docs).
+    """
     import markdown
+
+    from infra.local import docs_reference
 
     if out.exists():
         shutil.rmtree(out)
@@ -77,7 +85,10 @@ def build(out: Path, docs: Path = DOCS) -> list[Path]:
     generated = out / "_generated"
     generated.mkdir()
     (generated / "api-reference.md").write_text(api_reference())
-    sources = sorted([*docs.glob("*.md"), generated / "api-reference.md"], key=lambda p: (p.stem != "index", p.stem))
+    (generated / "webhook-events.md").write_text(docs_reference.event_catalog())
+    if reference:
+        docs_reference.write_interactive(out / "reference", api_url)
+    sources = sorted([*docs.glob("*.md"), *generated.glob("*.md")], key=lambda p: (p.stem != "index", p.stem))
     titles = {p.stem: _title(p.read_text(), p.stem) for p in sources}
     written = []
     for source in sources:
@@ -85,6 +96,7 @@ def build(out: Path, docs: Path = DOCS) -> list[Path]:
             f'<a href="{stem}.html"{" aria-current=page" if stem == source.stem else ""}>{html.escape(title)}</a>'
             for stem, title in titles.items()
         )
+        nav += '<a href="reference/index.html">Try the API</a>' if reference else ""
         text = re.sub(r"\]\(([\w-]+)\.md(#[\w-]+)?\)", r"](\1.html\2)", source.read_text())
         body = markdown.markdown(text, extensions=["tables", "fenced_code", "toc"])
         page = out / f"{source.stem}.html"

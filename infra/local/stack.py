@@ -150,7 +150,7 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     from infra.local.docs_site import build
 
     docs_site = directory / "docs-site"
-    build(docs_site)
+    build(docs_site, api_url=urls["api"])  # the interactive reference sends its requests there
     for name, path, port in (("web", state.ROOT / "web", ports.web), ("docs", docs_site, ports.docs)):
         if path.is_dir():
             server = static.start_in_thread(path, HOST, port)
