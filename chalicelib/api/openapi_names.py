@@ -43,6 +43,7 @@ _CHOSEN: dict[tuple[str, str], str] = {
     ("GET", "/events/{id}/strategy"): "getEventStrategy",
     ("PUT", "/events/{id}/strategy"): "replaceEventStrategy",
     ("GET", "/run-sheets/{id}/stats"): "getRunSheetStats",
+    ("GET", "/sessions/{id}/standings"): "getSessionStandings",
     ("POST", "/attachments/{id}/complete"): "completeAttachment",
     ("POST", "/sessions/{id}/timing-imports/upload-url"): "createTimingImportUploadUrl",
     ("DELETE", "/api-keys/{id}"): "revokeApiKey",
