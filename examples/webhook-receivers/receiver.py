@@ -88,7 +88,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        length_header = self.headers.get("Content-Length") or "0"
+        if not length_header.isdigit():
+            return self.answer(400)
+        length = int(length_header)
         if length > MAX_BODY_BYTES:
             return self.answer(413)
         body = self.rfile.read(length)  # the raw bytes: verify before parsing

@@ -30,7 +30,7 @@ _INIT = """window.ui = SwaggerUIBundle({
   dom_id: "#reference",
   deepLinking: true,
   tryItOutEnabled: true,
-  persistAuthorization: true,
+  persistAuthorization: false, // a token pasted here is not kept in the browser
   displayOperationId: true,
   defaultModelsExpandDepth: 0,
 });
