@@ -249,8 +249,9 @@ def register_writes(bp: Blueprint, path: str, name: str) -> None:
 
     editable = race_data.EDITABLES[name]
     label = editable.entity.replace("_", " ")
-    create_resource.__doc__ = f"Create a {label} (records {editable.entity}.create)"
-    update_resource.__doc__ = f"Change the fields sent of a {label} (records {editable.entity}.update)"
+    a = "an" if label[0] in "aeiou" else "a"
+    create_resource.__doc__ = f"Create {a} {label} (records {editable.entity}.create)"
+    update_resource.__doc__ = f"Change the fields sent of {a} {label} (records {editable.entity}.update)"
     for view in (create_resource, update_resource):
         view.race_resource = editable.resource  # type: ignore[attr-defined]
         view.race_body = editable  # type: ignore[attr-defined]
@@ -263,6 +264,6 @@ def register_writes(bp: Blueprint, path: str, name: str) -> None:
             raise Invalid("the only query parameter is cascade=true|false", field="cascade")
         return race_data.delete(caller(), name, id, cascade == "true")
 
-    delete_resource.__doc__ = f"Delete a {label}; 409 while children exist unless cascade=true"
+    delete_resource.__doc__ = f"Delete {a} {label}; 409 while children exist unless cascade=true"
     delete_resource.race_query = {"cascade": {"enum": ["true", "false"]}}  # type: ignore[attr-defined]
     delete_resource.race_answer = shapes.deleted()  # type: ignore[attr-defined]

@@ -17,10 +17,10 @@ from chalicelib.domain.records import Resource
 Schema = dict[str, Any]
 
 _CRUD_WHEN = {
-    "create": "a {label} is created (POST {path})",
-    "update": "a {label} is changed (PATCH {path}/{{id}})",
-    "delete": "a {label} is deleted (DELETE {path}/{{id}}, or a cascade from its parent); `data` is its last "
-    "state plus `deleted`, the rows removed per table",
+    "create": "{a} {label} is created (POST {path})",
+    "update": "{a} {label} is changed (PATCH {path}/{{id}})",
+    "delete": "{a} {label} is deleted (DELETE {path}/{{id}}); `data` is its last state plus `deleted`, the rows "
+    "removed per table (what ?cascade=true removed with it sends no event of its own)",
 }
 _DELETED = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}}
 
@@ -50,7 +50,11 @@ def _race_data() -> list[EventType]:
                 optional = frozenset(extra)
             found.append(
                 EventType(
-                    f"{editable.entity}.{op}", when.format(label=label, path=route), extra, editable.resource, optional
+                    f"{editable.entity}.{op}",
+                    when.format(a="an" if label[0] in "aeiou" else "a", label=label, path=route),
+                    extra,
+                    editable.resource,
+                    optional,
                 )
             )
     return found
