@@ -64,7 +64,7 @@ def catalog() -> list[EventType]:
     """Every event type a webhook can receive, in a stable order."""
     from chalicelib.domain.attachments import ATTACHMENTS
     from chalicelib.domain.members import MEMBERS
-    from chalicelib.domain.records import LAPS
+    from chalicelib.domain.records import API_KEYS, LAPS
     from chalicelib.timing.imports import TIMING_IMPORTS
 
     deleted = {"deleted": _DELETED}
@@ -124,7 +124,20 @@ def catalog() -> list[EventType]:
             MEMBERS,
             frozenset({"inviteId"}),
         ),
-        EventType("member.delete", "a member is removed or an invite revoked (DELETE /members/{userId})", {}, MEMBERS),
+        EventType(
+            "member.delete",
+            "a member is removed or an invite revoked (DELETE /members/{userId}); also each pending invite a removed "
+            "or demoted member had sent, with `reason` `inviter_removed` or `inviter_demoted`",
+            {"reason": {"enum": ["inviter_removed", "inviter_demoted"]}},
+            MEMBERS,
+            frozenset({"reason"}),
+        ),
+        EventType(
+            "api_key.delete",
+            "a member is removed: each API key they created is revoked (`reason`: `creator_removed`)",
+            {"reason": {"enum": ["creator_removed"]}},
+            API_KEYS,
+        ),
         EventType(
             "webhook.test",
             "POST /webhooks/{id}/test asks for it, whatever the subscription's filter; `eventId` is null",
