@@ -97,7 +97,8 @@ class Member:
     """A WebSocket client in the bench of the pit wall."""
 
     def __init__(self, stack: Stack, token: str) -> None:
-        self.ws: ClientConnection = connect(f"{stack.ws_url}/?token={token}")
+        # Entered by hand (the socket outlives this statement): a bare connect() is deprecated in websockets 17.
+        self.ws: ClientConnection = connect(f"{stack.ws_url}/?token={token}").__enter__()
 
     def __enter__(self) -> Member:
         return self
