@@ -94,6 +94,7 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
     """The whole platform on 127.0.0.1 in this process (gateways as threads); stopped and wiped on exit."""
     from infra.local import http_gateway
     from infra.local.ports import free_port
+    from infra.local.sqs_poller import room_publisher
     from infra.local.ws_gateway import WsGateway
 
     with backing_services(seed=seed) as (database_url, aws_url):
@@ -112,6 +113,7 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
 
             ws = WsGateway(app, "127.0.0.1", free_port(), management_port=management_port)
             ws.start_in_thread()
+            publisher = room_publisher(app, aws_url)  # room pushes go out downstream of the commit
             try:
                 http = http_gateway.start_in_thread(app, "127.0.0.1", free_port())
                 try:
@@ -120,6 +122,7 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
                     http.shutdown()
                     http.server_close()
             finally:
+                publisher.stop()
                 ws.stop()
                 reset_caches()
 

@@ -28,6 +28,7 @@ class Settings:
     connections_table: str
     webhook_queue: str
     timing_import_queue: str
+    room_queue: str
     attachments_bucket: str
     plugins_bucket: str
     uploads_bucket: str
@@ -95,6 +96,7 @@ def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] =
         connections_table=name_of(resources.CONNECTIONS_TABLE),
         webhook_queue=name_of(resources.WEBHOOK_QUEUE),
         timing_import_queue=name_of(resources.TIMING_IMPORT_QUEUE),
+        room_queue=name_of(resources.ROOM_QUEUE),
         attachments_bucket=name_of(resources.ATTACHMENTS_BUCKET),
         plugins_bucket=name_of(resources.PLUGINS_BUCKET),
         uploads_bucket=name_of(resources.UPLOADS_BUCKET),

@@ -30,10 +30,13 @@ class Queue:
     visibility_timeout_s: int = 60
     max_receive_count: int = 5
     dlq_retention_s: int = 14 * 24 * 3600
+    # FIFO: messages of one group (MessageGroupId) are handed out one batch at a time, in order.
+    fifo: bool = False
 
     @property
     def dlq_name(self) -> str:
-        return f"{self.name}-dlq"
+        # A FIFO queue's DLQ must be FIFO too, and FIFO names end in ".fifo".
+        return f"{self.name.removesuffix('.fifo')}-dlq.fifo" if self.fifo else f"{self.name}-dlq"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ WEBHOOK_QUEUE = Queue("WebhookDeliveriesQueue", "RACE_WEBHOOK_QUEUE", "race-webh
 TIMING_IMPORT_QUEUE = Queue(
     "TimingImportsQueue", "RACE_TIMING_IMPORT_QUEUE", "race-timing-imports", visibility_timeout_s=300
 )
+# Room delivery: one group per session, so a session's pushes are numbered in the order they were queued.
+ROOM_QUEUE = Queue("RoomEventsQueue", "RACE_ROOM_QUEUE", "race-room-events.fifo", fifo=True)
 ATTACHMENTS_BUCKET = Bucket(
     "AttachmentsBucket", "RACE_ATTACHMENTS_BUCKET", "race-attachments", browser_access=True, versioned=True
 )
@@ -81,6 +86,6 @@ BACKUPS_BUCKET = Bucket("BackupsBucket", "RACE_BACKUPS_BUCKET", "race-backups")
 
 RESOURCES = Resources(
     tables=(KV_TABLE, CONNECTIONS_TABLE),
-    queues=(WEBHOOK_QUEUE, TIMING_IMPORT_QUEUE),
+    queues=(WEBHOOK_QUEUE, TIMING_IMPORT_QUEUE, ROOM_QUEUE),
     buckets=(ATTACHMENTS_BUCKET, PLUGINS_BUCKET, UPLOADS_BUCKET, BACKUPS_BUCKET),
 )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from chalice import Chalice, Response
-from chalice.app import WebsocketEvent
+from chalice.app import SQSEvent, WebsocketEvent
 
+from chalicelib import resources
 from chalicelib.config import ConfigError
 from chalicelib.errors import PlatformError, http_status
 from chalicelib.observability import logger
@@ -23,6 +25,13 @@ def register(app: Chalice) -> None:
 
     app.experimental_feature_flags.update(["WEBSOCKETS"])
     sweep.register(app)
+
+    # The room publisher: a session's committed events, in queue order (one FIFO group per session).
+    @app.on_sqs_message(queue=resources.ROOM_QUEUE.name, batch_size=10)
+    def room_events(event: SQSEvent) -> dict[str, Any]:
+        from chalicelib.realtime import publisher
+
+        return publisher.handle(event.to_dict(), event.context)
 
     @app.on_ws_connect()
     def ws_connect(event: WebsocketEvent) -> Response:

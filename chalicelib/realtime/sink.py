@@ -1,4 +1,9 @@
-"""The session rooms' sink: after a write commits, its live events are pushed to their rooms and marked published."""
+"""The session rooms' sink: after a write commits, its live events are queued for the room publisher.
+
+The write answers without waiting for any socket: the room queue (SQS FIFO, one group per session)
+hands a session's messages to the publisher (realtime/publisher.py) one batch at a time, in order.
+Events of no session need no room: they are marked published at once.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class RoomSink:
-    """One write transaction's part: collects the live events, publishes them after commit."""
+    """One write transaction's part: collects the live events, queues them after commit."""
 
     def __init__(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
         self.events: list[DomainEvent] = []
@@ -23,25 +28,51 @@ class RoomSink:
 
     def committed(self) -> None:
         if self.events:
-            publish(self.events)
+            enqueue(self.events)
+
+
+def enqueue(events: Sequence[DomainEvent]) -> None:
+    """Queue the session events for their rooms; mark the others published. Never raises: what is
+    not queued stays unpublished, and the minute sweep publishes it (realtime/sweep.py)."""
+    from chalicelib.observability import logger
+    from chalicelib.realtime import room_queue
+
+    roomless = [event.id for event in events if not event.session_id]
+    try:
+        unsent = room_queue.send(room_queue.messages_for(events))
+        if roomless:
+            _mark_published(roomless)
+    except Exception:
+        logger().exception("queueing room events failed; the sweep publishes them", extra={"events": len(events)})
+        return
+    if unsent:
+        logger().warning(
+            "room events not queued; the sweep publishes them",
+            extra={"events": [i for message in unsent for i in message.event_ids][:20]},
+        )
+
+
+def _mark_published(ids: list[int], conn: psycopg.Connection[dict[str, Any]] | None = None) -> None:
+    from chalicelib.store.postgres import execute, transaction
+
+    if conn is not None:
+        execute(conn, "mark_published", {"ids": ids})
+        return
+    with transaction() as own:
+        execute(own, "mark_published", {"ids": ids})
 
 
 def publish(events: list[DomainEvent], conn: psycopg.Connection[dict[str, Any]] | None = None) -> bool:
-    """Push committed events to their session rooms and mark them published (on `conn` when given:
-    the sweep's, which holds the rows' locks); False when publishing failed."""
+    """Log committed events in their session rooms, fan them out, and mark them published (on `conn`
+    when given: the caller's, which holds the rows' locks); False when publishing failed."""
     from chalicelib.observability import logger
     from chalicelib.realtime import broadcast
-    from chalicelib.store.postgres import execute, transaction
 
     try:
         broadcast.publish(events)
     except Exception:
-        # The write is committed; the sweep publishes whatever this missed.
+        # The events stay unpublished: the queue retries the message, the sweep finds what is left.
         logger().exception("publishing domain events failed", extra={"events": [e.id for e in events]})
         return False
-    if conn is not None:
-        execute(conn, "mark_published", {"ids": [e.id for e in events]})
-        return True
-    with transaction() as own:
-        execute(own, "mark_published", {"ids": [e.id for e in events]})
+    _mark_published([e.id for e in events], conn)
     return True

@@ -36,7 +36,7 @@ def publish_left_over(min_age_s: float = MIN_AGE_S, limit: int = BATCH_EVENTS, b
     while time.monotonic() < deadline:
         with transaction() as conn:
             rows = fetch_all(conn, "unpublished_events", {"min_age_s": min_age_s, "limit": limit})
-            if not rows or not publish([_event(row) for row in rows], conn):
+            if not rows or not publish([event_of(row) for row in rows], conn):
                 return published
         published += len(rows)
         if len(rows) < limit:
@@ -77,7 +77,7 @@ def sweep() -> dict[str, int]:
     return done
 
 
-def _event(row: dict[str, Any]) -> DomainEvent:
+def event_of(row: dict[str, Any]) -> DomainEvent:
     from chalicelib.domain.changes import DomainEvent
 
     return DomainEvent(

@@ -36,16 +36,18 @@ def _table(table: Table) -> Template:
 
 def _queues(queue: Queue) -> dict[str, Template]:
     dlq_id = f"{queue.logical_id}Dlq"
+    fifo = {"FifoQueue": True} if queue.fifo else {}
     return {
         dlq_id: {
             "Type": "AWS::SQS::Queue",
-            "Properties": {"QueueName": queue.dlq_name, "MessageRetentionPeriod": queue.dlq_retention_s},
+            "Properties": {"QueueName": queue.dlq_name, "MessageRetentionPeriod": queue.dlq_retention_s, **fifo},
         },
         queue.logical_id: {
             "Type": "AWS::SQS::Queue",
             "Properties": {
                 "QueueName": queue.name,
                 "VisibilityTimeout": queue.visibility_timeout_s,
+                **fifo,
                 "RedrivePolicy": {
                     "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
                     "maxReceiveCount": queue.max_receive_count,

@@ -67,7 +67,13 @@ def scoped_names(scope: str, resources: Resources = RESOURCES) -> dict[str, str]
     if not _SCOPE.match(scope):
         raise ValueError(f"scope {scope!r}: lowercase letters, digits and -, at most 20")
     everything: list[Table | Queue | Bucket] = [*resources.tables, *resources.queues, *resources.buckets]
-    return {item.env_var: f"{item.name}-{scope}" for item in everything}
+    return {item.env_var: _scoped(item, scope) for item in everything}
+
+
+def _scoped(item: Table | Queue | Bucket, scope: str) -> str:
+    if isinstance(item, Queue) and item.fifo:
+        return f"{item.name.removesuffix('.fifo')}-{scope}.fifo"  # a FIFO queue's name must end in .fifo
+    return f"{item.name}-{scope}"
 
 
 class _Reconcile:
@@ -141,7 +147,8 @@ class _Reconcile:
 
     def queue(self, queue: Queue) -> tuple[str, str]:
         sqs = self.client("sqs")
-        dlq_url = self.queue_with(queue.dlq_name, {"MessageRetentionPeriod": str(queue.dlq_retention_s)})
+        fifo = {"FifoQueue": "true"} if queue.fifo else {}
+        dlq_url = self.queue_with(queue.dlq_name, {"MessageRetentionPeriod": str(queue.dlq_retention_s), **fifo})
         if dlq_url:
             dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         else:
@@ -149,7 +156,7 @@ class _Reconcile:
         redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
         url = self.queue_with(
             queue.name,
-            {"VisibilityTimeout": str(queue.visibility_timeout_s), "RedrivePolicy": json.dumps(redrive)},
+            {"VisibilityTimeout": str(queue.visibility_timeout_s), "RedrivePolicy": json.dumps(redrive), **fifo},
         )
         return url, dlq_url
 

@@ -11,7 +11,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent import futures
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,10 @@ LAMBDA_TIMEOUT_S = 60  # Chalice's default lambda_timeout
 LAMBDA_MEMORY_MB = 128  # Chalice's default lambda_memory_size
 MAX_RECEIVE = 10  # SQS caps one ReceiveMessage (and one DeleteMessageBatch) at 10 messages
 FIRST_BACKOFF_S = 0.25
+# FIFO queues: message groups handled at once (Lambda runs a function per group in flight), and how
+# long to wait between short polls while groups are in flight.
+FIFO_GROUPS_AT_ONCE = 4
+FIFO_BUSY_POLL_S = 0.02
 MAX_BACKOFF_S = 5.0
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -122,6 +127,18 @@ class _Source:
     function_name: str
     url: str | None = None
     arn: str | None = None
+    in_flight: set[futures.Future[None]] = field(default_factory=set)  # FIFO: group batches being handled
+
+
+def room_publisher(app: chalice.Chalice, endpoint_url: str) -> SqsPoller:
+    """A poller of the room queue only, started: what a stack without the full poller needs for live rooms."""
+    import boto3
+
+    from chalicelib.resources import ROOM_QUEUE
+
+    poller = SqsPoller(app, boto3.client("sqs", endpoint_url=endpoint_url), only={ROOM_QUEUE.name})
+    poller.start_in_thread()
+    return poller
 
 
 class SqsPoller:
@@ -194,11 +211,18 @@ class SqsPoller:
         self._threads = []
 
     def _run(self, source: _Source, stop: threading.Event) -> None:
+        if source.queue_name.endswith(".fifo"):
+            with futures.ThreadPoolExecutor(FIFO_GROUPS_AT_ONCE, f"sqs-{source.queue_name}") as groups:
+                self._run_polls(source, stop, lambda: self._poll_groups(source, stop, groups))
+        else:
+            self._run_polls(source, stop, lambda: self._poll(source, stop))
+
+    def _run_polls(self, source: _Source, stop: threading.Event, poll: Callable[[], int]) -> None:
         backoff = FIRST_BACKOFF_S
         failing = False
         while not stop.is_set():
             try:
-                if self._poll(source, stop) == 0 and self._wait_time_s <= 0:
+                if poll() == 0 and self._wait_time_s <= 0:
                     stop.wait(0.1)  # short polling: do not spin on an empty queue
             except Exception as exc:
                 if not failing:
@@ -223,11 +247,38 @@ class SqsPoller:
         messages = self._receive_batch(source, url, stop)
         if not messages:
             return 0
+        self._handle(source, url, messages)
+        return len(messages)
+
+    def _poll_groups(self, source: _Source, stop: threading.Event, groups: futures.ThreadPoolExecutor) -> int:
+        """A FIFO queue: each message group of a receive is handled in a thread of its own, so one
+        session's slow batch holds back only that session; SQS hands out no more of a group while
+        its batch is in flight. While groups are in flight the poll is short: moto's long poll spins
+        a core when every visible message belongs to a group in flight."""
+        in_flight = source.in_flight
+        in_flight -= {f for f in in_flight if f.done()}
+        if len(in_flight) >= FIFO_GROUPS_AT_ONCE:
+            futures.wait(in_flight, timeout=self._wait_time_s or FIFO_BUSY_POLL_S, return_when=futures.FIRST_COMPLETED)
+            return -1  # not idle
+        url = self._resolve(source)
+        messages = self._receive(url, source.config.batch_size, 0 if in_flight else self._wait_time_s)
+        if not messages:
+            if in_flight:
+                futures.wait(in_flight, timeout=FIFO_BUSY_POLL_S, return_when=futures.FIRST_COMPLETED)
+                return -1
+            return 0
+        by_group: dict[str, list[dict[str, Any]]] = {}
+        for message in messages:
+            by_group.setdefault(message.get("Attributes", {}).get("MessageGroupId", ""), []).append(message)
+        for batch in by_group.values():
+            in_flight.add(groups.submit(self._handle, source, url, batch))
+        return len(messages)
+
+    def _handle(self, source: _Source, url: str, messages: list[dict[str, Any]]) -> None:
         assert source.arn is not None
         records = [lambda_sqs_record(message, source.arn, self._region) for message in messages]
         failed = self._invoke(source, {"Records": records})
         self._delete(source, url, [message for message in messages if message["MessageId"] not in failed])
-        return len(records)
 
     def _resolve(self, source: _Source) -> str:
         if source.url is None:

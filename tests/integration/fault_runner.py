@@ -24,14 +24,17 @@ def main(argv: list[str]) -> int:
         http_gateway.LAMBDA_TIMEOUT_MS = int(os.environ["FAULT_LAMBDA_TIMEOUT_MS"])
     from app import app
     from chalicelib.config import settings
-    from chalicelib.resources import WEBHOOK_QUEUE
+    from chalicelib.resources import ROOM_QUEUE, WEBHOOK_QUEUE
 
     settings()  # fail fast on a bad environment
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     server = http_gateway.start_in_thread(app, "127.0.0.1", int(argv[0]))
     poller = SqsPoller(
-        app, boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"]), wait_time_s=1, only={WEBHOOK_QUEUE.name}
+        app,
+        boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"]),
+        wait_time_s=1,
+        only={WEBHOOK_QUEUE.name, ROOM_QUEUE.name},
     )
     poller.start_in_thread()
     stop.wait()

@@ -271,9 +271,9 @@ def _sweep() -> None:
 
 
 def _webhook_worker(emulator_url: str, stop: threading.Event) -> None:
-    """The webhook queue's event source mapping (as the local stack's poller), in this process."""
+    """The webhook and room queues' event source mappings (as the local stack's poller), in this process."""
     from app import app
-    from chalicelib.resources import WEBHOOK_QUEUE
+    from chalicelib.resources import ROOM_QUEUE, WEBHOOK_QUEUE
     from infra.local.sqs_poller import SqsPoller
 
     sqs = boto3.client(
@@ -282,7 +282,7 @@ def _webhook_worker(emulator_url: str, stop: threading.Event) -> None:
         region_name="us-east-1",
         config=Config(connect_timeout=1, retries={"max_attempts": 1}),
     )
-    poller = SqsPoller(app, sqs, wait_time_s=0, only={WEBHOOK_QUEUE.name})
+    poller = SqsPoller(app, sqs, wait_time_s=0, only={WEBHOOK_QUEUE.name, ROOM_QUEUE.name})
     while not stop.is_set():
         try:
             if poller.poll_once() == 0:

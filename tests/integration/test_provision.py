@@ -11,7 +11,7 @@ import localstack_client.session
 import pytest
 from botocore.config import Config
 
-from chalicelib.resources import RESOURCES, TIMING_IMPORT_QUEUE, WEBHOOK_QUEUE
+from chalicelib.resources import RESOURCES, ROOM_QUEUE, TIMING_IMPORT_QUEUE, WEBHOOK_QUEUE
 from infra.local.provision import ProvisionError, check, provision, scoped_names
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_queues_have_visibility_timeout_and_redrive_to_their_dlq(
     emulator_url: str, provisioned: dict[str, str]
 ) -> None:
     sqs = client(emulator_url, "sqs")
-    for queue in (WEBHOOK_QUEUE, TIMING_IMPORT_QUEUE):
+    for queue in (WEBHOOK_QUEUE, TIMING_IMPORT_QUEUE, ROOM_QUEUE):
         main = sqs.get_queue_attributes(QueueUrl=provisioned[f"{queue.env_var}_URL"], AttributeNames=["All"])
         dlq = sqs.get_queue_attributes(QueueUrl=provisioned[f"{queue.env_var}_DLQ_URL"], AttributeNames=["All"])
         redrive = json.loads(main["Attributes"]["RedrivePolicy"])
@@ -71,6 +71,8 @@ def test_queues_have_visibility_timeout_and_redrive_to_their_dlq(
         assert redrive["deadLetterTargetArn"] == dlq["Attributes"]["QueueArn"]
         assert int(redrive["maxReceiveCount"]) == queue.max_receive_count
         assert int(dlq["Attributes"]["MessageRetentionPeriod"]) == queue.dlq_retention_s
+        fifo = "true" if queue.fifo else None  # a FIFO queue's DLQ is FIFO too
+        assert (main["Attributes"].get("FifoQueue"), dlq["Attributes"].get("FifoQueue")) == (fifo, fifo)
 
 
 def test_a_message_received_too_often_moves_to_the_dlq(emulator_url: str, provisioned: dict[str, str]) -> None:
@@ -165,6 +167,7 @@ def test_endpoint_from_environment_and_localstack_client_session(
 def test_scoped_names_are_valid_resource_names() -> None:
     names = scoped_names("w1")
     assert names["RACE_ATTACHMENTS_BUCKET"] == "race-attachments-w1"
+    assert names[ROOM_QUEUE.env_var] == "race-room-events-w1.fifo"  # SQS wants .fifo last
     assert len(names) == len(RESOURCES.tables) + len(RESOURCES.queues) + len(RESOURCES.buckets)
     with pytest.raises(ValueError):
         scoped_names("Not_Valid")

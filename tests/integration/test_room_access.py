@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -122,12 +123,22 @@ class Room:
         the domain does for any caller, so it works whichever secret is current."""
         from chalicelib.domain import changes
         from chalicelib.domain.caller import Caller
+        from chalicelib.store.postgres import transaction
 
         card_id = str(uuid.uuid4())
         with changes.write(Caller(self.account_id, "owner", user_id=self.owner_id)) as (_, recorder):
             recorder.record(
                 "board_card", "create", {"id": card_id, "title": "pit at lap 40"}, session_id=self.session_id
             )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the write answers first; the room publisher publishes it after
+            with transaction() as conn:
+                row = conn.execute(
+                    "SELECT published_at IS NOT NULL AS done FROM domain_events WHERE entity_id = %s", (card_id,)
+                ).fetchone()
+            if row and row["done"]:
+                break
+            time.sleep(0.02)
         return card_id
 
     def connections_of_user(self, user_id: str) -> list[str]:

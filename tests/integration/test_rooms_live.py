@@ -58,7 +58,8 @@ class Team:
         op: str = "update",
         data: Callable[[int], dict[str, Any]] | None = None,
     ) -> list[str]:
-        """Commit one write recording `n` events in the session (published after commit); their data ids."""
+        """Commit one write recording `n` events in the session; their data ids, once the room publisher
+        has logged them (the write itself answers before)."""
         from chalicelib.domain import changes
 
         ids = []
@@ -67,6 +68,7 @@ class Team:
                 item = data(i) if data else {"id": str(uuid.uuid4()), "title": f"card {i}"}
                 recorder.record(entity, op, item, session_id=self.session_id)
                 ids.append(item["id"])
+        _eventually(lambda: _drained(self))
         return ids
 
     def record_unpublished(self, n: int = 1) -> list[Any]:
@@ -153,10 +155,22 @@ def _seqs(messages: list[dict[str, Any]]) -> list[int]:
     return [m["seq"] for m in messages]
 
 
+def _drained(team: Team) -> bool:
+    """Whether the room publisher has logged every committed event of the session."""
+    from chalicelib.store.postgres import transaction
+
+    with transaction() as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM domain_events WHERE session_id = %s AND published_at IS NULL", (team.session_id,)
+        ).fetchone()
+    return row is not None and row["n"] == 0
+
+
 def _room_seq(team: Team) -> int:
-    """The room's last seq (writes that create the session are already in its room)."""
+    """The room's last seq, once the writes that created the session are in its room."""
     from chalicelib.store import connections
 
+    _eventually(lambda: _drained(team))
     return connections.last_seq(team.session_id)
 
 

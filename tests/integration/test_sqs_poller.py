@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -358,3 +359,49 @@ def test_threads_survive_an_emulator_restart_and_stop_promptly(
     outage_warnings = [r for r in caplog.records if "cannot poll" in r.getMessage()]
     assert len(outage_warnings) == 1
     assert any("polling again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_fifo_queue_keeps_each_groups_order_and_one_slow_group_holds_back_no_other(sqs: Any) -> None:
+    name = f"test-poller-{uuid.uuid4().hex[:12]}.fifo"
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true", "VisibilityTimeout": "30"})["QueueUrl"]
+    app = Chalice(app_name="poller-test")
+    seen: list[tuple[str, str, float]] = []
+    release_slow = threading.Event()
+
+    @app.on_sqs_message(queue=name, batch_size=10)
+    def handle(event: SQSEvent) -> Any:
+        for record in event.to_dict()["Records"]:
+            group = record["attributes"]["MessageGroupId"]
+            if group == "slow":
+                release_slow.wait(DEADLINE_S)  # a session whose publisher is stuck on a slow socket
+            seen.append((group, record["body"], time.monotonic()))
+        return {}
+
+    def put(group: str, n: int) -> None:
+        for i in range(n):
+            body = f"{group}-{i}"
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=body)
+
+    poller = SqsPoller(app, sqs, wait_time_s=1)
+    put("slow", 3)
+    poller.start_in_thread()
+    try:
+        wait_until(
+            lambda: (
+                sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+                    "ApproximateNumberOfMessagesNotVisible"
+                ]
+                != "0"
+            ),
+            "the slow group in flight",
+        )
+        put("fast", 5)
+        wait_until(lambda: len([s for s in seen if s[0] == "fast"]) == 5, "the other group, while the slow one waits")
+        assert not [s for s in seen if s[0] == "slow"]
+        release_slow.set()
+        wait_until(lambda: len(seen) == 8 and queue_is_empty(sqs, url), "everything handled and deleted")
+    finally:
+        release_slow.set()
+        poller.stop()
+    for group, n in (("slow", 3), ("fast", 5)):
+        assert [body for g, body, _ in seen if g == group] == [f"{group}-{i}" for i in range(n)]

@@ -4,3 +4,12 @@
 SELECT DISTINCT session_id
 FROM (SELECT session_id, published_at FROM domain_events ORDER BY id DESC LIMIT %(recent)s) AS recent
 WHERE session_id IS NOT NULL AND published_at > now() - make_interval(secs => %(window_s)s);
+
+-- name: room_events_to_publish
+-- The events of one room queue message that are still unpublished (a sweep may have published some),
+-- in id order; rows another publisher or sweeper holds are skipped (they are being published).
+SELECT id, account_id, type, entity, op, entity_id, session_id, actor, data, created_at
+FROM domain_events
+WHERE id = ANY(%(ids)s) AND session_id = %(session_id)s AND published_at IS NULL
+ORDER BY id
+FOR UPDATE SKIP LOCKED;

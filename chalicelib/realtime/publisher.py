@@ -1,0 +1,85 @@
+"""The room publisher: the room queue's SQS handler. Numbers, logs and fans out each session's events in queue order.
+
+SQS FIFO hands a session's messages out one batch at a time, in the order they were queued, so
+seq follows that order without any lease between writers (the room's turn now only keeps a join's
+or resume's answer in order with the pushes). A message whose events cannot be published is
+reported as failed, and so is every later message of its session in the batch, so none overtakes
+it; other sessions' messages go on. After `maxReceiveCount` tries a message goes to the DLQ and
+the minute sweep publishes its events (they stay unpublished in PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.domain.changes import DomainEvent
+    from chalicelib.realtime.room_queue import RoomMessage
+
+
+def handle(
+    event: dict[str, Any], context: Any = None, publish: Callable[[RoomMessage], bool] | None = None
+) -> dict[str, Any]:
+    """One batch of room queue records -> `batchItemFailures` (Lambda's ReportBatchItemFailures);
+    `publish` is what publishes one message (default: `publish_message`)."""
+    publish = publish or publish_message
+    from chalicelib.realtime import room_queue
+
+    failed: list[str] = []
+    held_back: set[str] = set()  # sessions whose earlier message failed in this batch
+    for record in event.get("Records", []):
+        message_id = record.get("messageId", "")
+        message = room_queue.parse(record.get("body", ""))
+        if message is None:
+            logger().error("room queue message is not ours; dropped", extra={"messageId": message_id})
+            continue
+        group = record.get("attributes", {}).get("MessageGroupId") or message.session_id
+        if group in held_back:
+            failed.append(message_id)
+            continue
+        if not publish(message):
+            held_back.add(group)
+            failed.append(message_id)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def in_wire_order(event: DomainEvent) -> DomainEvent:
+    """The event with its data's fields in the API's order (PostgreSQL's jsonb reorders them), as
+    the write recorded it: the resource's fields first, then any others."""
+    import dataclasses
+
+    resource = _resources().get(event.entity)
+    if resource is None or not isinstance(event.data, dict):
+        return event
+    names = [f.name for f in resource.fields if f.name in event.data]
+    ordered = {name: event.data[name] for name in names} | event.data
+    return dataclasses.replace(event, data=ordered)
+
+
+@functools.cache
+def _resources() -> dict[str, Any]:
+    from chalicelib.domain import records
+
+    return {r.name: r for r in vars(records).values() if isinstance(r, records.Resource)}
+
+
+def publish_message(message: RoomMessage) -> bool:
+    """Publish the still unpublished events of one room message (a redelivery or the sweep may have
+    published some: the room logs an event once); False when it must be retried."""
+    from chalicelib.realtime.sink import publish as publish_events
+    from chalicelib.realtime.sweep import event_of
+    from chalicelib.store.postgres import fetch_all, transaction
+
+    try:
+        with transaction() as conn:
+            rows = fetch_all(
+                conn, "room_events_to_publish", {"ids": list(message.event_ids), "session_id": message.session_id}
+            )
+            return not rows or publish_events([in_wire_order(event_of(row)) for row in rows], conn)
+    except Exception:
+        logger().exception("room message not published; it is retried", extra={"session_id": message.session_id})
+        return False

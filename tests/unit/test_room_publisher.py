@@ -1,0 +1,69 @@
+"""The room publisher's batch rule: a failed message holds back the later ones of its session, not others."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from chalicelib.realtime import publisher, room_queue
+from chalicelib.realtime.room_queue import RoomMessage
+
+pytestmark = pytest.mark.unit
+
+A, B = str(uuid.uuid4()), str(uuid.uuid4())
+
+
+def record(message_id: str, session_id: str, *event_ids: int) -> dict[str, Any]:
+    body = RoomMessage(session_id, event_ids).body()
+    return {"messageId": message_id, "body": body, "attributes": {"MessageGroupId": session_id}}
+
+
+def test_a_failed_message_holds_back_its_sessions_later_messages_and_only_those() -> None:
+    published: list[tuple[str, tuple[int, ...]]] = []
+
+    def publish(message: RoomMessage) -> bool:
+        published.append((message.session_id, message.event_ids))
+        return message.event_ids != (2,)  # event 2 cannot be published now
+
+    batch = [record("m1", A, 1), record("m2", A, 2), record("m3", B, 3), record("m4", A, 4), record("m5", B, 5)]
+    answer = publisher.handle({"Records": batch}, publish=publish)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m4"}]}
+    assert published == [(A, (1,)), (A, (2,)), (B, (3,)), (B, (5,))]  # m4 never overtakes m2
+
+
+def test_a_message_that_is_not_ours_is_dropped_not_retried() -> None:
+    batch = [{"messageId": "x", "body": "{nope", "attributes": {}}, record("m", A, 7)]
+    assert publisher.handle({"Records": batch}, publish=lambda message: True) == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"sessionId": "not-a-uuid", "eventIds": [1]},
+        {"sessionId": A, "eventIds": []},
+        {"sessionId": A, "eventIds": [1, "2"]},
+        {"sessionId": A, "eventIds": [True]},
+        {"sessionId": A},
+        [A],
+    ],
+)
+def test_parse_refuses_what_is_not_a_room_message(body: Any) -> None:
+    assert room_queue.parse(json.dumps(body)) is None
+
+
+def test_messages_are_per_session_pages_in_id_order() -> None:
+    from tests.unit.test_webhook_outbox import event
+
+    events = [event(n, "lap", "create") for n in range(1, 251)]
+    events = [e.__class__(**{**e.__dict__, "session_id": A if e.id % 2 else B}) for e in events]
+    events.append(event(999, "issue", "create"))  # no session: no room message
+    messages = room_queue.messages_for(events)
+    assert [(m.session_id, len(m.event_ids)) for m in messages] == [(A, 100), (A, 25), (B, 100), (B, 25)]
+    assert messages[0].event_ids[:3] == (1, 3, 5)
+    assert (
+        len(messages[0].body().encode()) < 256 * 1024
+        and messages[0].deduplication_id() != messages[2].deduplication_id()
+    )
