@@ -53,6 +53,7 @@ class Editable:
     session_of: Callable[[Any, Row], str | None] | None = None
     conflict: Callable[[Row], str] | None = None  # message for a unique violation
     clearable: frozenset[str] = frozenset()  # fields a PATCH may set to null (their columns are nullable)
+    stamp: Callable[[Caller], dict[str, Any]] | None = None  # columns the server sets on create (never the client)
 
     @property
     def entity(self) -> str:
@@ -94,6 +95,8 @@ def create(caller: Caller, editable: Editable, payload: Any) -> dict[str, Any]:
     # null on create means "not sent": the column's default (a NOT NULL column would refuse it with a 500)
     wire = {name: value for name, value in editable.read(body, True).items() if value is not None}
     columns = _columns(editable.resource, wire)
+    if editable.stamp:
+        columns.update(editable.stamp(caller))
     with changes.write(caller) as (conn, recorder):
         _check_parents(conn, editable, wire, caller.account_id)
         if editable.check:

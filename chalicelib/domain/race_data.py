@@ -14,6 +14,7 @@ from chalicelib.domain.records import (
     CARS,
     DRIVERS,
     EVENTS,
+    LAPS,
     RUN_SHEETS,
     SESSIONS,
     SETUPS,
@@ -130,6 +131,8 @@ def _read_issue(body: Body, creating: bool) -> dict[str, Any]:
     _put(wire, body, "description", body.text("description", required=False, max_len=MAX_NOTES_CHARS, min_len=0))
     _put(wire, body, "severity", body.choice("severity", SEVERITIES, default="medium"))
     _put(wire, body, "status", body.choice("status", ISSUE_STATUSES, default="open"))
+    _put(wire, body, "runSheetId", body.uuid("runSheetId", required=False))
+    _put(wire, body, "lapId", body.uuid("lapId", required=False))
     return wire
 
 
@@ -159,11 +162,38 @@ def _setup_fits(conn: Any, row: dict[str, Any], account_id: str) -> None:
             raise Invalid("runSheetId must be a run sheet of the same car", field="runSheetId")
 
 
+def _issue_source(conn: Any, row: dict[str, Any], account_id: str) -> None:
+    """An issue's run sheet is one of its car's (in its session, if it names one); its lap, one of that run sheet's."""
+    sheet = None
+    if row.get("run_sheet_id"):
+        sheet = records.get_row(conn, RUN_SHEETS, account_id, str(row["run_sheet_id"]))
+        if sheet and str(sheet["car_id"]) != str(row["car_id"]):
+            raise Invalid("runSheetId must be a run sheet of the issue's car", field="runSheetId")
+        if sheet and row.get("session_id") and str(sheet["session_id"]) != str(row["session_id"]):
+            raise Invalid("runSheetId must be a run sheet of the issue's session", field="runSheetId")
+    if row.get("lap_id"):
+        lap = records.get_row(conn, LAPS, account_id, str(row["lap_id"]))
+        if lap and str(lap["car_id"]) != str(row["car_id"]):
+            raise Invalid("lapId must be a lap of the issue's car", field="lapId")
+        if lap and sheet and str(lap["run_sheet_id"]) != str(sheet["id"]):
+            raise Invalid("lapId must be a lap of the issue's run sheet", field="lapId")
+
+
+def _reporter(caller: Caller) -> dict[str, Any]:
+    # The person answerable for the report: the user, or the creator of the key that sent it.
+    return {"reported_by": caller.acting_user_id}
+
+
 def _run_sheet_session(conn: Any, row: dict[str, Any]) -> str | None:
     if not row.get("run_sheet_id"):
         return None
     found = conn.execute("SELECT session_id FROM run_sheets WHERE id = %s", (row["run_sheet_id"],)).fetchone()
     return str(found["session_id"]) if found else None
+
+
+def _issue_session(conn: Any, row: dict[str, Any]) -> str | None:
+    # An issue raised from a run sheet without a session is still heard in that run sheet's room.
+    return str(row["session_id"]) if row.get("session_id") else _run_sheet_session(conn, row)
 
 
 def _own_session(conn: Any, row: dict[str, Any]) -> str | None:
@@ -224,10 +254,18 @@ EDITABLES: dict[str, Editable] = {
     "car_issues": Editable(
         CAR_ISSUES,
         _read_issue,
-        frozenset({"carId", "sessionId", "title", "description", "severity", "status"}),
+        frozenset({"carId", "sessionId", "title", "description", "severity", "status", "runSheetId", "lapId"}),
         create_only=frozenset({"carId"}),
-        parents=(Parent("carId", CARS), Parent("sessionId", SESSIONS, required=False)),
-        clearable=frozenset({"sessionId"}),
+        parents=(
+            Parent("carId", CARS),
+            Parent("sessionId", SESSIONS, required=False),
+            Parent("runSheetId", RUN_SHEETS, required=False),
+            Parent("lapId", LAPS, required=False),
+        ),
+        check=_issue_source,
+        stamp=_reporter,
+        session_of=_issue_session,
+        clearable=frozenset({"sessionId", "runSheetId", "lapId"}),
     ),
     "board_cards": Editable(
         BOARD_CARDS,

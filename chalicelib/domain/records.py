@@ -202,8 +202,12 @@ CAR_ISSUES = Resource(
         _f("description", "description"),
         _f("severity", "severity", filter=True),
         _f("status", "status", filter=True),
+        _f("reportedBy", "reported_by", "uuid", filter=True),
+        _f("runSheetId", "run_sheet_id", "uuid", filter=True),
+        _f("lapId", "lap_id", "uuid", filter=True),
         *_STAMPS,
     ),
+    parent_filters=(("eventId", "car_id IN (SELECT c.id FROM cars c WHERE c.event_id = %s)"),),
 )
 
 BOARD_CARDS = Resource(

@@ -209,7 +209,7 @@ def test_every_screen_renders_and_is_keyboard_reachable(client: Client, artifact
     expect(page.get_by_role("tab", name="Setup")).to_have_attribute("aria-selected", "true")
     expect(page.get_by_role("heading", name="Setup", exact=True)).to_be_visible()
     page.screenshot(path=str(artifacts / "tab-setup.png"))
-    for tab in ("Tyres", "Notes", "Files"):
+    for tab in ("Tyres", "Notes", "Issues", "Files"):
         page.keyboard.press("ArrowRight")
         expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
         page.screenshot(path=str(artifacts / f"tab-{tab.lower()}.png"))

@@ -49,6 +49,14 @@ function eventPhase(event) {
   return "live";
 }
 
+// The event's team screens (car issues, board, strategy).
+const TEAM_SCREENS = [["issues", "Car issues"]];
+
+function teamLinks(eventId) {
+  return h("nav", { class: "page-links", "aria-label": "Team work for this event" },
+    TEAM_SCREENS.map(([path, label]) => h("a", { class: "btn btn-ghost btn-small", href: `#/events/${eventId}/${path}` }, label)));
+}
+
 export function eventView(ctx, eventId) {
   ctx.shell.setNav("events");
   ctx.realtime.leave();
@@ -79,7 +87,7 @@ export function eventView(ctx, eventId) {
         lapsBySheet.get(lap.runSheetId).push(lap);
       }
       if (!sessions.length) {
-        mount(body, emptyState("No sessions yet", "Sessions appear here once created."));
+        mount(body, teamLinks(eventId), emptyState("No sessions yet", "Sessions appear here once created."));
         return;
       }
       const table = h("table", { class: "grid matrix" },
@@ -102,7 +110,8 @@ export function eventView(ctx, eventId) {
             h("span", { class: "mono big-time" }, best ? lapTime(best.lapTimeMs) : "no time"),
             h("span", { class: "muted small" }, `${sheetLaps.length} laps · open run sheet`)));
           })))));
-      mount(body, h("section", { class: "panel" }, h("h2", { class: "panel-title" }, "Sessions · run sheets"), table));
+      mount(body, teamLinks(eventId),
+        h("section", { class: "panel" }, h("h2", { class: "panel-title" }, "Sessions · run sheets"), table));
     } catch (error) {
       mount(body, errorBox(error));
     }

@@ -7,8 +7,10 @@ import { bestLap, bestSectors, theoreticalBest, sectorCount, stints, isPitLap, u
 import { lapChart, sectorCharts, chartLegend } from "./chart.js";
 import { openLapDialog } from "./lapform.js";
 import { kvEditor, notesEditor, filesTab } from "./sheettabs.js";
+import { runSheetIssues } from "./issues.js";
 
-const TABS = [["laps", "Laps"], ["setup", "Setup"], ["tyres", "Tyres"], ["notes", "Notes"], ["files", "Files"]];
+const TABS = [["laps", "Laps"], ["setup", "Setup"], ["tyres", "Tyres"], ["notes", "Notes"], ["issues", "Issues"],
+  ["files", "Files"]];
 
 export function runSheetView(ctx, runSheetId, initialTab) {
   const st = { sheet: null, session: null, event: null, car: null, drivers: [], cars: [], siblings: [], carSheets: [],
@@ -171,6 +173,10 @@ export function runSheetView(ctx, runSheetId, initialTab) {
     if (st.tab === "laps") return mount(panel, lapsTab());
     if (st.tab === "files") {
       st.tabView = filesTab(ctx, runSheetId);
+      return mount(panel, st.tabView.el);
+    }
+    if (st.tab === "issues") {
+      st.tabView = runSheetIssues(ctx, { sheet: st.sheet, car: st.car, session: st.session, laps: shownLaps });
       return mount(panel, st.tabView.el);
     }
     const { sheet, pendingFields } = shownSheet();
@@ -374,7 +380,7 @@ export function runSheetView(ctx, runSheetId, initialTab) {
       toast("A teammate changed this run sheet; your unsaved edits are kept. Save to overwrite, or switch tabs to see theirs.", "warn", 8000);
       return;
     }
-    if (st.tab !== "files") renderTab();
+    if (st.tab !== "files" && st.tab !== "issues") renderTab();
   }
 
   function applyLap(lap, live) {
@@ -414,6 +420,9 @@ export function runSheetView(ctx, runSheetId, initialTab) {
         }
       } else if (entity === "setup" && st.tab === "setup" && !(st.tabView && st.tabView.isDirty())) {
         renderTab();
+      } else if (entity === "issue" && st.tab === "issues" && data.carId === st.car.id && st.tabView) {
+        if (op === "delete") st.tabView.refresh();
+        else st.tabView.apply(data);
       } else if (entity === "attachment" && st.tab === "files" && data.runSheetId === runSheetId && st.tabView) {
         st.tabView.refresh();
       }
@@ -421,6 +430,14 @@ export function runSheetView(ctx, runSheetId, initialTab) {
     onOutbox: (event) => {
       if (!st.sheet) return;
       const item = event.item;
+      if (item && String(item.kind || "").startsWith("issue.")) {
+        if (st.tab !== "issues" || !st.tabView) return;
+        if (event.type === "sent" && event.result) st.tabView.apply(event.result);
+        else if (event.type === "sent") st.tabView.refresh();
+        else st.tabView.rerender();
+        if (event.type === "sent" && item.kind === "issue.create") toast("Issue reported", "ok", 2500);
+        return;
+      }
       if (item && item.meta && item.meta.runSheetId !== runSheetId) return;
       if (event.type === "sent" && event.result) {
         if (item.kind === "lap.create" || item.kind === "lap.update") {
