@@ -17,7 +17,7 @@ export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test test-unit test-integration lint fmt smoke migrate seed bench setup teardown install \
-	install-stack backup restore rotate-jwt-secret package deploy logs
+	install-stack backup restore rotate-jwt-secret package deploy logs mail
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -108,6 +108,9 @@ deploy: $(TOOLS) ## check every prerequisite, then package, migrate (stage recor
 	$(PY) -m infra.aws.deploy --stage $(or $(filter dev prod,$(STAGE)),prod) --check
 	$(MAKE) package STAGE=$(or $(filter dev prod,$(STAGE)),prod)
 	$(PY) -m infra.aws.deploy --stage $(or $(filter dev prod,$(STAGE)),prod)
+
+mail: $(STACK) ## print the newest mail the local SES sent (invitations, confirmations): TO=address, LAST=n
+	$(PY) -m infra.local.mail $(if $(TO),--to $(TO),) $(if $(LAST),--last $(LAST),)
 
 logs: $(STACK) ## follow the local stack's logs readably; STAGE=dev|prod: every deployed function together
 	$(if $(filter dev prod,$(STAGE)),$(PY) -m infra.aws.logs --stage $(STAGE),$(PY) -m infra.local logs)

@@ -33,6 +33,10 @@ class Settings:
     plugins_bucket: str
     uploads_bucket: str
     backups_bucket: str
+    # The address invitations and confirmations come from (MAIL_FROM; a verified SES identity).
+    mail_from: str
+    # The web client's public URL: links in emails point there (WEB_URL; required outside local).
+    web_url: str
     # Where the WebSocket @connections management API lives; None means "derive it from the
     # event" as API Gateway does in AWS.
     ws_management_url: str | None
@@ -83,7 +87,7 @@ def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] =
         raise ConfigError("JWT_SECRET must be at least 32 characters outside the local stage")
     database_url = _required(env, "DATABASE_URL")
 
-    def name_of(resource: resources.Table | resources.Queue | resources.Bucket) -> str:
+    def name_of(resource: resources.Table | resources.Queue | resources.Bucket | resources.Sender) -> str:
         return env.get(resource.env_var) or resource.name
 
     return Settings(
@@ -101,12 +105,33 @@ def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] =
         plugins_bucket=name_of(resources.PLUGINS_BUCKET),
         uploads_bucket=name_of(resources.UPLOADS_BUCKET),
         backups_bucket=name_of(resources.BACKUPS_BUCKET),
+        mail_from=name_of(resources.MAIL_SENDER),
+        web_url=_web_url(env, stage),
         ws_management_url=env.get("WS_MANAGEMENT_URL") or None,
         jwt_ttl_s=int(env.get("JWT_TTL_S", "43200")),
         db_pool_max=int(env.get("DB_POOL_MAX", "4")),
         signup_enabled=_flag(env, "SIGNUP_ENABLED", default=stage != "prod"),
         outbound_allow=_outbound_allow(env),
     )
+
+
+def _web_url(env: dict[str, str], stage: str) -> str:
+    """WEB_URL without a trailing slash; locally the web client's own port, elsewhere it must be set."""
+    from urllib.parse import urlsplit
+
+    raw = env.get("WEB_URL", "").strip()
+    if not raw:
+        if stage != "local":
+            raise ConfigError(
+                "WEB_URL is required outside the local stage (the web client's public URL, for email links)"
+            )
+        raw = f"http://127.0.0.1:{env.get('WEB_PORT', '').strip() or 6166}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"WEB_URL must be an http(s) URL without query or fragment, not {raw!r}")
+    if parts.scheme == "http" and stage == "prod":
+        raise ConfigError("WEB_URL must be https in prod (email links carry one-time tokens)")
+    return raw.rstrip("/")
 
 
 def _stage(env: dict[str, str]) -> str:

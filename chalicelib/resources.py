@@ -61,10 +61,20 @@ class Bucket:
 
 
 @dataclass(frozen=True)
+class Sender:
+    """An SES email identity the platform sends from (invitations, sign-up confirmations)."""
+
+    logical_id: str
+    env_var: str
+    name: str  # the address
+
+
+@dataclass(frozen=True)
 class Resources:
     tables: tuple[Table, ...] = field(default_factory=tuple)
     queues: tuple[Queue, ...] = field(default_factory=tuple)
     buckets: tuple[Bucket, ...] = field(default_factory=tuple)
+    senders: tuple[Sender, ...] = field(default_factory=tuple)
 
 
 # Names are not stage-prefixed: each stage lives in its own AWS account (docs/decisions.md), and
@@ -83,9 +93,12 @@ ATTACHMENTS_BUCKET = Bucket(
 PLUGINS_BUCKET = Bucket("PluginsBucket", "RACE_PLUGINS_BUCKET", "race-plugins", versioned=True)
 UPLOADS_BUCKET = Bucket("UploadsBucket", "RACE_UPLOADS_BUCKET", "race-uploads", browser_access=True)
 BACKUPS_BUCKET = Bucket("BackupsBucket", "RACE_BACKUPS_BUCKET", "race-backups")
+# SES sends only from a verified identity (sandbox and moto alike): provisioning verifies it.
+MAIL_SENDER = Sender("MailSender", "MAIL_FROM", "no-reply@race-platform.dev")
 
 RESOURCES = Resources(
     tables=(KV_TABLE, CONNECTIONS_TABLE),
     queues=(WEBHOOK_QUEUE, TIMING_IMPORT_QUEUE, ROOM_QUEUE),
     buckets=(ATTACHMENTS_BUCKET, PLUGINS_BUCKET, UPLOADS_BUCKET, BACKUPS_BUCKET),
+    senders=(MAIL_SENDER,),
 )

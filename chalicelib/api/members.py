@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api import shapes
-from chalicelib.api.routing import caller, json_body, query_params, route
+from chalicelib.api.routing import authenticated_caller, caller, json_body, query_params, route
 from chalicelib.api.shapes import documented
 from chalicelib.domain import members
 
@@ -18,18 +18,25 @@ def _source_ip() -> str:
     return str(bp.current_request.context.get("identity", {}).get("sourceIp") or "unknown")
 
 
-@route(bp, "/auth/signup", methods=("POST",), public=True, status=201)
-@documented(request=shapes.signup_request(), answer=shapes.login_answer())
+@route(bp, "/auth/signup", methods=("POST",), public=True, status=202)
+@documented(request=shapes.signup_request(), answer=shapes.signup_answer())
 def signup() -> Any:
-    """Create an account with you as its owner; answers a JWT like /auth/login (403 when switched off)"""
+    """Sign up: emails a confirmation link; the account exists once it is confirmed (403 when switched off)"""
     return members.signup(json_body(bp), _source_ip())
+
+
+@route(bp, "/auth/confirm", methods=("POST",), public=True, status=201)
+@documented(request=shapes.confirm_request(), answer=shapes.login_answer())
+def confirm_signup() -> Any:
+    """Confirm a sign-up with the emailed token and its password: creates the account; answers like /auth/login"""
+    return members.confirm_signup(json_body(bp), _source_ip())
 
 
 @route(bp, "/auth/accept-invite", methods=("POST",), public=True)
 @documented(request=shapes.accept_invite_request(), answer=shapes.login_answer())
 def accept_invite() -> Any:
-    """Join an account with a one-time invite token; answers a JWT like /auth/login"""
-    return members.accept_invite(json_body(bp))
+    """Join an account with the emailed invite token: signed in as the invited email, or new with a password"""
+    return members.accept_invite(json_body(bp), _source_ip(), authenticated_caller(bp))
 
 
 @route(bp, "/auth/password", methods=("POST",))
@@ -49,7 +56,7 @@ def list_members() -> Any:
 @route(bp, "/members", methods=("POST",), status=201, applied_once=True)
 @documented(request=shapes.member_request(creating=True), resource=members.MEMBERS)
 def add_member() -> Any:
-    """Add a member by email (admin+): an existing user joins at once, anyone else gets an invite token"""
+    """Invite an email (admin+): the invitation goes by email; one answer whether it has a login or not"""
     return members.add_member(caller(), json_body(bp))
 
 

@@ -537,11 +537,30 @@ def signup_request() -> Schema:
 
 
 def accept_invite_request() -> Schema:
+    """Signed in as the invited email: the token alone; new to the platform: a password and a name too."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["token"],
+        "properties": {"token": _TEXT, "password": {"type": "string", "minLength": 10}, "name": _TEXT},
+    }
+
+
+def signup_answer() -> Schema:
+    """The same whether or not the email has a login: the mailbox's owner learns which."""
+    return {
+        "type": "object",
+        "required": ["status", "email"],
+        "properties": {"status": {"const": "confirmation_sent"}, "email": _TEXT},
+    }
+
+
+def confirm_request() -> Schema:
     return {
         "type": "object",
         "additionalProperties": False,
         "required": ["token", "password"],
-        "properties": {"token": _TEXT, "password": {"type": "string", "minLength": 1}, "name": _nullable(_TEXT)},
+        "properties": {"token": _TEXT, "password": {"type": "string", "minLength": 1}},
     }
 
 

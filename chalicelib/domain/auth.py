@@ -8,7 +8,7 @@ from chalicelib.config import settings
 from chalicelib.domain import passwords, rate_limits, roles, tokens
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import encode
-from chalicelib.errors import Invalid, Unauthorized
+from chalicelib.errors import Forbidden, Invalid, Unauthorized
 from chalicelib.store.postgres import execute, fetch_all, fetch_one, transaction
 
 # A person mistyping gets 10 tries in 5 minutes; one address 50 (a paddock NAT).
@@ -43,7 +43,13 @@ def login(email: Any, password: Any, source_ip: str, account_id: Any = None) -> 
         else:
             user = fetch_one(conn, "user_by_email", {"email": email})
         accounts = fetch_all(conn, "accounts_of_user", {"user_id": user["id"]}) if user else []
-    if not passwords.verify_password(user["password_hash"] if user else None, password) or user is None:
+        # No login yet: a sign-up waiting for its emailed link (told only to whoever knows its password).
+        pending = None if user else fetch_one(conn, "pending_signup_by_email", {"email": email})
+    stored = user["password_hash"] if user else pending["password_hash"] if pending else None
+    matches = passwords.verify_password(stored, password)
+    if matches and user is None:
+        raise Forbidden("confirm your email first: open the link we emailed you when you signed up")
+    if not matches or user is None:
         raise Unauthorized("wrong email or password")
     token = tokens.issue_jwt(
         settings().jwt_secret,

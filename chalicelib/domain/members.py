@@ -1,5 +1,10 @@
 """Accounts and their members: sign-up, invitations, roles, removal and password changes.
 
+Nobody joins an account without proving they own the email: a sign-up creates nothing until its
+emailed link is opened with its password; adding a member only sends an invitation by email, which
+its recipient accepts signed in as that email, or, new to the platform, by choosing a password.
+No answer tells an admin or a stranger whether an email has a login.
+
 Membership is re-read on every request (domain.auth.authenticate_jwt), so each change here takes
 effect on the member's next request. A password change does not revoke JWTs already issued: they
 keep working until they expire (JWT_TTL_S); see docs/decisions.md.
@@ -15,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.config import settings
-from chalicelib.domain import access, auth, changes, listing, passwords, rate_limits, tokens
+from chalicelib.domain import access, auth, changes, emails, listing, passwords, rate_limits, tokens
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.records import API_KEYS, Field, Resource
 from chalicelib.domain.roles import ROLES, at_least
@@ -26,9 +31,10 @@ from chalicelib.store.postgres import Row, execute, fetch_all, fetch_one, transa
 PASSWORD_MIN_CHARS = 10
 PASSWORD_MAX_CHARS = 1024
 INVITE_TTL_S = 7 * 24 * 3600
-INVITE_PATH = "/#/accept-invite?token="
-# Sliding windows like login's (rate_limits.py): per email and per source address; password changes per user.
+SIGNUP_TTL_S = 24 * 3600
+# Sliding windows like login's (rate_limits.py): per email (or link) and per source address; password changes per user.
 SIGNUP_LIMITS = (("email", 10, 300), ("ip", 50, 300))
+LINK_LIMITS = (("token", 10, 300), ("ip", 50, 300))
 PASSWORD_CHANGE_LIMITS = (("user", 10, 300),)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -105,7 +111,10 @@ def _wire(conn: Any, account_id: str, member_id: str) -> dict[str, Any]:
 
 
 def signup(payload: Any, source_ip: str) -> dict[str, Any]:
-    """POST /auth/signup: a new account with its first user as owner; answers like a login."""
+    """POST /auth/signup: emails a confirmation link; nothing exists until it is opened (confirm_signup).
+
+    The answer is the same whether or not the email has a login (the email's owner is told instead).
+    """
     if not settings().signup_enabled:
         raise Forbidden("sign-up is switched off here; ask an owner or admin of your team to invite you")
     body = Body(payload, allowed={"email", "password", "name", "accountName"})
@@ -114,23 +123,64 @@ def signup(payload: Any, source_ip: str) -> dict[str, Any]:
     name = body.text("name")
     account_name = body.text("accountName")
     rate_limits.check("sign-up", SIGNUP_LIMITS, {"email": email.lower(), "ip": source_ip})
+    password_hash = passwords.hash_password(password)  # hashed either way: the answer's timing tells nothing
+    token = secrets.token_urlsafe(32)
     with transaction() as conn:
         existing = fetch_one(conn, "user_for_membership", {"email": email})
-    if existing is not None and existing["memberships"]:
-        raise Conflict("an account with this email already exists; sign in instead")
-    password_hash = passwords.hash_password(password)
-    # Someone removed from every account starts afresh under their old user id.
-    account_id, user_id = str(uuid.uuid4()), str(existing["id"]) if existing else str(uuid.uuid4())
-    with changes.write(Caller(account_id=account_id, role="owner", user_id=user_id)) as (conn, recorder):
+        if existing is not None and existing["memberships"]:
+            emails.already_registered(email)
+        else:
+            fetch_one(
+                conn,
+                "upsert_pending_signup",
+                {
+                    "email": email,
+                    "name": name,
+                    "account_name": account_name,
+                    "password_hash": password_hash,
+                    "token_hash": _token_hash(token),
+                    "ttl_s": SIGNUP_TTL_S,
+                },
+            )
+            emails.signup_confirmation(email, account_name, token, SIGNUP_TTL_S // 3600)  # fails: nothing kept
+    return {"status": "confirmation_sent", "email": email}
+
+
+def confirm_signup(payload: Any, source_ip: str) -> dict[str, Any]:
+    """POST /auth/confirm: the emailed link's token and the sign-up's password create the user, the
+    account and its owner membership; answers like a login. Both are needed: a stranger's sign-up with
+    your address cannot be confirmed by you clicking its link, nor by them without your mailbox."""
+    body = Body(payload, allowed={"token", "password"})
+    token = body.text("token", max_len=200)
+    password = _password(body, "password", new=False)
+    rate_limits.check("confirmation", LINK_LIMITS, {"token": _token_hash(token), "ip": source_ip})
+    account_id = str(uuid.uuid4())
+    with transaction() as conn:
+        pending = fetch_one(conn, "pending_signup_by_token_hash", {"token_hash": _token_hash(token)})
+        if pending is None:
+            body.fail("this confirmation link is invalid or was already used; sign up again", "token")
+        if pending["expired"]:
+            body.fail("this confirmation link has expired; sign up again", "token")
+        if not passwords.verify_password(pending["password_hash"], password):
+            body.fail("password is not the one chosen at sign-up", "password")
+        existing = fetch_one(conn, "user_for_membership", {"email": pending["email"]})
+        if existing is not None and existing["memberships"]:
+            execute(conn, "delete_pending_signup", {"id": pending["id"]})
+            raise Conflict("this email joined an account since signing up; sign in instead")
+        user_id = str(existing["id"]) if existing else str(uuid.uuid4())
+        name, account_name = pending["name"], pending["account_name"]
+        user = {"id": user_id, "email": pending["email"], "name": name, "password_hash": pending["password_hash"]}
+        recorder = changes.Recorder(conn, Caller(account_id=account_id, role="owner", user_id=user_id))
         fetch_one(conn, "insert_signup_account", {"id": account_id, "name": account_name, "slug": _slug(account_name)})
-        user = {"id": user_id, "email": email, "name": name, "password_hash": password_hash}
         if existing is None:
-            fetch_one(conn, "insert_user", user)  # a concurrent sign-up with this email: 409 (unique index)
-        elif execute(conn, "reclaim_user", user) == 0:
-            raise Conflict("an account with this email already exists; sign in instead")
+            fetch_one(conn, "insert_user", user)
+        else:  # someone removed from every account starts afresh under their old user id
+            execute(conn, "reclaim_user", user)
         execute(conn, "insert_membership", {"account_id": account_id, "user_id": user_id, "role": "owner"})
+        execute(conn, "delete_pending_signup", {"id": pending["id"]})
         recorder.record("member", "create", _wire(conn, account_id, user_id))
-    return _signed_in(user_id, email, name, "owner", account_id, account_name)
+    changes.after_commit(recorder)
+    return _signed_in(user_id, pending["email"], name, "owner", account_id, account_name)
 
 
 def list_members(caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
@@ -146,28 +196,26 @@ def _may_touch(caller: Caller, *roles: str) -> None:
 
 
 def add_member(caller: Caller, payload: Any) -> dict[str, Any]:
-    """POST /members: an existing user joins at once; anyone else gets a one-time invite token."""
+    """POST /members: a pending invitation, emailed to the address, whether or not it has a login.
+
+    The answer has one shape either way (no user id, no name, no token): the token goes only into
+    the email, so only the mailbox's owner can accept it.
+    """
     caller.require("admin")
     body = Body(payload, allowed={"email", "role"})
     email = _email(body)
     role = body.choice("role", ROLES, required=True)
     _may_touch(caller, role)
     with changes.write(caller) as (conn, recorder):
-        fetch_one(conn, "lock_account_members", {"account_id": caller.account_id})
-        user = fetch_one(conn, "user_for_membership", {"email": email})
-        if user is not None and user["memberships"]:
-            user_id = str(user["id"])
-            if _member(conn, caller.account_id, user_id) is not None:
-                raise Conflict(f"{email} is already a member of this account")
-            execute(conn, "insert_membership", {"account_id": caller.account_id, "user_id": user_id, "role": role})
-            execute(conn, "delete_invite_for_email", {"account_id": caller.account_id, "email": email})
-            member = _wire(conn, caller.account_id, user_id)
-            recorder.record("member", "create", member)
-            return member
+        account = fetch_one(conn, "lock_account_members", {"account_id": caller.account_id})
+        assert account is not None
+        if fetch_one(conn, "member_by_email", {"account_id": caller.account_id, "email": email}) is not None:
+            raise Conflict(f"{email} is already a member of this account")  # the admin can list them anyway
         pending = fetch_one(conn, "invite_by_email", {"account_id": caller.account_id, "email": email})
         if pending is not None:
             _may_touch(caller, pending["role"])
         token = secrets.token_urlsafe(32)
+        inviter_id = caller.acting_user_id  # sent with a key: its creator answers for it
         invite = fetch_one(
             conn,
             "upsert_invite",
@@ -176,15 +224,19 @@ def add_member(caller: Caller, payload: Any) -> dict[str, Any]:
                 "email": email,
                 "role": role,
                 "token_hash": _token_hash(token),
-                "invited_by": caller.acting_user_id,  # sent with a key: its creator answers for it
+                "invited_by": inviter_id,
                 "ttl_s": INVITE_TTL_S,
             },
         )
         assert invite is not None
         member = _wire(conn, caller.account_id, str(invite["id"]))
         recorder.record("member", "create" if invite["inserted"] else "update", member)
-    # The token is in this answer only; the database keeps its SHA-256.
-    return {**member, "inviteToken": token, "inviteUrl": INVITE_PATH + token}
+        inviter = fetch_one(conn, "inviter_name", {"id": inviter_id}) if inviter_id else None
+        # Sent before the commit: if SES refuses, nothing was written (inviting again re-sends).
+        emails.invitation(
+            email, account["name"], role, inviter["name"] if inviter else None, token, INVITE_TTL_S // 86400
+        )
+    return member
 
 
 def _inviter_may_send(inviter_role: str | None, role: str) -> bool:
@@ -282,17 +334,18 @@ def _withdraw_invites(recorder: changes.Recorder, user_id: str, role: str | None
     return invites
 
 
-def accept_invite(payload: Any) -> dict[str, Any]:
-    """POST /auth/accept-invite: the token's holder joins the account (once); answers like a login.
+def accept_invite(payload: Any, source_ip: str, signed_in: Caller | None) -> dict[str, Any]:
+    """POST /auth/accept-invite: the emailed token's holder agrees to join (once); answers like a login.
 
-    A new person sets their password here. Someone who already belongs to another account proves
-    it is them with their current password instead (the token alone never changes a password
-    that protects another account).
+    Someone with a login accepts signed in as the invited email (the token alone never joins a login
+    to an account, nor changes its password). Anyone else proves the email by the token and chooses
+    their password and name here.
     """
     body = Body(payload, allowed={"token", "password", "name"})
     token = body.text("token", max_len=200)
-    password = _password(body, "password", new=False)
-    name = body.text("name", required=False)
+    rate_limits.check("invite acceptance", LINK_LIMITS, {"token": _token_hash(token), "ip": source_ip})
+    if signed_in is not None and signed_in.user_id is None:
+        raise Forbidden("an API key cannot accept an invitation; sign in as the invited person")
     with transaction() as conn:
         invite = fetch_one(conn, "invite_by_token_hash", {"token_hash": _token_hash(token)})
         if invite is None:
@@ -303,27 +356,25 @@ def accept_invite(payload: Any) -> dict[str, Any]:
             body.fail("this invite link was withdrawn; ask an owner or admin for a new one", "token")
         account_id = str(invite["account_id"])
         user = fetch_one(conn, "user_for_membership", {"email": invite["email"]})
-        if user is not None and user["memberships"]:
-            if not passwords.verify_password(user["password_hash"], password):
-                body.fail("this email already has a login: send its current password", "password")
+        if signed_in is not None:
+            if user is None or str(user["id"]) != signed_in.user_id:
+                raise Forbidden(f"this invitation is for {invite['email']}; sign in as that email to accept it")
+            if body.has("password") or body.has("name"):
+                body.fail("signed in, you accept with the token alone", "password" if body.has("password") else "name")
             user_id, name = str(user["id"]), user["name"]
+        elif user is not None and user["memberships"]:
+            raise Conflict(f"{invite['email']} already has a login: sign in with it, then accept the invitation")
         else:
-            _password(body, "password", new=True)
-            if name is None:
-                body.fail("name is required", "name")
-            password_hash = passwords.hash_password(password)
+            password = _password(body, "password", new=True)
+            name = body.text("name")
+            details = {"email": invite["email"], "name": name, "password_hash": passwords.hash_password(password)}
             if user is None:
                 user_id = str(uuid.uuid4())
-                fetch_one(
-                    conn,
-                    "insert_user",
-                    {"id": user_id, "email": invite["email"], "name": name, "password_hash": password_hash},
-                )
-            else:
+                fetch_one(conn, "insert_user", {"id": user_id, **details})
+            else:  # removed from every account: the emailed link proves the address again
                 user_id = str(user["id"])
-                execute(conn, "reclaim_user", {"id": user_id, "name": name, "password_hash": password_hash})
-        role = invite["role"]
-        execute(conn, "insert_membership", {"account_id": account_id, "user_id": user_id, "role": role})
+                execute(conn, "reclaim_user", {"id": user_id, **details})
+        execute(conn, "insert_membership", {"account_id": account_id, "user_id": user_id, "role": invite["role"]})
         execute(conn, "delete_invite", {"account_id": account_id, "id": invite["id"]})
         member = _member(conn, account_id, user_id)
         assert member is not None

@@ -10,7 +10,13 @@ from typing import Any
 from chalicelib.config import settings
 from chalicelib.errors import DependencyDown
 
-SERVICE_NAMES = {"dynamodb": "DynamoDB", "sqs": "SQS", "s3": "S3", "apigatewaymanagementapi": "WebSocket API"}
+SERVICE_NAMES = {
+    "dynamodb": "DynamoDB",
+    "sqs": "SQS",
+    "s3": "S3",
+    "apigatewaymanagementapi": "WebSocket API",
+    "ses": "Email (SES)",
+}
 
 
 @functools.cache

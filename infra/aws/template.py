@@ -117,6 +117,7 @@ def environment(resources: Resources = RESOURCES) -> dict[str, Any]:
     env: dict[str, Any] = {t.env_var: t.name for t in resources.tables}
     env.update({q.env_var: q.name for q in resources.queues})
     env.update({b.env_var: _bucket_name(b) for b in resources.buckets})
+    env.update({m.env_var: m.name for m in resources.senders})
     return env
 
 
@@ -170,6 +171,13 @@ def _access_policy(resources: Resources) -> Template:
                         "Resource": [{"Fn::GetAtt": [b.logical_id, "Arn"]} for b in resources.buckets],
                     },
                     {
+                        # Invitations and sign-up confirmations, only from the platform's own senders.
+                        "Effect": "Allow",
+                        "Action": ["ses:SendEmail"],
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"ses:FromAddress": [m.name for m in resources.senders]}},
+                    },
+                    {
                         "Effect": "Allow",
                         "Action": ["ssm:GetParameter"],
                         "Resource": [
@@ -217,6 +225,8 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
         **environment(resources),
         "DATABASE_URL_PARAMETER": {"Ref": "DatabaseUrlParameter"},
         "JWT_SECRET_PARAMETER": {"Ref": "JwtSecretParameter"},
+        # Links in invitation and confirmation emails: the web client this stack hosts.
+        "WEB_URL": {"Fn::Sub": "https://${WebDistribution.DomainName}"},
         "WS_MANAGEMENT_URL": {
             "Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"
         },

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 # DynamoDB requests restores that (room seq numbers, the fan-out turn, rate-limit counters rely on it).
 # Speed fixes that keep AWS semantics (infra/local/moto_patches.py) are applied first.
 _MOTO_SERVER = """
+import json
 import threading
 from infra.local import moto_patches
 moto_patches.apply()
@@ -25,6 +26,11 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 lock = threading.Lock()
 dispatch = DomainDispatcherApplication.__call__
 def one_dynamodb_request_at_a_time(self, environ, start_response):
+    if environ.get("PATH_INFO") == "/_aws/ses" and environ.get("REQUEST_METHOD") == "GET":
+        # The mail SES sent, as LocalStack lists it (make mail, the smoke test and the tests read it).
+        body = json.dumps(moto_patches.sent_mail(environ.get("QUERY_STRING", ""))).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
     if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
         with lock:
             return dispatch(self, environ, start_response)

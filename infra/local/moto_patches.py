@@ -11,6 +11,9 @@ AWS service promises and removes a cost that grows with the data held, which AWS
   transaction on a table of a few thousand items took ~850 ms). Checking every condition first and
   writing only when all hold gives the same all-or-nothing outcome without any copy (the emulator
   runs one DynamoDB request at a time, so nothing changes between the check and the writes).
+
+It also serves the mail moto's SES keeps as LocalStack does (`sent_mail`, `GET /_aws/ses`), so the
+dev loop, the smoke test and the tests read email links the same way on either emulator.
 """
 
 from __future__ import annotations
@@ -23,6 +26,54 @@ def apply() -> None:
     _sqs_visibility_without_datetimes()
     _route_without_listing_the_package()
     _transactions_without_table_copies()
+    _ses_messages_with_their_time()
+
+
+def _ses_messages_with_their_time() -> None:
+    """moto's SES Message has no send time; LocalStack's listing has one (`Timestamp`)."""
+    from moto.ses import models
+
+    original = models.Message.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.sent_at = time.time()
+
+    models.Message.__init__ = init  # type: ignore[method-assign]
+
+
+def sent_mail(query_string: str) -> dict[str, Any]:
+    """`GET /_aws/ses` in LocalStack's shape: every message SES sent, oldest first (`?email=` filters
+    by sender, `?id=` by message id, as LocalStack does)."""
+    from datetime import UTC, datetime
+    from urllib.parse import parse_qs
+
+    from moto.ses.models import Message, ses_backends
+
+    query = {key: values[-1] for key, values in parse_qs(query_string).items()}
+    messages: list[dict[str, Any]] = []
+    for account_id in list(ses_backends):
+        for region, backend in list(ses_backends[account_id].items()):
+            for message in list(backend.sent_messages):
+                if not isinstance(message, Message):
+                    continue  # templated and raw sends: the platform sends neither
+                if query.get("email") not in (None, message.source) or query.get("id") not in (None, message.id):
+                    continue
+                sent_at = getattr(message, "sent_at", 0.0)
+                messages.append(
+                    {
+                        "Id": message.id,
+                        "Region": region,
+                        "Destination": {kind: list(v) for kind, v in message.destinations.items()},
+                        "Source": message.source,
+                        "Subject": message.subject,
+                        "Body": {"text_part": message.body, "html_part": None},
+                        "Timestamp": datetime.fromtimestamp(sent_at, UTC).isoformat(timespec="milliseconds"),
+                        "_sentAt": sent_at,
+                    }
+                )
+    messages.sort(key=lambda m: m.pop("_sentAt"))
+    return {"messages": messages}
 
 
 def _sqs_visibility_without_datetimes() -> None:

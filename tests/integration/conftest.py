@@ -139,6 +139,17 @@ class Api:
         return self.call("DELETE", path, **kwargs)
 
 
+INVITE_ROUTE = "#/accept-invite"
+CONFIRM_ROUTE = "#/confirm"
+
+
+def mailed_token(to: str, route: str = INVITE_ROUTE) -> str:
+    """The token of the newest `route` link mailed to `to`, read from the emulator's SES (GET /_aws/ses)."""
+    from infra.local import mail
+
+    return mail.token_of(mail.latest_link(to, route, os.environ["AWS_ENDPOINT_URL"]))
+
+
 def token_for(email: str) -> str:
     """A JWT for a seeded or created user, minted directly (logins are rate limited)."""
     import psycopg

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.integration.conftest import PASSWORD, Api, Stack, new_account, token_for
+from tests.integration.conftest import CONFIRM_ROUTE, PASSWORD, Api, Stack, mailed_token, new_account, token_for
 
 pytestmark = pytest.mark.integration
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
@@ -184,7 +184,7 @@ def _accept(team: Team, invite: dict[str, Any]) -> int:
     listed = [m["id"] for m in team.owner.get("/members?limit=500").json()["items"]]
     assert invite["id"] not in listed  # withdrawn: gone from the team's list
     answer = Api(team.stack.api_url).post(
-        "/auth/accept-invite", {"token": invite["inviteToken"], "password": PASSWORD, "name": "Invitee"}
+        "/auth/accept-invite", {"token": mailed_token(invite["email"]), "password": PASSWORD, "name": "Invitee"}
     )
     assert answer.json()["error"]["field"] == "token", answer.text
     return answer.status_code
@@ -234,7 +234,120 @@ def webhook_of_removed_admin(team: Team) -> int:
     return read.status_code
 
 
+# ---- the squatting chain (issue 16): tenant B reaches for an address of team A -------------------
+
+
+def _newhire() -> str:
+    return f"newhire-{uuid.uuid4().hex[:8]}@team-a.test"
+
+
+def _users_named(team: Team, email: str) -> int:
+    with team.db() as conn:
+        row = conn.execute("SELECT count(*) FROM users WHERE lower(email) = lower(%s)", (email,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def squat_oracle(team: Team) -> int:
+    """B's admin adds a registered and an unregistered address: one answer shape, no membership, no token."""
+    registered, _ = new_account("owner")
+    answers = [team.owner.post("/members", {"email": e, "role": "admin"}) for e in (registered, _newhire())]
+    assert answers[0].status_code == answers[1].status_code
+    first, second = (a.json() for a in answers)
+    assert set(first) == set(second) and "inviteToken" not in first and "inviteUrl" not in first
+    assert (
+        (first["userId"], first["name"], first["status"])
+        == (None, None, "invited")
+        == (
+            second["userId"],
+            second["name"],
+            second["status"],
+        )
+    )
+    with team.db() as conn:
+        members = conn.execute("SELECT count(*) FROM memberships WHERE account_id = %s", (team.account_id,)).fetchone()
+    assert members == (1,)
+    return answers[0].status_code
+
+
+def squat_accept_own_invite(team: Team) -> int:
+    """B invites newhire@team-a and tries to accept it with what it holds: the answer (no token in it)."""
+    email = _newhire()
+    invite = team.owner.post("/members", {"email": email, "role": "viewer"}).json()
+    guesses = [invite["id"], *(str(v) for v in invite.values() if isinstance(v, str))]
+    statuses = {
+        Api(team.stack.api_url).post("/auth/accept-invite", {"token": g, "password": PASSWORD, "name": "B"}).status_code
+        for g in guesses
+    }
+    assert _users_named(team, email) == 0
+    (status,) = statuses
+    return status
+
+
+def squat_signup(team: Team) -> int:
+    """B signs up as newhire@team-a: nothing exists, B cannot sign in (it never saw the emailed link)."""
+    email = _newhire()
+    anonymous = Api(team.stack.api_url)
+    body = {"email": email, "password": PASSWORD, "name": "B", "accountName": "Squat"}
+    assert anonymous.post("/auth/signup", body).status_code == 202
+    assert _users_named(team, email) == 0
+    guessed = anonymous.post("/auth/confirm", {"token": "guessed-" + uuid.uuid4().hex, "password": PASSWORD})
+    assert guessed.status_code == 400
+    return anonymous.post("/auth/login", {"email": email, "password": PASSWORD}).status_code
+
+
+def squat_victim_confirms(team: Team) -> int:
+    """newhire opens the confirmation link B's sign-up sent them: without B's password it confirms nothing."""
+    email = _newhire()
+    anonymous = Api(team.stack.api_url)
+    squat = {"email": email, "password": PASSWORD, "name": "B", "accountName": "Squat"}
+    assert anonymous.post("/auth/signup", squat).status_code == 202
+    clicked = anonymous.post(
+        "/auth/confirm", {"token": mailed_token(email, CONFIRM_ROUTE), "password": "newhire-own-pw"}
+    )
+    assert _users_named(team, email) == 0
+    return clicked.status_code
+
+
+def squat_later_invite(team: Team) -> int:
+    """After B's pending sign-up, team A invites newhire: newhire joins with their own password from the
+    email, and B's password signs in nowhere."""
+    email = _newhire()
+    anonymous = Api(team.stack.api_url)
+    squat = {"email": email, "password": PASSWORD, "name": "B", "accountName": "Squat"}
+    assert anonymous.post("/auth/signup", squat).status_code == 202
+    assert team.owner.post("/members", {"email": email, "role": "engineer"}).status_code == 201
+    own = "newhire-own-passphrase"
+    joined = anonymous.post("/auth/accept-invite", {"token": mailed_token(email), "password": own, "name": "New"})
+    assert joined.status_code == 200 and joined.json()["user"]["accountId"] == team.account_id
+    assert [a["name"] for a in joined.json()["accounts"]] == ["Test Team"]  # no squatted account came along
+    late = anonymous.post("/auth/confirm", {"token": mailed_token(email, CONFIRM_ROUTE), "password": PASSWORD})
+    assert late.status_code == 409
+    return anonymous.post("/auth/login", {"email": email, "password": PASSWORD}).status_code
+
+
+def squat_forwarded_invite(team: Team) -> int:
+    """A's invite to a registered address reaches B (forwarded): B, signed in as itself, tries it."""
+    registered, _ = new_account("viewer")
+    assert team.owner.post("/members", {"email": registered, "role": "admin"}).status_code == 201
+    b_user, _ = new_account("owner")
+    answer = Api(team.stack.api_url, token_for(b_user)).post("/auth/accept-invite", {"token": mailed_token(registered)})
+    anonymous = Api(team.stack.api_url).post(
+        "/auth/accept-invite", {"token": mailed_token(registered), "password": "b-chooses-this-one", "name": "B"}
+    )
+    assert anonymous.status_code == 409  # the token alone never joins (or re-passwords) a login
+    with team.db() as conn:
+        members = conn.execute("SELECT count(*) FROM memberships WHERE account_id = %s", (team.account_id,)).fetchone()
+    assert members == (1,)
+    return answer.status_code
+
+
 ATTACKS: dict[str, Callable[[Team], int]] = {
+    "squat-oracle": squat_oracle,
+    "squat-accept-own-invite": squat_accept_own_invite,
+    "squat-signup": squat_signup,
+    "squat-victim-confirms": squat_victim_confirms,
+    "squat-later-invite": squat_later_invite,
+    "squat-forwarded-invite": squat_forwarded_invite,
     "invite-of-demoted-admin": invite_of_demoted_admin,
     "invite-of-removed-admin": invite_of_removed_admin,
     "invite-by-key": invite_by_key,

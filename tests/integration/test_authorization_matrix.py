@@ -26,6 +26,7 @@ EXEMPT = {
     ("POST", "/auth/login"),
     ("POST", "/auth/signup"),
     ("POST", "/auth/accept-invite"),
+    ("POST", "/auth/confirm"),
     ("POST", "/auth/password"),
 }
 _counter = itertools.count()

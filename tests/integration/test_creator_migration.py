@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from chalicelib.db.migrate import MIGRATIONS_DIR, migrate
-from tests.integration.conftest import PASSWORD, Api, Stack, new_account, token_for
+from tests.integration.conftest import PASSWORD, Api, Stack, mailed_token, new_account, token_for
 
 pytestmark = pytest.mark.integration
 MIGRATION = "0012_creators.sql"
@@ -42,7 +42,10 @@ def test_creatorless_keys_become_viewers_and_creatorless_invites_are_withdrawn(p
                 "VALUES (%s, %s, 'viewer', %s, %s, now() + interval '1 day')",
                 (account, email, uuid.uuid4().hex, inviter),
             )
-    assert migrate(url, log=False) == [MIGRATION]
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name == MIGRATION:
+            shutil.copy(path, before)  # only this one: later migrations change invites again (0013)
+    assert migrate(url, before, log=False) == [MIGRATION]
     with psycopg.connect(url, autocommit=True) as conn:
         roles = dict(conn.execute("SELECT name, role FROM api_keys").fetchall())  # type: ignore[arg-type]
         assert roles == {"by a key": "viewer", "by the admin": "admin"}
@@ -54,10 +57,11 @@ def test_creatorless_keys_become_viewers_and_creatorless_invites_are_withdrawn(p
 def test_an_invite_whose_sender_lost_the_right_is_refused_at_acceptance(stack: Stack) -> None:
     email, account_id = new_account("owner")
     owner = Api(stack.api_url, token_for(email))
-    invite = owner.post("/members", {"email": f"late-{uuid.uuid4().hex[:8]}@t.test", "role": "viewer"}).json()
+    invited = f"late-{uuid.uuid4().hex[:8]}@t.test"
+    assert owner.post("/members", {"email": invited, "role": "viewer"}).status_code == 201
     with psycopg.connect(stack.database_url, autocommit=True) as conn:  # demoted behind the API's back
         conn.execute("UPDATE memberships SET role = 'engineer' WHERE account_id = %s", (account_id,))
     answer = Api(stack.api_url).post(
-        "/auth/accept-invite", {"token": invite["inviteToken"], "password": PASSWORD, "name": "Late"}
+        "/auth/accept-invite", {"token": mailed_token(invited), "password": PASSWORD, "name": "Late"}
     )
     assert answer.status_code == 400 and "withdrawn" in answer.json()["error"]["message"], answer.text

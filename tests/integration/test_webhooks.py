@@ -30,7 +30,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from infra.local.sqs_poller import SqsPoller
-from tests.integration.conftest import Api, Stack, cold_start_with, new_account, token_for
+from tests.integration.conftest import Api, Stack, cold_start_with, mailed_token, new_account, token_for
 from tests.webhook_receiver import Answer, Receiver
 
 pytestmark = pytest.mark.integration
@@ -513,11 +513,10 @@ def test_an_accepted_invite_is_delivered_at_once_not_by_the_sweep(
     stack: Stack, team: Team, receiver: Receiver, worker: SqsPoller
 ) -> None:
     hook = team.subscribe(receiver.url, entityTypes=["member"])
-    invite = team.ok(
-        team.api.post("/members", {"email": f"pit-{uuid.uuid4().hex[:8]}@example.com", "role": "viewer"}), 201
-    )
+    invited = f"pit-{uuid.uuid4().hex[:8]}@example.com"
+    team.ok(team.api.post("/members", {"email": invited, "role": "viewer"}), 201)
     accepted = Api(stack.api_url).post(
-        "/auth/accept-invite", {"token": invite["inviteToken"], "password": "a long enough password", "name": "Pit"}
+        "/auth/accept-invite", {"token": mailed_token(invited), "password": "a long enough password", "name": "Pit"}
     )
     assert accepted.status_code == 200, accepted.text
     # Only the worker runs here (no sweep): the queue message was sent when the acceptance committed.
@@ -671,6 +670,7 @@ def outside_local(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setenv("STAGE", "prod")
+    monkeypatch.setenv("WEB_URL", "https://race.example")  # required outside local
     settings.cache_clear()
     try:
         yield names

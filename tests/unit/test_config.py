@@ -99,7 +99,8 @@ def test_a_deployed_function_refuses_an_unset_or_local_stage(stage: str | None) 
 
 
 def test_a_deployed_function_with_its_stage_starts() -> None:
-    assert load({**BASE, "AWS_LAMBDA_FUNCTION_NAME": "race-platform-dev", "STAGE": "dev"}).stage == "dev"
+    env = {**BASE, "AWS_LAMBDA_FUNCTION_NAME": "race-platform-dev", "STAGE": "dev", "WEB_URL": "https://race.example"}
+    assert load(env).stage == "dev"
 
 
 def test_importing_the_app_in_a_function_without_stage_fails_fast() -> None:
@@ -143,3 +144,24 @@ def test_outbound_allow_refuses_what_is_not_an_address_and_port(entry: str) -> N
 def test_outbound_allow_never_opens_the_platforms_own_ports(env: dict[str, str], entry: str, name: str) -> None:
     with pytest.raises(ConfigError, match=f"platform's own port .*{name}"):
         load({**BASE, **env, "OUTBOUND_ALLOW": entry})
+
+
+def test_web_url_is_required_outside_local_and_defaults_to_the_web_port_locally() -> None:
+    with pytest.raises(ConfigError, match="^WEB_URL is required outside the local stage"):
+        load({**BASE, "STAGE": "dev"})
+    assert load({**BASE, "STAGE": "dev", "WEB_URL": "https://race.example/"}).web_url == "https://race.example"
+    assert load(BASE).web_url == "http://127.0.0.1:6166"
+    assert load({**BASE, "WEB_PORT": "7000"}).web_url == "http://127.0.0.1:7000"
+
+
+@pytest.mark.parametrize("url", ["race.example", "ftp://race.example", "https://race.example/?x=1", "https://r.io/#/"])
+def test_web_url_must_be_a_plain_http_url(url: str) -> None:
+    with pytest.raises(ConfigError, match="WEB_URL must be an http"):
+        load({**BASE, "WEB_URL": url})
+
+
+def test_prod_links_are_https_and_the_sender_comes_from_the_resources() -> None:
+    with pytest.raises(ConfigError, match="WEB_URL must be https in prod"):
+        load({**BASE, "STAGE": "prod", "WEB_URL": "http://race.example"})
+    assert load(BASE).mail_from == "no-reply@race-platform.dev"
+    assert load({**BASE, "MAIL_FROM": "pit@team.example"}).mail_from == "pit@team.example"

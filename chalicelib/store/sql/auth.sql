@@ -1,9 +1,10 @@
 -- name: user_by_email
+-- Sign-in: only a user whose email was proven (migration 0013).
 SELECT u.id, u.email, u.name, u.password_hash, m.account_id, m.role, a.name AS account_name
 FROM users u
 JOIN memberships m ON m.user_id = u.id
 JOIN accounts a ON a.id = m.account_id
-WHERE lower(u.email) = lower(%(email)s)
+WHERE lower(u.email) = lower(%(email)s) AND u.email_confirmed_at IS NOT NULL
 ORDER BY m.created_at, m.account_id
 LIMIT 1;
 
@@ -12,7 +13,7 @@ SELECT u.id, u.email, u.name, m.role, m.account_id, a.name AS account_name, a.sl
 FROM memberships m
 JOIN users u ON u.id = m.user_id
 JOIN accounts a ON a.id = m.account_id
-WHERE m.user_id = %(user_id)s AND m.account_id = %(account_id)s;
+WHERE m.user_id = %(user_id)s AND m.account_id = %(account_id)s AND u.email_confirmed_at IS NOT NULL;
 
 -- name: account
 SELECT id, name, slug, created_at FROM accounts WHERE id = %(account_id)s;
@@ -43,7 +44,7 @@ SELECT u.id, u.email, u.name, u.password_hash, m.account_id, m.role, a.name AS a
 FROM users u
 JOIN memberships m ON m.user_id = u.id AND m.account_id = %(account_id)s
 JOIN accounts a ON a.id = m.account_id
-WHERE lower(u.email) = lower(%(email)s);
+WHERE lower(u.email) = lower(%(email)s) AND u.email_confirmed_at IS NOT NULL;
 
 -- name: accounts_of_user
 SELECT a.id, a.name, m.role

@@ -1,6 +1,10 @@
 -- name: lock_account_members
 -- Member changes of one account run one at a time, so "the last owner" is counted exactly.
-SELECT id FROM accounts WHERE id = %(account_id)s FOR UPDATE;
+SELECT id, name FROM accounts WHERE id = %(account_id)s FOR UPDATE;
+
+-- name: member_by_email
+SELECT m.user_id FROM memberships m JOIN users u ON u.id = m.user_id
+WHERE m.account_id = %(account_id)s AND lower(u.email) = lower(%(email)s);
 
 -- name: user_for_membership
 -- A user by email (any account), with how many accounts they belong to.
@@ -14,12 +18,14 @@ INSERT INTO accounts (id, name, slug) VALUES (%(id)s, %(name)s, %(slug)s)
 RETURNING id, name;
 
 -- name: insert_user
-INSERT INTO users (id, email, name, password_hash) VALUES (%(id)s, %(email)s, %(name)s, %(password_hash)s)
+-- Only after the email was proven (a confirmed sign-up, an accepted invitation).
+INSERT INTO users (id, email, name, password_hash, email_confirmed_at)
+VALUES (%(id)s, %(email)s, %(name)s, %(password_hash)s, now())
 RETURNING id;
 
 -- name: reclaim_user
--- A user who belongs to no account any more signs up or accepts an invite afresh.
-UPDATE users SET name = %(name)s, password_hash = %(password_hash)s, updated_at = now()
+-- A user who belongs to no account any more signs up or accepts an invite afresh (the email proven again).
+UPDATE users SET name = %(name)s, password_hash = %(password_hash)s, email_confirmed_at = now(), updated_at = now()
 WHERE id = %(id)s
   AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id);
 
@@ -59,9 +65,6 @@ UPDATE member_invites SET role = %(role)s, updated_at = now() WHERE account_id =
 -- name: delete_invite
 DELETE FROM member_invites WHERE account_id = %(account_id)s AND id = %(id)s;
 
--- name: delete_invite_for_email
-DELETE FROM member_invites WHERE account_id = %(account_id)s AND lower(email) = lower(%(email)s);
-
 -- name: invite_by_token_hash
 -- Locked, so two accepts of one token cannot both succeed; with the inviter's role now (null: none).
 SELECT i.id, i.account_id, i.email, i.role, i.expires_at <= now() AS expired, a.name AS account_name,
@@ -96,3 +99,30 @@ SELECT m.id, m.user_id, m.email, m.name, m.role, m.status, m.joined_at, m.expire
 FROM account_members m JOIN gone ON gone.id = m.id
 WHERE m.account_id = %(account_id)s
 ORDER BY m.created_at, m.id;
+
+-- name: inviter_name
+SELECT name FROM users WHERE id = %(id)s;
+
+-- name: upsert_pending_signup
+-- Signing up again with the same email replaces the pending sign-up: new password, new link.
+INSERT INTO pending_signups (email, name, account_name, password_hash, token_hash, expires_at)
+VALUES (%(email)s, %(name)s, %(account_name)s, %(password_hash)s, %(token_hash)s,
+        now() + make_interval(secs => %(ttl_s)s))
+ON CONFLICT (lower(email)) DO UPDATE
+SET email = EXCLUDED.email, name = EXCLUDED.name, account_name = EXCLUDED.account_name,
+    password_hash = EXCLUDED.password_hash, token_hash = EXCLUDED.token_hash, expires_at = EXCLUDED.expires_at,
+    created_at = now()
+RETURNING id;
+
+-- name: pending_signup_by_token_hash
+-- Locked, so two confirmations of one link cannot both create an account.
+SELECT id, email, name, account_name, password_hash, expires_at <= now() AS expired
+FROM pending_signups
+WHERE token_hash = %(token_hash)s
+FOR UPDATE;
+
+-- name: pending_signup_by_email
+SELECT id, password_hash, expires_at <= now() AS expired FROM pending_signups WHERE lower(email) = lower(%(email)s);
+
+-- name: delete_pending_signup
+DELETE FROM pending_signups WHERE id = %(id)s;
