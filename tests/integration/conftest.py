@@ -139,6 +139,34 @@ class Api:
         return self.call("DELETE", path, **kwargs)
 
 
+def forget_link_attempts() -> None:
+    """Every test reaches the API from 127.0.0.1: forget that address's invite-acceptance and
+    confirmation counts (the per-link limits stay), so one file's attempts never limit another's."""
+    import hashlib
+
+    from chalicelib.config import settings
+    from chalicelib.store.aws import client
+
+    digest = hashlib.sha256(b"127.0.0.1").hexdigest()[:32]
+    for action in ("invite acceptance", "confirmation"):
+        pk = f"counter#{action}:ip:{digest}"
+        items = client("dynamodb").query(
+            TableName=settings().kv_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        )["Items"]
+        for item in items:
+            client("dynamodb").delete_item(TableName=settings().kv_table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+@pytest.fixture(autouse=True)
+def _fresh_link_limits(request: pytest.FixtureRequest) -> None:
+    if "stack" in request.fixturenames:
+        request.getfixturevalue("stack")
+        forget_link_attempts()
+
+
 INVITE_ROUTE = "#/accept-invite"
 CONFIRM_ROUTE = "#/confirm"
 
