@@ -63,7 +63,7 @@ def translated_errors() -> Iterator[None]:
 
     try:
         yield
-    except psycopg.errors.UndefinedTable as exc:
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:  # a migration not applied
         raise MigrationsMissing(str(exc).splitlines()[0]) from exc
     except psycopg.errors.UniqueViolation as exc:
         constraint = getattr(exc.diag, "constraint_name", None) or "unique constraint"

@@ -44,7 +44,7 @@ def test_creatorless_keys_become_viewers_and_creatorless_invites_are_withdrawn(p
             )
     for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
         if path.name == MIGRATION:
-            shutil.copy(path, before)  # only this one: later migrations change invites again (0013)
+            shutil.copy(path, before)  # only this one: later migrations change invites again (0014)
     assert migrate(url, before, log=False) == [MIGRATION]
     with psycopg.connect(url, autocommit=True) as conn:
         roles = dict(conn.execute("SELECT name, role FROM api_keys").fetchall())  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Migration 0013: every user made before it counts as confirmed, and invites whose tokens went back
+"""Migration 0014: every user made before it counts as confirmed, and invites whose tokens went back
 to the inviting admin are withdrawn."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from chalicelib.db.migrate import MIGRATIONS_DIR, migrate
 
 pytestmark = pytest.mark.integration
-MIGRATION = "0013_email_proof.sql"
+MIGRATION = "0014_email_proof.sql"
 
 
 def test_existing_users_are_backfilled_as_confirmed_and_pending_invites_withdrawn(

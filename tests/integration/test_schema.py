@@ -107,7 +107,8 @@ def test_missing_relation_answers_503_telling_to_migrate(stack: Any, postgres: A
         answer = Api(stack.api_url, token).get("/events")
     assert answer.status_code == 503
     message = answer.json()["error"]["message"]
-    assert 'relation "events" does not exist' in message and "make migrate" in message
+    # Sign-in reads a column of a later migration (0014) first: a missing column is named the same way.
+    assert "column u.email_confirmed_at does not exist" in message and "make migrate" in message
 
 
 def jwt_account(token: str) -> str:

@@ -1,5 +1,5 @@
 -- name: user_by_email
--- Sign-in: only a user whose email was proven (migration 0013).
+-- Sign-in: only a user whose email was proven (migration 0014).
 SELECT u.id, u.email, u.name, u.password_hash, m.account_id, m.role, a.name AS account_name
 FROM users u
 JOIN memberships m ON m.user_id = u.id
