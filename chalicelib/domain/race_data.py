@@ -179,6 +179,14 @@ def _issue_source(conn: Any, row: dict[str, Any], account_id: str) -> None:
             raise Invalid("lapId must be a lap of the issue's run sheet", field="lapId")
 
 
+def _card_fits(conn: Any, row: dict[str, Any], account_id: str) -> None:
+    """A card naming an event and a session: the session is one of that event's (the board shows it there)."""
+    if row.get("event_id") and row.get("session_id"):
+        session = records.get_row(conn, SESSIONS, account_id, str(row["session_id"]))
+        if session and str(session["event_id"]) != str(row["event_id"]):
+            raise Invalid("sessionId must be a session of the card's event", field="sessionId")
+
+
 def _reporter(caller: Caller) -> dict[str, Any]:
     # The person answerable for the report: the user, or the creator of the key that sent it.
     return {"reported_by": caller.acting_user_id}
@@ -272,6 +280,7 @@ EDITABLES: dict[str, Editable] = {
         _read_board_card,
         frozenset({"eventId", "sessionId", "title", "body", "column", "position"}),
         parents=(Parent("eventId", EVENTS, required=False), Parent("sessionId", SESSIONS, required=False)),
+        check=_card_fits,
         clearable=frozenset({"eventId", "sessionId"}),
     ),
 }

@@ -29,7 +29,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.realtime import push
+from chalicelib.realtime import push, room_keys
 from chalicelib.realtime.access import reachable
 from chalicelib.store import connections
 from chalicelib.store.connections import LoggedMessage
@@ -87,11 +87,12 @@ def href(event: DomainEvent) -> str:
 
 def render(event: DomainEvent, seq: int) -> str:
     """The frame members receive for `event` as message `seq`, or its pointer when over 32 KB."""
-    body = _json({"type": event.type, "sessionId": event.session_id, "seq": seq, "data": event.data})
+    room = room_keys.fields(room_keys.room_of(event) or "")
+    body = _json({"type": event.type, **room, "seq": seq, "data": event.data})
     if len(body.encode()) <= push.MAX_FRAME_BYTES:
         return body
     pointer = {"id": event.entity_id or event.data.get("id"), "truncated": True, "href": href(event)}
-    return _json({"type": event.type, "sessionId": event.session_id, "seq": seq, "data": pointer})
+    return _json({"type": event.type, **room, "seq": seq, "data": pointer})
 
 
 def _json(message: dict[str, Any]) -> str:
@@ -99,15 +100,16 @@ def _json(message: dict[str, Any]) -> str:
 
 
 def publish(events: list[DomainEvent]) -> None:
-    """Log each event that belongs to a session in its room (numbered), then fan the room out.
+    """Log each event that belongs to a room (a session's or an event's) in it (numbered), then fan the room out.
 
     Raises if an event could not be logged (it stays unpublished; the sweep retries; an event
     already logged is never logged twice).
     """
     rooms: dict[str, list[DomainEvent]] = {}
     for event in events:
-        if event.session_id:
-            rooms.setdefault(event.session_id, []).append(event)
+        room = room_keys.room_of(event)
+        if room:
+            rooms.setdefault(room, []).append(event)
     for session_id, room_events in rooms.items():
         # A page at a time, so members of a busy room hear the first changes while the rest are logged.
         for start in range(0, len(room_events), PAGE_MESSAGES):
@@ -294,7 +296,13 @@ def resume_frames(session_id: str, since_seq: int, sent_seq: int, members: list[
     if isinstance(missed, str):
         return [
             push.encode(
-                {"type": "resync", "sessionId": session_id, "seq": sent_seq, "reason": missed, "members": members}
+                {
+                    "type": "resync",
+                    **room_keys.fields(session_id),
+                    "seq": sent_seq,
+                    "reason": missed,
+                    "members": members,
+                }
             )
         ]
     pages: list[list[LoggedMessage]] = [[]]
@@ -312,7 +320,7 @@ def resume_frames(session_id: str, since_seq: int, sent_seq: int, members: list[
         last = page[-1].seq if page else since_seq
         frame: dict[str, Any] = {
             "type": "resumed",
-            "sessionId": session_id,
+            **room_keys.fields(session_id),
             "fromSeq": first,
             "toSeq": last,
             "final": number == len(pages),

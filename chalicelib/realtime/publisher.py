@@ -70,16 +70,16 @@ def _resources() -> dict[str, Any]:
 def publish_message(message: RoomMessage) -> bool:
     """Publish the still unpublished events of one room message (a redelivery or the sweep may have
     published some: the room logs an event once); False when it must be retried."""
+    from chalicelib.realtime.room_keys import room_of
     from chalicelib.realtime.sink import publish as publish_events
     from chalicelib.realtime.sweep import event_of
     from chalicelib.store.postgres import fetch_all, transaction
 
     try:
         with transaction() as conn:
-            rows = fetch_all(
-                conn, "room_events_to_publish", {"ids": list(message.event_ids), "session_id": message.session_id}
-            )
-            return not rows or publish_events([in_wire_order(event_of(row)) for row in rows], conn)
+            rows = fetch_all(conn, "room_events_to_publish", {"ids": list(message.event_ids)})
+            events = [event for event in map(event_of, rows) if room_of(event) == message.session_id]
+            return not events or publish_events([in_wire_order(event) for event in events], conn)
     except Exception:
         logger().exception("room message not published; it is retried", extra={"session_id": message.session_id})
         return False

@@ -1,6 +1,7 @@
 """The room queue (SQS FIFO, one message group per session): committed events on their way to the publisher.
 
-A message is `{"sessionId", "eventIds"}` (at most PAGE_EVENTS ids, all of one write and one room):
+A message is `{"sessionId", "eventIds"}` (at most PAGE_EVENTS ids, all of one write and one room;
+`sessionId` holds the room key: a session id, or `event:<id>` for an event room, realtime/room_keys.py):
 ids, not frames, so a message stays small whatever the events hold; the publisher reads the events
 from PostgreSQL. Its deduplication id is the session and its event ids, so a retried send within
 SQS's five minutes is queued once.
@@ -11,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,11 +39,14 @@ class RoomMessage:
 
 
 def messages_for(events: Sequence[DomainEvent]) -> list[RoomMessage]:
-    """The queue messages of committed events that belong to a session, per session, in id order."""
+    """The queue messages of committed events that belong to a room, per room, in id order."""
+    from chalicelib.realtime.room_keys import room_of
+
     rooms: dict[str, list[int]] = {}
     for event in events:
-        if event.session_id:
-            rooms.setdefault(event.session_id, []).append(event.id)
+        room = room_of(event)
+        if room:
+            rooms.setdefault(room, []).append(event.id)
     return [
         RoomMessage(session_id, tuple(ids[start : start + PAGE_EVENTS]))
         for session_id, ids in rooms.items()
@@ -84,12 +87,14 @@ def send(messages: Sequence[RoomMessage]) -> list[RoomMessage]:
 
 def parse(body: str) -> RoomMessage | None:
     """The message a queue body carries, or None when it is not one of ours."""
+    from chalicelib.realtime.room_keys import parse as parse_room
+
     try:
         payload: Any = json.loads(body)
-        session_id = str(uuid.UUID(payload["sessionId"]))
+        session_id = parse_room(payload["sessionId"])
         ids = payload["eventIds"]
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
-    if not isinstance(ids, list) or not ids or not all(type(i) is int and i > 0 for i in ids):
+    if session_id is None or not isinstance(ids, list) or not ids or not all(type(i) is int and i > 0 for i in ids):
         return None
     return RoomMessage(session_id, tuple(ids))

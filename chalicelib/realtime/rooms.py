@@ -9,9 +9,9 @@ from typing import Any
 from chalicelib.domain import access, auth
 from chalicelib.domain.caller import Caller
 from chalicelib.domain.listing import parse_uuid
-from chalicelib.domain.records import SESSIONS
+from chalicelib.domain.records import EVENTS, SESSIONS
 from chalicelib.errors import Invalid, NotFound, PlatformError, Unauthorized
-from chalicelib.realtime import broadcast, push
+from chalicelib.realtime import broadcast, push, room_keys
 from chalicelib.realtime.access import close, reachable
 from chalicelib.store import connections, records
 from chalicelib.store.postgres import fetch_one, transaction
@@ -92,11 +92,11 @@ class Room:
         if connection is None:
             return
         if action == "join":
-            self.join(connection, message.get("sessionId"))
+            self.join(connection, message)
         elif action == "resume":
-            self.resume(connection, message.get("sessionId"), message.get("sinceSeq"))
+            self.resume(connection, message, message.get("sinceSeq"))
         else:
-            self.leave(connection, message.get("sessionId"))
+            self.leave(connection, message)
 
     def _recheck(self, connection: dict[str, Any]) -> dict[str, Any] | None:
         """The connection with its principal's role now; None (after telling it why and closing it)
@@ -109,27 +109,32 @@ class Room:
             return None
         return {**connection, "role": caller.role}
 
-    def join(self, connection: dict[str, Any], session_id: Any) -> None:
+    def join(self, connection: dict[str, Any], message: dict[str, Any]) -> None:
         """Enter the room; `joined.seq` is the last message sent before this member was in it, so
         every later one reaches it as a push (the reply is sent inside the room's turn)."""
-        session_id = _session_of_account(connection, session_id)
+        session_id = _room_of_account(connection, message)
         members = connections.members(session_id)  # read before the turn, which is kept short
         with broadcast.turn(session_id, self.endpoint_url) as sent_seq:
             members, entered = self._enter(session_id, connection, members)
             self.reply(
-                {"type": "joined", "sessionId": session_id, "seq": sent_seq, "members": [_public(m) for m in members]}
+                {
+                    "type": "joined",
+                    **room_keys.fields(session_id),
+                    "seq": sent_seq,
+                    "members": [_public(m) for m in members],
+                }
             )
         if entered:
             self._presence(session_id, "join", connection, members)
 
-    def resume(self, connection: dict[str, Any], session_id: Any, since_seq: Any) -> None:
+    def resume(self, connection: dict[str, Any], message: dict[str, Any], since_seq: Any) -> None:
         """Re-enter the room and replay what was sent after `sinceSeq`, in `resumed` frames
         (`{"type","sessionId","fromSeq","toSeq","final","messages":[...]}`, members on the final one);
         beyond the window, `{"type":"resync","sessionId","seq","reason","members"}`: refetch, pushes
         continue after `seq`. Answered inside the room's turn, so no push overtakes the replay."""
         if isinstance(since_seq, bool) or not isinstance(since_seq, int) or since_seq < 0:
             raise Invalid("sinceSeq must be the last seq the client applied (an integer >= 0)", field="sinceSeq")
-        session_id = _session_of_account(connection, session_id)
+        session_id = _room_of_account(connection, message)
         members = connections.members(session_id)
         with broadcast.turn(session_id, self.endpoint_url) as sent_seq:
             members, entered = self._enter(session_id, connection, members)
@@ -149,12 +154,12 @@ class Room:
         me = connections.join_room(session_id, connection)
         return [*(m for m in members if m["connectionId"] != self.connection_id), me], True
 
-    def leave(self, connection: dict[str, Any], session_id: Any) -> None:
+    def leave(self, connection: dict[str, Any], message: dict[str, Any]) -> None:
         """Leave the room; its members hear it only if this connection was in it."""
-        session_id = _session_of_account(connection, session_id)
+        session_id = _room_of_account(connection, message)
         was_member = connections.is_member(session_id, self.connection_id)
         connections.leave_room(session_id, self.connection_id)
-        self.reply({"type": "left", "sessionId": session_id})
+        self.reply({"type": "left", **room_keys.fields(session_id)})
         if was_member:
             announce_presence(session_id, "leave", connection, self.endpoint_url)
 
@@ -162,6 +167,19 @@ class Room:
         self, session_id: str, change: str, connection: dict[str, Any], members: list[dict[str, Any]]
     ) -> None:
         announce_presence(session_id, change, connection, self.endpoint_url, members=members)
+
+
+def _room_of_account(connection: dict[str, Any], message: dict[str, Any]) -> str:
+    """The room a join/resume/leave names: `sessionId` (a session room) or `eventId` (the event's room,
+    realtime/room_keys.py); either must be of the connection's account (else 404, like a missing one)."""
+    if "eventId" in message and "sessionId" not in message:
+        event_id = parse_uuid(message["eventId"], "eventId")
+        with transaction() as conn:
+            event = records.get_row(conn, EVENTS, connection["accountId"], event_id)
+        if event is None:
+            raise NotFound(f"event {event_id} not found")
+        return room_keys.event_room(event_id)
+    return _session_of_account(connection, message.get("sessionId"))
 
 
 def _session_of_account(connection: dict[str, Any], session_id: Any) -> str:
@@ -207,7 +225,7 @@ def announce_presence(
     recipients = reachable(others, endpoint_url, close_others=False)
     message: dict[str, Any] = {
         "type": "presence",
-        "sessionId": session_id,
+        **room_keys.fields(session_id),
         "change": change,
         "member": {
             "connectionId": connection["connectionId"],

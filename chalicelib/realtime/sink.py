@@ -36,8 +36,9 @@ def enqueue(events: Sequence[DomainEvent]) -> None:
     not queued stays unpublished, and the minute sweep publishes it (realtime/sweep.py)."""
     from chalicelib.observability import logger
     from chalicelib.realtime import room_queue
+    from chalicelib.realtime.room_keys import room_of
 
-    roomless = [event.id for event in events if not event.session_id]
+    roomless = [event.id for event in events if not room_of(event)]
     try:
         unsent = room_queue.send(room_queue.messages_for(events))
         if roomless:

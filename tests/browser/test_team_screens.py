@@ -90,3 +90,113 @@ def test_open_and_resolve_a_car_issue_from_the_run_sheet(client: Client, team: T
     page.screenshot(path=str(artifacts / "car-issues.png"))
     at_tablet_sizes(page, artifacts, "car-issues")
     assert page.errors == []
+
+
+def open_board(client: Client, team: Team, token: str, user: dict[str, Any], **timings: int) -> Any:
+    page = client.open(f"#/events/{team.event_id}/board", token=token, user=user, **timings)
+    page.wait_for_selector(".board-page .board")
+    page.wait_for_selector("#sync-pill[data-state=online]")
+    return page
+
+
+def column_of(page: Any, title: str) -> Any:
+    return page.locator(".board-column", has=page.locator(".board-card", has_text=title))
+
+
+def test_board_cards_move_live_in_a_second_browser_and_offline_moves_are_sent(
+    client: Client, team: Team, stack: Any, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import add_member, start_api, stop_api, token_for
+
+    second = team.owner.post("/sessions", {"eventId": team.event_id, "name": "Test 2", "type": "test"}).json()
+    mate_email = add_member(team.account_id, "engineer", "Rosa Engineer")
+    mate_user = {"name": "Rosa Engineer", "email": mate_email, "role": "engineer", "accountName": "Test Team"}
+    a = open_board(client, team, team.token, team.user, pollMs=1000, retryMs=600)
+    b = open_board(client, team, token_for(mate_email), mate_user, pollMs=1000, retryMs=600)
+    expect(a.locator(".presence")).to_contain_text("RE")  # both are in the event's room
+
+    # Create in A: B sees it without a reload.
+    a.get_by_role("button", name="Add card", exact=True).click()
+    dialog = a.get_by_role("dialog", name="New card")
+    dialog.get_by_label("Title").fill("Order two sets of wets")
+    dialog.get_by_label("Notes").fill("Forecast says rain for Sunday.")
+    assert unlabelled(a) == []
+    dialog.get_by_role("button", name="Add card").click()
+    expect(column_of(b, "Order two sets of wets")).to_have_attribute("data-column", "todo")
+    a.get_by_role("button", name="Add a card to Blocked").click()
+    dialog = a.get_by_role("dialog", name="New card")
+    dialog.get_by_label("Title").fill("Brake duct for Test 2")
+    dialog.get_by_label("Session").select_option(second["id"])
+    dialog.get_by_role("button", name="Add card").click()
+    expect(column_of(b, "Brake duct for Test 2")).to_have_attribute("data-column", "blocked")
+
+    # Move in A with the button: it moves in B.
+    a.get_by_role("button", name='Move "Order two sets of wets" to In progress').click()
+    expect(column_of(b, "Order two sets of wets")).to_have_attribute("data-column", "doing")
+    # Move in B with the keyboard: it moves in A.
+    card = b.locator(".board-card", has_text="Order two sets of wets")
+    card.focus()
+    b.keyboard.press("Alt+ArrowRight")
+    expect(column_of(a, "Order two sets of wets")).to_have_attribute("data-column", "blocked")
+    expect(b.locator(".board-card", has_text="Order two sets of wets")).to_be_focused()
+    a.screenshot(path=str(artifacts / "board.png"))
+    b.screenshot(path=str(artifacts / "board-second-browser.png"))
+
+    # Filter by session.
+    b.get_by_label("Show cards of").select_option(second["id"])
+    expect(b.locator(".board-card")).to_have_count(1)
+    expect(b.locator(".board-card")).to_contain_text("Brake duct for Test 2")
+    assert f"/board/{second['id']}" in b.url
+    b.get_by_label("Show cards of").select_option("")
+
+    # Edit in B: A sees the new title.
+    b.locator(".board-card", has_text="Brake duct for Test 2").click()
+    dialog = b.get_by_role("dialog", name="Edit card")
+    dialog.get_by_label("Title").fill("Brake duct (left) for Test 2")
+    dialog.get_by_role("button", name="Save card").click()
+    expect(a.locator(".board-card", has_text="Brake duct (left) for Test 2")).to_be_visible()
+
+    # Offline in A: the move queues, shows pending, and is sent when the API is back; B sees it.
+    stop_api(stack)
+    try:
+        expect(a.locator("#sync-pill")).to_have_attribute("data-state", "offline", timeout=15_000)
+        a.get_by_role("button", name='Move "Order two sets of wets" to Done').click()
+        expect(column_of(a, "Order two sets of wets")).to_have_attribute("data-column", "done")
+        expect(a.locator(".board-card.is-pending", has_text="Order two sets of wets")).to_be_visible()
+        expect(a.locator("#sync-pill")).to_contain_text("1 pending")
+        a.screenshot(path=str(artifacts / "board-offline-pending.png"))
+    finally:
+        start_api(stack)
+    expect(a.locator("#sync-pill")).to_have_attribute("data-state", "online", timeout=20_000)
+    expect(a.locator(".board-card.is-pending")).to_have_count(0, timeout=10_000)
+    expect(column_of(b, "Order two sets of wets")).to_have_attribute("data-column", "done", timeout=15_000)
+    stored = team.owner.get(f"/board-cards?eventId={team.event_id}").json()["items"]
+    assert {c["title"]: c["column"] for c in stored} == {
+        "Order two sets of wets": "done",
+        "Brake duct (left) for Test 2": "blocked",
+    }
+
+    # Delete in B: gone in A.
+    b.locator(".board-card", has_text="Brake duct (left)").click()
+    b.get_by_role("dialog", name="Edit card").get_by_role("button", name="Delete").click()
+    b.get_by_role("dialog", name='Delete "Brake duct (left) for Test 2"?').get_by_role("button", name="Delete").click()
+    expect(a.locator(".board-card", has_text="Brake duct (left)")).to_have_count(0)
+    assert unlabelled(a) == []
+    at_tablet_sizes(a, artifacts, "board")
+    assert a.errors == [] and b.errors == []
+
+
+def test_a_viewer_reads_the_board_but_cannot_change_it(client: Client, team: Team) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import add_member, token_for
+
+    team.owner.post("/board-cards", {"eventId": team.event_id, "title": "Book the hotel"})
+    email = add_member(team.account_id, "viewer", "Val Viewer")
+    page = open_board(client, team, token_for(email), {"name": "Val Viewer", "email": email, "role": "viewer"})
+    expect(page.locator(".board-card")).to_contain_text("Book the hotel")
+    expect(page.get_by_role("button", name="Add card", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("^Move "))).to_have_count(0)
+    assert page.errors == []

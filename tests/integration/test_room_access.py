@@ -94,6 +94,7 @@ class Room:
     owner: Api
     owner_id: str
     session_id: str
+    event_id: str
 
     def db(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.stack.database_url, autocommit=True)
@@ -118,18 +119,22 @@ class Room:
         assert made.status_code == 201, made.text
         return made.json()["key"], made.json()["id"]
 
-    def write(self) -> str:
-        """A committed write in the session (published before this returns); its data id. Written as
-        the domain does for any caller, so it works whichever secret is current."""
+    def write(self, event_room: bool = False) -> str:
+        """A committed write in the session, or with `event_room` a board card of the event alone
+        (published before this returns); its data id. Written as the domain does for any caller, so
+        it works whichever secret is current."""
         from chalicelib.domain import changes
         from chalicelib.domain.caller import Caller
         from chalicelib.store.postgres import transaction
 
         card_id = str(uuid.uuid4())
         with changes.write(Caller(self.account_id, "owner", user_id=self.owner_id)) as (_, recorder):
-            recorder.record(
-                "board_card", "create", {"id": card_id, "title": "pit at lap 40"}, session_id=self.session_id
-            )
+            if event_room:
+                recorder.record("board_card", "create", {"id": card_id, "eventId": self.event_id, "title": "fuel"})
+            else:
+                recorder.record(
+                    "board_card", "create", {"id": card_id, "title": "pit at lap 40"}, session_id=self.session_id
+                )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # the write answers first; the room publisher publishes it after
             with transaction() as conn:
@@ -155,7 +160,7 @@ def _new_room(stack: Stack) -> Room:
     event = owner.post("/events", {"name": "Road America"}).json()
     session = owner.post("/sessions", {"eventId": event["id"], "name": "Race", "type": "race"}).json()
     owner_id = owner.get("/auth/me").json()["user"]["id"]
-    return Room(stack, account_id, owner, owner_id, session["id"])
+    return Room(stack, account_id, owner, owner_id, session["id"], event["id"])
 
 
 @pytest.fixture()
@@ -313,17 +318,21 @@ def _caller(stack: Stack, room: Room, kind: str) -> Caller:
 
 def _outcome(room: Room, caller: Caller, action: str) -> str:
     socket = caller.socket
+    in_event = action.endswith(" (event room)")
+    action = action.removesuffix(" (event room)")
+    where = {"eventId": room.event_id} if in_event else {"sessionId": room.session_id}
     if action != "join":
-        socket.join(room.session_id)  # in the room before the loss (refused for another account)
+        socket.send({"action": "join", **where})  # in the room before the loss (refused for another account)
+        socket.reply()
         socket.pending()
     with caller.lose():
         if action == "push":
-            card = room.write()
+            card = room.write(event_room=in_event)
             try:
                 return "pushed" if card in _cards(socket.pending()) else "none"
             except ConnectionClosed:
                 return "none"
-        message: dict[str, Any] = {"action": action, "sessionId": room.session_id}
+        message: dict[str, Any] = {"action": action, **where}
         if action == "resume":
             message["sinceSeq"] = 0
         socket.send(message)
@@ -336,7 +345,9 @@ def _outcome(room: Room, caller: Caller, action: str) -> str:
 def test_rooms_matrix_names_every_action_and_caller() -> None:
     callers, rows = rooms_matrix()
     assert callers == ["member", "removed", "revoked-key", "key-of-removed", "rotated", "other"]
-    assert [action for action, _ in rows] == ["join", "resume", "leave", "push"]
+    assert [action for action, _ in rows] == ["join", "resume", "leave", "push"] + [
+        f"{action} (event room)" for action in ("join", "resume", "leave", "push")
+    ]
 
 
 @pytest.mark.parametrize(("action", "expected"), rooms_matrix()[1], ids=lambda v: v if isinstance(v, str) else "")

@@ -14,6 +14,7 @@ import { runSheetView } from "./views/runsheet.js";
 import { sessionView } from "./views/session.js";
 import { adminView } from "./views/admin.js";
 import { issuesView } from "./views/issues.js";
+import { boardView } from "./views/board.js";
 
 const config = resolveConfig();
 const storageKey = (name) => `race:${name}:${config.apiUrl}`;
@@ -141,6 +142,7 @@ const ROUTES = [
   [/^#\/events\/?$/, () => eventsView(ctx)],
   [/^#\/events\/([0-9a-f-]+)$/, (m) => eventView(ctx, m[1])],
   [/^#\/events\/([0-9a-f-]+)\/issues$/, (m) => issuesView(ctx, m[1])],
+  [/^#\/events\/([0-9a-f-]+)\/board(?:\/([0-9a-f-]+))?$/, (m) => boardView(ctx, m[1], m[2] || null)],
   [/^#\/sessions\/([0-9a-f-]+)$/, (m) => sessionView(ctx, m[1])],
   [/^#\/run-sheets\/([0-9a-f-]+)(?:\/(\w+))?$/, (m) => runSheetView(ctx, m[1], m[2] || "laps")],
   [/^#\/admin(?:\/(\w+))?(?:\/([^/]+))?$/, (m) => adminView(ctx, m[1] || "keys", m[2] || null)],

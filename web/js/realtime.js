@@ -1,5 +1,16 @@
-// The session room over WebSocket: join, presence, and changes from other team members applied
-// strictly in `seq` order (a gap asks the server to resume; if it cannot, the view refetches).
+// The room over WebSocket (a session's, or an event's: "event:<id>"): join, presence, and changes from
+// other team members applied strictly in `seq` order (a gap asks the server to resume; if it cannot,
+// the view refetches).
+
+// The room a frame belongs to: session rooms are named by `sessionId`, event rooms by `eventId`.
+export function roomOf(message) {
+  return message.sessionId || (message.eventId ? `event:${message.eventId}` : null);
+}
+
+// How a join/resume/leave names the room.
+export function roomRef(room) {
+  return room.startsWith("event:") ? { eventId: room.slice(6) } : { sessionId: room };
+}
 
 export class Realtime {
   constructor(config, { getToken, status, gapTimeoutMs = 1500 }) {
@@ -65,7 +76,7 @@ export class Realtime {
       this.status.wsChanged(true);
       clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => this.send({ action: "ping", t: Date.now() }), this.config.wsPingMs);
-      if (this.sessionId) this.send({ action: "join", sessionId: this.sessionId });
+      if (this.sessionId) this.send({ action: "join", ...roomRef(this.sessionId) });
     });
     ws.addEventListener("message", (event) => {
       if (this.ws !== ws) return;
@@ -109,13 +120,13 @@ export class Realtime {
 
   join(sessionId) {
     if (this.sessionId === sessionId) return;
-    if (this.sessionId) this.send({ action: "leave", sessionId: this.sessionId });
+    if (this.sessionId) this.send({ action: "leave", ...roomRef(this.sessionId) });
     this.sessionId = sessionId;
     this.lastSeq = null;
     this.buffer.clear();
     this.members = [];
     this.emit("presence", this.members);
-    if (sessionId) this.send({ action: "join", sessionId });
+    if (sessionId) this.send({ action: "join", ...roomRef(sessionId) });
   }
 
   leave() {
@@ -126,7 +137,7 @@ export class Realtime {
     const type = message.type;
     if (type === "pong") return;
     if (type === "joined") {
-      if (message.sessionId !== this.sessionId) return;
+      if (roomOf(message) !== this.sessionId) return;
       this.members = message.members || [];
       this.emit("presence", this.members);
       const first = this.lastSeq === null;
@@ -143,14 +154,14 @@ export class Realtime {
       return;
     }
     if (type === "presence") {
-      if (message.sessionId && message.sessionId !== this.sessionId) return;
+      if (roomOf(message) && roomOf(message) !== this.sessionId) return;
       // Big rooms send only who came or went; small ones the whole list.
       this.members = message.members || applyPresence(this.members, message.change, message.member);
       this.emit("presence", this.members);
       return;
     }
     if (type === "resumed") {
-      if (message.sessionId !== this.sessionId || this.lastSeq === null) return;
+      if (roomOf(message) !== this.sessionId || this.lastSeq === null) return;
       for (const missed of message.messages || []) {
         if (typeof missed.seq === "number" && missed.seq > this.lastSeq) this.buffer.set(missed.seq, missed);
       }
@@ -165,7 +176,7 @@ export class Realtime {
       return;
     }
     if (type === "resync") {
-      if (message.sessionId && message.sessionId !== this.sessionId) return;
+      if (roomOf(message) && roomOf(message) !== this.sessionId) return;
       if (message.members) {
         this.members = message.members;
         this.emit("presence", this.members);
@@ -177,7 +188,7 @@ export class Realtime {
       if (this.gapTimer) this.resync(); // the server cannot resume: refetch instead
       return;
     }
-    if (typeof message.seq === "number" && message.sessionId === this.sessionId) {
+    if (typeof message.seq === "number" && roomOf(message) === this.sessionId) {
       if (this.lastSeq !== null && message.seq <= this.lastSeq) return; // already applied
       this.buffer.set(message.seq, message);
       if (this.lastSeq !== null) this.drain();
@@ -197,7 +208,7 @@ export class Realtime {
 
   requestResume() {
     if (this.gapTimer) return;
-    this.send({ action: "resume", sessionId: this.sessionId, sinceSeq: this.lastSeq });
+    this.send({ action: "resume", ...roomRef(this.sessionId), sinceSeq: this.lastSeq });
     this.gapTimer = setTimeout(() => {
       this.gapTimer = null;
       if (this.buffer.size || this.pendingResume) this.resync();

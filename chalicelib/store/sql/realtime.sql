@@ -7,9 +7,10 @@ WHERE session_id IS NOT NULL AND published_at > now() - make_interval(secs => %(
 
 -- name: room_events_to_publish
 -- The events of one room queue message that are still unpublished (a sweep may have published some),
--- in id order; rows another publisher or sweeper holds are skipped (they are being published).
+-- in id order; rows another publisher or sweeper holds are skipped (they are being published). The
+-- publisher keeps only those of the message's room (a room key is not a column: realtime/room_keys.py).
 SELECT id, account_id, type, entity, op, entity_id, session_id, actor, data, created_at
 FROM domain_events
-WHERE id = ANY(%(ids)s) AND session_id = %(session_id)s AND published_at IS NULL
+WHERE id = ANY(%(ids)s) AND published_at IS NULL
 ORDER BY id
 FOR UPDATE SKIP LOCKED;
