@@ -1,4 +1,10 @@
-"""The webhook delivery queue (SQS): one small message per delivery, `{"deliveryId", "accountId"}`."""
+"""The webhook delivery queue (SQS): one message per write's deliveries, `{"accountId", "deliveryIds"}`.
+
+A write's deliveries with the same delay travel together, up to MAX_DELIVERIES_PER_MESSAGE per
+message (well under SQS's 256 KB, and within one worker batch's time: the worker sends a batch's
+deliveries concurrently, in lanes, all done one attempt timeout after the batch began). A single
+delivery keeps the original shape `{"deliveryId", "accountId"}`; the worker reads both.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from chalicelib.store.aws import client, translated_errors
 MAX_BATCH = 10  # SQS SendMessageBatch limit
 MAX_DELAY_S = 900  # SQS DelaySeconds limit; longer waits are left to the sweep
 SEND_THREADS = 8  # batches sent at once for a bulk write (a lap import, a recovery)
+MAX_DELIVERIES_PER_MESSAGE = 10  # a full worker batch then holds up to 100 deliveries
 
 
 @dataclass(frozen=True)
@@ -35,10 +42,37 @@ def _queue_url(name: str) -> str:
         return str(client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
 
 
+def packs(messages: Sequence[Message]) -> list[list[Message]]:
+    """The deliveries grouped into queue messages: same account and whole-second delay, at most
+    MAX_DELIVERIES_PER_MESSAGE each, in the order given."""
+    groups: dict[tuple[str, int], list[Message]] = {}
+    for message in messages:
+        groups.setdefault((message.account_id, _delay_s(message)), []).append(message)
+    return [
+        group[start : start + MAX_DELIVERIES_PER_MESSAGE]
+        for group in groups.values()
+        for start in range(0, len(group), MAX_DELIVERIES_PER_MESSAGE)
+    ]
+
+
+def pack_body(pack: Sequence[Message]) -> str:
+    if len(pack) == 1:
+        return pack[0].body()
+    return json.dumps(
+        {"accountId": pack[0].account_id, "deliveryIds": [m.delivery_id for m in pack]}, separators=(",", ":")
+    )
+
+
+def _delay_s(message: Message) -> int:
+    # Whole seconds, rounded down: the worker accepts a delivery up to a second early.
+    return min(MAX_DELAY_S, math.floor(message.delay_s)) if message.delay_s >= 1 else 0
+
+
 def send(messages: Sequence[Message]) -> list[str]:
-    """Send the messages (batches of 10, several batches at once for a bulk write); returns the delivery
-    ids whose message was NOT sent."""
-    chunks = [messages[start : start + MAX_BATCH] for start in range(0, len(messages), MAX_BATCH)]
+    """Send the deliveries (packed into messages, batches of 10 messages, several batches at once for a
+    bulk write); returns the delivery ids whose message was NOT sent."""
+    grouped = packs(messages)
+    chunks = [grouped[start : start + MAX_BATCH] for start in range(0, len(grouped), MAX_BATCH)]
     if len(chunks) <= 2:
         return [delivery_id for chunk in chunks for delivery_id in _send_batch(chunk)]
     return [delivery_id for unsent in _senders().map(_send_batch, chunks) for delivery_id in unsent]
@@ -49,21 +83,37 @@ def _senders() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="webhook-enqueue")
 
 
-def _send_batch(chunk: Sequence[Message]) -> list[str]:
+def _send_batch(chunk: Sequence[list[Message]]) -> list[str]:
     entries: list[dict[str, Any]] = []
-    for index, message in enumerate(chunk):
-        entry: dict[str, Any] = {"Id": str(index), "MessageBody": message.body()}
-        if message.delay_s >= 1:
-            # Whole seconds, rounded down: the worker accepts a delivery up to a second early.
-            entry["DelaySeconds"] = min(MAX_DELAY_S, math.floor(message.delay_s))
+    for index, pack in enumerate(chunk):
+        entry: dict[str, Any] = {"Id": str(index), "MessageBody": pack_body(pack)}
+        if _delay_s(pack[0]):
+            entry["DelaySeconds"] = _delay_s(pack[0])
         entries.append(entry)
     try:
         with translated_errors("sqs"):
             response = client("sqs").send_message_batch(QueueUrl=_queue_url(settings().webhook_queue), Entries=entries)
     except Exception:
         _queue_url.cache_clear()  # the queue may be back under another URL (recreated, emulator restart)
-        return [message.delivery_id for message in chunk]
-    return [chunk[int(failure["Id"])].delivery_id for failure in response.get("Failed", [])]
+        return [message.delivery_id for pack in chunk for message in pack]
+    return [m.delivery_id for failure in response.get("Failed", []) for m in chunk[int(failure["Id"])]]
+
+
+def parse_many(body: str) -> list[str] | None:
+    """The delivery ids a queue message carries (either shape), or None when it is not one of ours."""
+    single = parse(body)
+    if single is not None:
+        return [single]
+    try:
+        ids = json.loads(body)["deliveryIds"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_DELIVERIES_PER_MESSAGE:
+        return None
+    try:
+        return [str(uuid.UUID(i)) for i in ids]
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def parse(body: str) -> str | None:

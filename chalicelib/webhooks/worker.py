@@ -96,21 +96,21 @@ def process(records: Sequence[dict[str, Any]], policy: RetryPolicy | None = None
     """Handle a batch of queue records; returns {message id: reason} for those to be delivered again."""
     policy = policy or schedule.policy()
     retry_later: dict[str, str] = {}
-    delivery_of: dict[str, str] = {}
+    delivery_of: dict[str, list[str]] = {}  # message id -> the deliveries it carries
     for message in records:
-        delivery_id = queue.parse(message.get("body", ""))
-        if delivery_id is None:
+        delivery_ids = queue.parse_many(message.get("body", ""))
+        if delivery_ids is None:
             logger().error(
                 "not a webhook delivery message; it goes to the DLQ after its retries",
                 extra={"message_id": message.get("messageId")},
             )
             retry_later[message["messageId"]] = "not a webhook delivery message"
         else:
-            delivery_of[message["messageId"]] = delivery_id
+            delivery_of[message["messageId"]] = delivery_ids
     if not delivery_of:
         return retry_later
     try:
-        claimed = claim(sorted(set(delivery_of.values())), policy)
+        claimed = claim(sorted({d for ids in delivery_of.values() for d in ids}), policy)
     except Exception:
         logger().exception("claiming webhook deliveries failed; the queue delivers them again")
         return retry_later | dict.fromkeys(delivery_of, "claim failed")
@@ -123,7 +123,7 @@ def process(records: Sequence[dict[str, Any]], policy: RetryPolicy | None = None
         # run out the deliveries are sent again with the same webhook-id (at-least-once).
         logger().exception("recording webhook attempts failed; the queue delivers them again")
         sent = {c.id for c in sending}
-        return retry_later | {m: "outcome not recorded" for m, d in delivery_of.items() if d in sent}
+        return retry_later | {m: "outcome not recorded" for m, ids in delivery_of.items() if sent.intersection(ids)}
     if retries:
         unsent = queue.send(retries)
         if unsent:

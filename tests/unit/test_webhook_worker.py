@@ -48,3 +48,42 @@ def test_messages_that_are_not_deliveries_are_reported_failed_so_they_reach_the_
 
 def test_an_empty_batch_is_a_success() -> None:
     assert worker.handle({"Records": []}, None) == {"batchItemFailures": []}
+
+
+def _ids(n: int) -> list[str]:
+    import uuid
+
+    return [str(uuid.uuid4()) for _ in range(n)]
+
+
+def test_a_writes_deliveries_travel_together_in_messages_of_at_most_ten() -> None:
+    account, other = "a0c1", "b0c2"
+    messages = [queue.Message(d, account) for d in _ids(23)] + [queue.Message(d, other) for d in _ids(2)]
+    messages += [queue.Message(d, account, 30.0) for d in _ids(3)]  # retries due later travel apart
+    packs = queue.packs(messages)
+    assert [(len(p), p[0].account_id, p[0].delay_s) for p in packs] == [
+        (10, account, 0),
+        (10, account, 0),
+        (3, account, 0),
+        (2, other, 0),
+        (3, account, 30.0),
+    ]
+    body = queue.pack_body(packs[0])
+    assert json.loads(body) == {"accountId": account, "deliveryIds": [m.delivery_id for m in messages[:10]]}
+    assert queue.parse_many(body) == [m.delivery_id for m in messages[:10]]
+    assert len(body.encode()) < 1024  # far under SQS's 256 KB
+    assert queue.parse_many(queue.pack_body(messages[:1])) == [messages[0].delivery_id]  # one: the old shape
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"deliveryIds": []}',
+        '{"deliveryIds": "x"}',
+        '{"deliveryIds": ["not-a-uuid"]}',
+        json.dumps({"deliveryIds": _ids(11)}),  # more than a message ever carries
+        '{"deliveryIds": [5]}',
+    ],
+)
+def test_a_body_that_is_not_a_pack_of_deliveries_is_refused(body: str) -> None:
+    assert queue.parse_many(body) is None
