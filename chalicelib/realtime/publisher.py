@@ -2,10 +2,11 @@
 
 SQS FIFO hands a session's messages out one batch at a time, in the order they were queued, so
 seq follows that order without any lease between writers (the room's turn now only keeps a join's
-or resume's answer in order with the pushes). A message whose events cannot be published is
-reported as failed, and so is every later message of its session in the batch, so none overtakes
-it; other sessions' messages go on. After `maxReceiveCount` tries a message goes to the DLQ and
-the minute sweep publishes its events (they stay unpublished in PostgreSQL).
+or resume's answer in order with the pushes). A session's messages of one batch are published
+together (one turn, one log transaction, one fan-out round); if that fails, all of them are
+reported as failed, so no later one overtakes an earlier one; other sessions' messages go on.
+After `maxReceiveCount` tries a message goes to the DLQ and the minute sweep publishes its events
+(they stay unpublished in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.observability import logger
+from chalicelib.realtime.room_queue import RoomMessage
 
 if TYPE_CHECKING:
     from chalicelib.domain.changes import DomainEvent
-    from chalicelib.realtime.room_queue import RoomMessage
 
 
 def handle(
@@ -26,11 +27,13 @@ def handle(
 ) -> dict[str, Any]:
     """One batch of room queue records -> `batchItemFailures` (Lambda's ReportBatchItemFailures);
     `publish` is what publishes one message (default: `publish_message`)."""
-    publish = publish or publish_message
     from chalicelib.realtime import room_queue
 
-    failed: list[str] = []
-    held_back: set[str] = set()  # sessions whose earlier message failed in this batch
+    publish = publish or publish_message
+
+    # A session's messages of the batch are published together, in queue order: one turn, one log
+    # transaction and one fan-out round for all of them (a busy room's backlog drains ten at a time).
+    sessions: dict[tuple[str, str], list[tuple[str, RoomMessage]]] = {}
     for record in event.get("Records", []):
         message_id = record.get("messageId", "")
         message = room_queue.parse(record.get("body", ""))
@@ -38,12 +41,12 @@ def handle(
             logger().error("room queue message is not ours; dropped", extra={"messageId": message_id})
             continue
         group = record.get("attributes", {}).get("MessageGroupId") or message.session_id
-        if group in held_back:
-            failed.append(message_id)
-            continue
-        if not publish(message):
-            held_back.add(group)
-            failed.append(message_id)
+        sessions.setdefault((group, message.session_id), []).append((message_id, message))
+    failed: list[str] = []
+    for (_, session_id), items in sessions.items():
+        together = RoomMessage(session_id, tuple(i for _, message in items for i in message.event_ids))
+        if not publish(together):
+            failed += [message_id for message_id, _ in items]  # none of the session's later ones overtakes
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
