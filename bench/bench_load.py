@@ -2,12 +2,14 @@
 the same mix against `chalice local` (the peer; it cannot serve WebSockets).
 
 Mix (LOAD_SECONDS, default 60 s, loopback only):
-- 4 engineers, each POSTing one lap at a time to its own run sheet of one session;
+- 4 engineers, each POSTing one lap every LOAD_WRITE_INTERVAL_S (default 0.5 s; a fixed rate, so a
+  faster write does not just raise the load) to its own run sheet of one session;
 - 4 viewers listing laps (`GET /laps?runSheetId=...&limit=100`) and events;
 - a room of 50 members joined to the session, each expected to receive every `lap.create`;
 - a webhook subscription on `lap.create` delivered to a receiver on 127.0.0.1 by the SQS worker.
 Figures: requests/s of the mix (ratio to chalice local on the HTTP part), p50/p99 per route, errors,
-pushes lost, webhooks delivered.
+pushes lost, webhooks delivered; `lap_write_p99_under_load` (POST /laps p99, floor: GET /laps p99 of
+the same run) and `push_lag_p99_under_load` (a lap's createdAt to its arrival at the last member).
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ from urllib.parse import urlsplit
 
 from bench.common import emit, fmt, local_stack, percentile, token_for
 
-TARGETS = {"load_mix_rps": "errors = 0, lost = 0"}
+TARGETS = {
+    "load_mix_rps": "errors = 0, lost = 0",
+    "lap_write_p99_under_load": "<= 2x",
+    "push_lag_p99_under_load": "<= 250 ms",
+}
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
+WRITE_INTERVAL_S = float(os.environ.get("LOAD_WRITE_INTERVAL_S", "0.5"))
+PUSH_LAG_TARGET_MS = 250.0
+DRAIN_QUIET_S, DRAIN_MAX_S = 3.0, 60.0
 ENGINEERS, VIEWERS, MEMBERS = 4, 4, 50
 
 
@@ -39,8 +48,11 @@ def _worker(kind: str, base_url: str, token: str, sheet_id: str, seconds: float,
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     lap, stop_at, i = 0, time.monotonic() + seconds, 0
+    next_write = time.monotonic()
     while time.monotonic() < stop_at:
         if kind == "engineer":
+            next_write += WRITE_INTERVAL_S
+            time.sleep(max(0.0, next_write - WRITE_INTERVAL_S - time.monotonic()))  # on the clock, not back to back
             lap += 1
             route = "POST /laps"
             body = json.dumps(
@@ -73,8 +85,22 @@ def _worker(kind: str, base_url: str, token: str, sheet_id: str, seconds: float,
 
 
 def _members(ws_url: str, token: str, session_id: str, ready: Any, stop: Any, queue: Any) -> None:
-    """MEMBERS WebSocket clients in one room, counting the lap.create pushes each receives."""
+    """MEMBERS WebSocket clients in one room, counting the lap.create pushes each receives and when
+    each lap reached its last member; after `stop` they wait for the room to drain (no push for
+    DRAIN_QUIET_S)."""
+    import datetime as dt
+
     from websockets.asyncio.client import connect
+
+    last_push = [time.monotonic()]
+    reached: dict[str, tuple[float, float, int]] = {}  # lap id -> (createdAt, latest arrival, members)
+
+    def arrived(data: dict[str, Any]) -> None:
+        now = time.time()
+        last_push[0] = time.monotonic()
+        created = dt.datetime.fromisoformat(str(data.get("createdAt", "")).replace("Z", "+00:00")).timestamp()
+        _, latest, members = reached.get(str(data.get("id")), (created, 0.0, 0))
+        reached[str(data.get("id"))] = (created, max(latest, now), members + 1)
 
     async def member(counts: list[int], n: int) -> None:
         async with connect(f"{ws_url}/?token={token}", max_size=2**22) as ws:
@@ -89,6 +115,7 @@ def _members(ws_url: str, token: str, session_id: str, ready: Any, stop: Any, qu
                     continue
                 if message.get("type") == "lap.create":
                     counts[n] += 1
+                    arrived(message.get("data") or {})
 
     async def main() -> None:
         counts = [-1] * MEMBERS
@@ -98,9 +125,14 @@ def _members(ws_url: str, token: str, session_id: str, ready: Any, stop: Any, qu
         ready.set()
         while not stop.is_set():
             await asyncio.sleep(0.2)
-        await asyncio.sleep(2)  # the last pushes are still on their way
+        drain_until = time.monotonic() + DRAIN_MAX_S
+        while time.monotonic() - last_push[0] < DRAIN_QUIET_S and time.monotonic() < drain_until:
+            await asyncio.sleep(0.2)  # the last pushes are still on their way
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        queue.put(counts)
+        lags = [latest - created for created, latest, members in reached.values() if members == MEMBERS]
+        queue.put((counts, lags))
 
     asyncio.run(main())
 
@@ -206,7 +238,7 @@ def main() -> None:
         latencies, errors, laps = _run_mix(stack.api_url, token, sheets, SECONDS)
         elapsed = time.monotonic() - started
         stop.set()
-        counts = room_queue.get(timeout=60)
+        counts, lags = room_queue.get(timeout=DRAIN_MAX_S + 60)
         room.join()
         deadline = time.monotonic() + 60
         while hook_ok and len(_Receiver.delivered) < laps and time.monotonic() < deadline:
@@ -224,6 +256,22 @@ def main() -> None:
     print(
         f"load: errors={dict(errors)} laps={laps} room pushes lost={lost} (of {laps * MEMBERS}) "
         f"webhooks delivered={len(_Receiver.delivered)}/{laps if hook_ok else 'no subscription'}"
+    )
+    emit(
+        "lap_write_p99_under_load",
+        percentile(latencies["POST /laps"], 99) * 1000,
+        percentile(latencies["GET /laps"], 99) * 1000,
+        "ms",
+        f"floor = GET /laps p99 of the same run; {ENGINEERS} engineers x 1 lap / {WRITE_INTERVAL_S:g} s, "
+        f"room of {MEMBERS}; errors={sum(errors.values())} lost={lost}",
+    )
+    emit(
+        "push_lag_p99_under_load",
+        percentile(lags, 99) * 1000 if lags else float("nan"),
+        PUSH_LAG_TARGET_MS,
+        "ms",
+        f"a lap's createdAt to its arrival at the last of {MEMBERS} members, over {len(lags)} laps "
+        f"(p50 {fmt(percentile(lags, 50) * 1000) if lags else '-'} ms); floor = the target",
     )
     peer = _peer_rate()
     emit(
