@@ -595,8 +595,40 @@ def strategy_answer() -> Schema:
             "sessionId": _nullable(_UUID),
             "cars": {
                 "type": "array",
-                "items": {"type": "object", "required": ["carId"], "properties": {"carId": _UUID}},
+                "items": {
+                    "type": "object",
+                    "required": ["carId", "planned", "actual", "comparison"],
+                    "properties": {
+                        "carId": _UUID,
+                        "planned": {"type": "array", "items": {"type": "object"}},
+                        "actual": {"type": "array", "items": _actual_stint()},
+                        "comparison": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
             },
+        },
+    }
+
+
+def _actual_stint() -> Schema:
+    """A stint as the laps show it (domain/strategy.actual_stints): it ends with an in lap."""
+    number = _nullable({"type": "number"})
+    integer = {"type": "integer"}
+    return {
+        "type": "object",
+        "required": ["stint", "firstLap", "lastLap", "laps", "driver", "endedInPit"],
+        "properties": {
+            "stint": integer,
+            "firstLap": integer,
+            "lastLap": integer,
+            "laps": integer,
+            "driver": _nullable({"type": "string", "description": "the driver's id, or their number"}),
+            "bestLapMs": _nullable(integer),
+            "averageLapMs": _nullable(integer),
+            "endedInPit": {"type": "boolean"},
+            "fuelStartL": number,
+            "fuelEndL": number,
+            "fuelUsedL": number,
         },
     }
 

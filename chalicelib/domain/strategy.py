@@ -27,6 +27,7 @@ class LapRow:
     is_out_lap: bool
     is_valid: bool
     driver: str | None
+    fuel_l: float | None = None  # fuel on board as the lap recorded it
 
 
 def actual_stints(laps: list[LapRow]) -> list[dict[str, Any]]:
@@ -44,6 +45,7 @@ def actual_stints(laps: list[LapRow]) -> list[dict[str, Any]]:
     for number, stint in enumerate(stints, start=1):
         racing = [lap.lap_time_ms for lap in stint if lap.is_valid and not lap.is_in_lap and not lap.is_out_lap]
         drivers = Counter(lap.driver for lap in stint if lap.driver)
+        fuel = [lap.fuel_l for lap in stint if lap.fuel_l is not None]
         answer.append(
             {
                 "stint": number,
@@ -54,6 +56,9 @@ def actual_stints(laps: list[LapRow]) -> list[dict[str, Any]]:
                 "bestLapMs": min(racing) if racing else None,
                 "averageLapMs": round(mean(racing)) if racing else None,
                 "endedInPit": stint[-1].is_in_lap,
+                "fuelStartL": fuel[0] if fuel else None,
+                "fuelEndL": fuel[-1] if fuel else None,
+                "fuelUsedL": round(fuel[0] - fuel[-1], 2) if len(fuel) > 1 else None,
             }
         )
     return answer
@@ -98,7 +103,15 @@ def get(caller: Caller, event_id: str, params: Mapping[str, str]) -> dict[str, A
     for row in laps:
         driver = str(row["driver_id"]) if row["driver_id"] else row["driver_number"]
         per_car.setdefault(str(row["car_id"]), []).append(
-            LapRow(row["lap_number"], row["lap_time_ms"], row["is_in_lap"], row["is_out_lap"], row["is_valid"], driver)
+            LapRow(
+                row["lap_number"],
+                row["lap_time_ms"],
+                row["is_in_lap"],
+                row["is_out_lap"],
+                row["is_valid"],
+                driver,
+                float(row["fuel_l"]) if row["fuel_l"] is not None else None,
+            )
         )
     cars = sorted({*per_car, *(p["carId"] for p in plan)})
     return {

@@ -200,3 +200,52 @@ def test_a_viewer_reads_the_board_but_cannot_change_it(client: Client, team: Tea
     expect(page.get_by_role("button", name="Add card", exact=True)).to_have_count(0)
     expect(page.get_by_role("button", name=re.compile("^Move "))).to_have_count(0)
     assert page.errors == []
+
+
+def test_edit_a_stint_plan_and_see_it_beside_the_actual_stints(client: Client, team: Team, artifacts: Path) -> None:
+    from playwright.sync_api import expect
+
+    laps = stint_laps(team)
+    for item in laps:
+        item["fuelL"] = round(100 - 2.5 * ((item["lapNumber"] - 1) % 7), 1)
+    race = team.owner.post("/sessions", {"eventId": team.event_id, "name": "Race", "type": "race"}).json()
+    sheet = team.owner.post("/run-sheets", {"sessionId": race["id"], "carId": team.car_id}).json()
+    answer = team.owner.post("/laps", {"laps": [{"runSheetId": sheet["id"], **item} for item in laps]})
+    assert answer.status_code == 201, answer.text
+    page = client.open(f"#/events/{team.event_id}/strategy", token=team.token, user=team.user)
+    page.wait_for_selector(".strategy-page .timeline")
+    expect(page.locator(".timeline-row", has_text="Actual").locator(".stint")).to_have_count(2)
+    expect(page.get_by_text("No plan for this car")).to_be_visible()
+
+    page.get_by_role("button", name="Add stint").click()
+    page.get_by_label("Stint 1 driver").select_option(label="Noor Haddad")
+    page.get_by_label("Stint 1 planned laps").fill("8")
+    page.get_by_label("Stint 1 fuel (L)").fill("100")
+    page.get_by_role("button", name="Add stint").click()
+    page.get_by_label("Stint 2 driver").select_option(label="Theo Brandt")
+    page.get_by_label("Stint 2 planned laps").fill("6")
+    page.get_by_label("Stint 2 tyre set").fill("M4")
+    assert unlabelled(page) == []
+    page.get_by_role("button", name="Save plan").click()
+    plan_row = page.locator(".timeline-row", has_text="Plan")
+    expect(plan_row.locator(".stint")).to_have_count(2)
+    expect(plan_row.locator(".stint").first).to_have_attribute("aria-label", "Stint 1: 8 laps, Noor Haddad, 100 L")
+    first = page.locator(".strategy-grid tr[data-stint='1']")
+    expect(first).to_contain_text("Noor Haddad")
+    expect(first.locator("td").nth(3)).to_have_text("-1")  # planned 8, ran 7
+    actual = page.locator(".timeline-row", has_text="Actual").locator(".stint").first
+    expect(actual).to_have_attribute("aria-label", re.compile("^Stint 1: laps 1\u20137, Noor Haddad, 15 L used, best "))
+    expect(page.get_by_text("Plan saved")).to_be_visible()  # the outbox sent it
+    stored = team.owner.get(f"/events/{team.event_id}/strategy").json()
+    assert [(s["stint"], s["plannedLaps"], s["fuelL"], s["tyreSet"]) for s in stored["cars"][0]["planned"]] == [
+        (1, 8, 100.0, None),
+        (2, 6, 100.0, "M4"),  # a new stint starts from the previous one's fuel
+    ]
+    # A teammate's change arrives through the event room.
+    body = {"stints": [{"carId": team.car_id, "stint": 1, "plannedLaps": 9, "driverId": team.driver_ids[0]}]}
+    assert team.owner.call("PUT", f"/events/{team.event_id}/strategy", body).status_code == 200
+    expect(plan_row.locator(".stint")).to_have_count(1)
+    expect(page.get_by_label("Stint 1 planned laps")).to_have_value("9")
+    page.screenshot(path=str(artifacts / "strategy.png"))
+    at_tablet_sizes(page, artifacts, "strategy")
+    assert page.errors == []

@@ -123,3 +123,29 @@ def test_a_card_of_an_event_and_a_session_of_another_event_is_refused(stack: Sta
     answer = room.owner.call("PATCH", f"/board-cards/{card['id']}", {"eventId": other_event["id"]})
     assert answer.status_code == 400 and answer.json()["error"]["field"] == "sessionId"
     assert _ok(room.owner.get(f"/board-cards/{card['id']}"))["eventId"] == room.event_id
+
+
+def test_actual_stints_carry_driver_and_fuel(stack: Stack, room: Room) -> None:
+    car = _ok(room.owner.post("/cars", {"eventId": room.event_id, "number": "3"}))
+    driver = _ok(room.owner.post("/drivers", {"carId": car["id"], "name": "Ana Ruiz", "number": "1"}))
+    sheet = _ok(room.owner.post("/run-sheets", {"sessionId": room.session_id, "carId": car["id"]}))
+    fuel = [90.0, 87.5, 85.0, 82.5, 100.0, 97.0, 94.0]
+    laps = [
+        {
+            "runSheetId": sheet["id"],
+            "lapNumber": n,
+            "lapTimeMs": 100_000 + n,
+            "driverId": driver["id"],
+            "fuelL": fuel[n - 1],
+            "isInLap": n == 4,
+            "isOutLap": n == 5,
+        }
+        for n in range(1, 8)
+    ]
+    assert room.owner.post("/laps", {"laps": laps}).status_code == 201
+    strategy = _ok(room.owner.get(f"/events/{room.event_id}/strategy?sessionId={room.session_id}"))
+    (mine,) = [c for c in strategy["cars"] if c["carId"] == car["id"]]
+    assert [(s["laps"], s["driver"], s["fuelStartL"], s["fuelEndL"], s["fuelUsedL"]) for s in mine["actual"]] == [
+        (4, driver["id"], 90.0, 82.5, 7.5),
+        (3, driver["id"], 100.0, 94.0, 6.0),
+    ]

@@ -15,6 +15,7 @@ import { sessionView } from "./views/session.js";
 import { adminView } from "./views/admin.js";
 import { issuesView } from "./views/issues.js";
 import { boardView } from "./views/board.js";
+import { strategyView } from "./views/strategy.js";
 
 const config = resolveConfig();
 const storageKey = (name) => `race:${name}:${config.apiUrl}`;
@@ -143,6 +144,7 @@ const ROUTES = [
   [/^#\/events\/([0-9a-f-]+)$/, (m) => eventView(ctx, m[1])],
   [/^#\/events\/([0-9a-f-]+)\/issues$/, (m) => issuesView(ctx, m[1])],
   [/^#\/events\/([0-9a-f-]+)\/board(?:\/([0-9a-f-]+))?$/, (m) => boardView(ctx, m[1], m[2] || null)],
+  [/^#\/events\/([0-9a-f-]+)\/strategy$/, (m) => strategyView(ctx, m[1])],
   [/^#\/sessions\/([0-9a-f-]+)$/, (m) => sessionView(ctx, m[1])],
   [/^#\/run-sheets\/([0-9a-f-]+)(?:\/(\w+))?$/, (m) => runSheetView(ctx, m[1], m[2] || "laps")],
   [/^#\/admin(?:\/(\w+))?(?:\/([^/]+))?$/, (m) => adminView(ctx, m[1] || "keys", m[2] || null)],

@@ -1,7 +1,7 @@
 -- name: strategy_laps
 -- Laps of one session for every car of the event, in running order, for deriving actual stints.
 SELECT l.car_id, l.lap_number, l.lap_time_ms, l.is_in_lap, l.is_out_lap, l.is_valid, l.driver_id,
-       l.driver_number
+       l.driver_number, l.fuel_l
 FROM laps l
 WHERE l.account_id = %(account_id)s AND l.session_id = %(session_id)s
 ORDER BY l.car_id, l.lap_number;

@@ -50,7 +50,7 @@ function eventPhase(event) {
 }
 
 // The event's team screens (car issues, board, strategy).
-const TEAM_SCREENS = [["board", "Board"], ["issues", "Car issues"]];
+const TEAM_SCREENS = [["board", "Board"], ["issues", "Car issues"], ["strategy", "Strategy"]];
 
 function teamLinks(eventId) {
   return h("nav", { class: "page-links", "aria-label": "Team work for this event" },
