@@ -16,6 +16,8 @@ import { adminView } from "./views/admin.js";
 import { issuesView } from "./views/issues.js";
 import { boardView } from "./views/board.js";
 import { strategyView } from "./views/strategy.js";
+import { membersView } from "./views/members.js";
+import { signupView, confirmView, acceptInviteView } from "./views/account.js";
 
 const config = resolveConfig();
 const storageKey = (name) => `race:${name}:${config.apiUrl}`;
@@ -107,6 +109,7 @@ function saveSession() {
 }
 
 ctx.signIn = (answer) => {
+  if (ctx.session) { ctx.status.stop(); ctx.realtime.stop(); } // a signed-in user joining another account
   ctx.session = { token: answer.token, user: answer.user };
   saveSession();
   startSignedIn();
@@ -147,7 +150,15 @@ const ROUTES = [
   [/^#\/events\/([0-9a-f-]+)\/strategy$/, (m) => strategyView(ctx, m[1])],
   [/^#\/sessions\/([0-9a-f-]+)$/, (m) => sessionView(ctx, m[1])],
   [/^#\/run-sheets\/([0-9a-f-]+)(?:\/(\w+))?$/, (m) => runSheetView(ctx, m[1], m[2] || "laps")],
+  [/^#\/members$/, () => membersView(ctx)],
   [/^#\/admin(?:\/(\w+))?(?:\/([^/]+))?$/, (m) => adminView(ctx, m[1] || "keys", m[2] || null)],
+];
+
+// Pages opened from an email or before there is a login: shown with or without a session, no shell.
+const PUBLIC = [
+  [/^#\/signup$/, () => signupView(ctx)],
+  [/^#\/confirm(?:\?(.*))?$/, (m) => confirmView(ctx, new URLSearchParams(m[1] || ""))],
+  [/^#\/accept-invite(?:\?(.*))?$/, (m) => acceptInviteView(ctx, new URLSearchParams(m[1] || ""))],
 ];
 
 let routeSeq = 0;
@@ -156,6 +167,14 @@ async function route() {
   const seq = ++routeSeq;
   const root = document.getElementById("app");
   const hash = location.hash || "#/events";
+  const open = PUBLIC.map(([re, make]) => [hash.match(re), make]).find(([m]) => m);
+  if (open) {
+    if (ctx.view && ctx.view.destroy) ctx.view.destroy();
+    if (ctx.shell) { ctx.shell.destroy(); ctx.shell = null; }
+    ctx.view = open[1](open[0]);
+    mount(root, ctx.view.el);
+    return;
+  }
   if (!ctx.session) {
     if (hash !== "#/login") sessionStorage.setItem("race:next", hash);
     if (ctx.view && ctx.view.destroy) ctx.view.destroy();

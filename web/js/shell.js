@@ -32,6 +32,7 @@ export class Shell {
     const isAdmin = ["admin", "owner"].includes(ctx.role());
     this.nav = h("nav", { class: "mainnav", "aria-label": "Main" },
       h("a", { href: "#/events", "data-nav": "events" }, "Events"),
+      h("a", { href: "#/members", "data-nav": "members" }, "Team"),
       isAdmin ? h("a", { href: "#/admin/keys", "data-nav": "admin" }, "Admin") : null);
     const user = ctx.session.user || {};
     this.userMenu = h("div", { class: "user" },

@@ -42,6 +42,7 @@ export function loginView(ctx) {
   field("Password", password),
   error,
   submit,
+  h("p", { class: "muted small" }, "New team? ", h("a", { href: "#/signup" }, "Create an account")),
   h("p", { class: "login-foot muted" }, "API ", h("code", {}, ctx.config.apiUrl)));
   setTimeout(() => email.focus(), 0);
   return { el: h("main", { class: "login", id: "main" }, h("div", { class: "login-stripes", "aria-hidden": "true" }), form) };
