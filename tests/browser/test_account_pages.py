@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.browser.conftest import Client, Team, add_member
+from tests.browser.test_team_screens import at_tablet_sizes
 from tests.browser.test_web_client import unlabelled
 from tests.integration.conftest import CONFIRM_ROUTE, INVITE_ROUTE, PASSWORD, new_account, token_for
 
@@ -74,6 +75,7 @@ def test_admin_invites_changes_a_role_and_removes(client: Client, team: Team, ar
     assert INVITE_ROUTE[1:] in mailed_link(client, invitee, INVITE_ROUTE)  # the link went to the mailbox
     assert unlabelled(page) == []
     page.screenshot(path=str(artifacts / "members-admin.png"), full_page=True)
+    at_tablet_sizes(page, artifacts, "members-admin")
 
     page.get_by_label(f"Role of {invitee}").select_option("viewer")
     expect(page.get_by_text(f"{invitee} is now viewer")).to_be_visible()
@@ -122,6 +124,7 @@ def test_sign_up_then_confirm_from_the_emailed_link(client: Client, artifacts: P
     page.get_by_label("Password").fill(chosen)
     assert unlabelled(page) == []
     page.screenshot(path=str(artifacts / "sign-up.png"))
+    at_tablet_sizes(page, artifacts, "sign-up")
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("status")).to_contain_text(f"We sent a confirmation link to {email}")
     page.screenshot(path=str(artifacts / "sign-up-sent.png"))
@@ -184,6 +187,9 @@ def test_an_existing_login_accepts_signed_in_as_itself(client: Client, team: Tea
     expect(wrong.get_by_text(f"You are signed in as {team.email}")).to_be_visible()
     wrong.get_by_role("button", name="Accept invitation").click()
     expect(wrong.get_by_role("alert")).to_contain_text(f"this invitation is for {existing}")
+    wrong.get_by_role("button", name="Not this email? Sign in as someone else").click()
+    expect(wrong.get_by_role("alert")).to_contain_text("Sign in as the invited email")
+    expect(wrong.get_by_role("button", name="Sign in")).to_be_visible()
 
     # Anonymous, the link cannot set a password on a login that exists: sign in first.
     page = open_link(client, link)
