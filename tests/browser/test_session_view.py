@@ -75,9 +75,12 @@ def open_session(client: Client, team: Team, session_id: str, token: str | None 
 def import_from_page(page: Any, path: Path) -> Any:
     from playwright.sync_api import expect
 
+    line = page.locator(".import-line")
+    previous = line.get_attribute("data-import-id") if line.count() else None
     page.get_by_label("Timing file (Al Kamel CSV)").set_input_files(str(path))
     page.get_by_role("button", name="Import").click()
-    line = page.locator(".import-line")
+    if previous:  # the line of an earlier import says done already: wait for this import's own line
+        expect(line).not_to_have_attribute("data-import-id", previous, timeout=60_000)
     expect(line).to_have_attribute("data-status", re.compile("done|failed"), timeout=60_000)
     expect(line).to_have_attribute("data-status", "done")
     return page.locator(".import-status")

@@ -279,7 +279,7 @@ export function sessionView(ctx, sessionId) {
       st.importing = { ...begun, fileName: file.name };
       showImport(st.importing);
       await follow(begun.id, file.name);
-      picker.value = "";
+      if (picker.files[0] === file) picker.value = ""; // a file chosen meanwhile for the next import stays
     } catch (error) {
       mount(st.importStatus, h("p", { class: "form-error" }, `Import failed: ${error.describe ? error.describe() : error.message}`));
     } finally {
@@ -307,7 +307,7 @@ export function sessionView(ctx, sessionId) {
     const nothingNew = state.status === "done" && !created && !updated;
     const rejected = state.rowsRejected || [];
     mount(st.importStatus,
-      h("p", { class: `import-line import-${state.status}`, "data-status": state.status },
+      h("p", { class: `import-line import-${state.status}`, "data-status": state.status, "data-import-id": state.id || "" },
         h("strong", {}, state.status === "running" ? "Importing" : state.status === "done" ? "Imported" : "Failed"),
         ` ${state.fileName || ""} · ${results ? "official results" : "lap analysis"}`),
       h("dl", { class: "kv import-counts" },
