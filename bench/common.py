@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from chalicelib import caches
 
 REPO = Path(__file__).resolve().parents[1]
 JWT_SECRET = "bench-secret-" + "b" * 40
+WEBHOOK_KEY = base64.b64encode(b"bench-webhook-data-key-32-bytes!").decode("ascii")
 PASSWORD = "sebring12h"
 JAMIE = "jamie@apexracing.io"
 DUMMY_AWS = {
@@ -43,6 +45,7 @@ class Stack:
             **DUMMY_AWS,
             "STAGE": "local",
             "JWT_SECRET": self.jwt_secret,
+            "WEBHOOK_KEY": WEBHOOK_KEY,
             "DATABASE_URL": self.database_url,
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             "OUTBOUND_ALLOW": os.environ.get("OUTBOUND_ALLOW", ""),  # the benchmark's receivers (loopback)
@@ -103,6 +106,7 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
             **DUMMY_AWS,
             "STAGE": "local",
             "JWT_SECRET": JWT_SECRET,
+            "WEBHOOK_KEY": WEBHOOK_KEY,
             "DATABASE_URL": database_url,
             "AWS_ENDPOINT_URL": aws_url,
             "WS_MANAGEMENT_URL": f"http://127.0.0.1:{management_port}/local",

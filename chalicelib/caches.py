@@ -18,7 +18,7 @@ def forget() -> None:
     from chalicelib.store import aws, connections, postgres
     from chalicelib.timing import queue as timing_queue
     from chalicelib.webhooks import queue as webhook_queue
-    from chalicelib.webhooks import schedule
+    from chalicelib.webhooks import schedule, sealing
 
     postgres.close_pool()
     settings.cache_clear()
@@ -29,6 +29,8 @@ def forget() -> None:
     timing_queue._queue_url.cache_clear()
     webhook_queue._queue_url.cache_clear()
     schedule.policy.cache_clear()
+    sealing.box.cache_clear()
+    sealing.checked_box.cache_clear()
 
 
 @contextmanager

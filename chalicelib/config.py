@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib import resources
 
@@ -46,6 +46,8 @@ class Settings:
     signup_enabled: bool = True
     # Non-public address:port pairs that webhooks and host.fetch may reach (OUTBOUND_ALLOW).
     outbound_allow: frozenset[tuple[str, int]] = frozenset()
+    # The data key sealing webhook secrets at rest (WEBHOOK_KEY, 32 bytes); required outside `local`.
+    webhook_key: bytes | None = field(default=None, repr=False)
 
     @property
     def is_local(self) -> bool:
@@ -69,18 +71,13 @@ def _ssm_secret(name: str) -> str:
 def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] = _ssm_secret) -> Settings:
     """Parse settings from `env` (default: the process environment); fail fast and say why.
 
-    JWT_SECRET and DATABASE_URL come from the environment, or, when JWT_SECRET_PARAMETER /
-    DATABASE_URL_PARAMETER name an SSM SecureString (the AWS deployment; a
+    JWT_SECRET, DATABASE_URL and WEBHOOK_KEY come from the environment, or, when JWT_SECRET_PARAMETER /
+    DATABASE_URL_PARAMETER / WEBHOOK_KEY_PARAMETER name an SSM SecureString (the AWS deployment; a
     `/aws/reference/secretsmanager/...` name reads Secrets Manager), from there once per cold start.
     """
     env = dict(os.environ if env is None else env)
-    for name in ("JWT_SECRET", "DATABASE_URL"):
-        parameter = env.get(f"{name}_PARAMETER")
-        if not env.get(name, "").strip() and parameter:
-            try:
-                env[name] = fetch_secret(parameter)
-            except Exception as exc:
-                raise ConfigError(f"{name} is required (reading {parameter} failed: {exc})") from exc
+    for name in ("JWT_SECRET", "DATABASE_URL", "WEBHOOK_KEY"):
+        _from_parameter(env, name, fetch_secret)
     stage = _stage(env)
     jwt_secret = _required(env, "JWT_SECRET")
     if len(jwt_secret) < 32 and stage != "local":
@@ -112,6 +109,7 @@ def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] =
         db_pool_max=int(env.get("DB_POOL_MAX", "4")),
         signup_enabled=_flag(env, "SIGNUP_ENABLED", default=stage != "prod"),
         outbound_allow=_outbound_allow(env),
+        webhook_key=_webhook_key(env, stage),
     )
 
 
@@ -132,6 +130,41 @@ def _web_url(env: dict[str, str], stage: str) -> str:
     if parts.scheme == "http" and stage == "prod":
         raise ConfigError("WEB_URL must be https in prod (email links carry one-time tokens)")
     return raw.rstrip("/")
+
+
+def _from_parameter(env: dict[str, str], name: str, fetch_secret: Callable[[str], str]) -> None:
+    """Fill `name` from the SSM parameter `<name>_PARAMETER` names, unless the environment sets it."""
+    parameter = env.get(f"{name}_PARAMETER", "").strip()
+    if env.get(name, "").strip() or not parameter:
+        return
+    try:
+        env[name] = fetch_secret(parameter)
+    except Exception as exc:
+        raise ConfigError(f"{name} is required (reading {parameter} failed: {exc})") from exc
+
+
+WEBHOOK_KEY_BYTES = 32  # AES-256
+
+
+def _webhook_key(env: dict[str, str], stage: str) -> bytes | None:
+    """WEBHOOK_KEY: base64 of 32 random bytes (`openssl rand -base64 32`); only `local` may run without one."""
+    import base64
+    import binascii
+
+    raw = env.get("WEBHOOK_KEY", "").strip()
+    if not raw:
+        if stage != "local":
+            raise ConfigError("WEBHOOK_KEY is required (the data key sealing webhook secrets; see docs/deploy.md)")
+        return None  # the local stack always sets one; without it webhooks answer "WEBHOOK_KEY is required"
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError("WEBHOOK_KEY must be base64 of 32 random bytes (openssl rand -base64 32)") from exc
+    if len(key) != WEBHOOK_KEY_BYTES:
+        raise ConfigError(
+            f"WEBHOOK_KEY must be base64 of 32 random bytes (openssl rand -base64 32), not {len(key)} bytes"
+        )
+    return key
 
 
 def _stage(env: dict[str, str]) -> str:

@@ -4,7 +4,9 @@ A batch's deliveries are split into lanes: at most `per_destination` lanes for o
 (scheme, host, port), each lane sent one after another, the lanes of all receivers side by side.
 Every attempt must also end by the batch's deadline (one attempt's timeout after the batch began),
 so a slow or dripping receiver delays only its own deliveries: those it leaves no time for are not
-sent now and are retried like any failed attempt. Nothing is kept between invocations.
+sent now; the worker releases them without recording an attempt (an attempt never made does not use
+up a retry) and queues them again. The batch's first delivery is always attempted, so every batch
+makes progress. Nothing is kept between invocations.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from chalicelib.domain.records import Field, Resource
 from chalicelib.domain.validation import Body
 from chalicelib.errors import Conflict, Invalid, NotFound
 from chalicelib.store.postgres import execute, fetch_one, transaction
-from chalicelib.webhooks import signing
+from chalicelib.webhooks import sealing, signing
 from chalicelib.webhooks.queue import Message
 
 # The entity types whose writes record domain events (the `type` of a payload is "<entity>.<op>").
@@ -109,7 +110,9 @@ def create(caller: Caller, payload: Any) -> dict[str, Any]:
     entity_types, operations = _filters(body, creating=True)
     description = body.text("description", required=False, max_len=500, min_len=0, default="")
     enabled = body.boolean("enabled", default=True)
+    webhook_id = str(uuid.uuid4())  # the sealed secret is bound to it
     secret = signing.new_secret()
+    sealed = sealing.checked_box().seal(webhook_id, secret)
     with transaction() as conn:
         idempotency.claim_in(conn)  # a retried key never makes a second one (its secret was shown once)
         count = fetch_one(conn, "count_webhooks", {"account_id": caller.account_id})
@@ -119,13 +122,14 @@ def create(caller: Caller, payload: Any) -> dict[str, Any]:
             conn,
             "insert_webhook",
             {
+                "id": webhook_id,
                 "account_id": caller.account_id,
                 "url": url,
                 "description": description,
                 "entity_types": entity_types,
                 "operations": operations,
                 "enabled": enabled,
-                "secret": secret,
+                "secret": sealed,
                 "created_by": caller.acting_user_id,  # it stays with the account when they leave
             },
         )
@@ -189,6 +193,7 @@ def rotate_secret(caller: Caller, webhook_id: str) -> dict[str, Any]:
     caller.require("admin")
     webhook_id = listing.parse_uuid(webhook_id, "id")
     secret = signing.new_secret()
+    sealed = sealing.checked_box().seal(webhook_id, secret)
     with transaction() as conn:
         row = fetch_one(
             conn,
@@ -196,7 +201,7 @@ def rotate_secret(caller: Caller, webhook_id: str) -> dict[str, Any]:
             {
                 "id": webhook_id,
                 "account_id": caller.account_id,
-                "secret": secret,
+                "secret": sealed,
                 "overlap_s": float(ROTATION_OVERLAP_S),
             },
         )

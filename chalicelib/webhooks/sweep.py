@@ -1,5 +1,6 @@
 """The minute sweep: sends a queue message for every delivery that is due but has none (never sent, lost,
-waiting longer than SQS can delay, or left behind by a worker that died), and retires rotated secrets."""
+waiting longer than SQS can delay, or left behind by a worker that died), retires rotated secrets and
+seals secrets still stored in plaintext (rows from before sealing, or restored from such a dump)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,25 @@ class SweepReport:
     unsent: int
 
 
+def _seal_plaintext() -> None:
+    from chalicelib.webhooks import sealing
+
+    try:
+        sealed = sealing.seal_all_plaintext()
+    except Exception:  # a missing or wrong WEBHOOK_KEY must not stop the sweep of deliveries
+        logger().exception("sealing webhook secrets stored in plaintext failed")
+        return
+    if sealed:
+        logger().info("sealed webhook secrets stored in plaintext", extra={"sealed": sealed})
+
+
 def run(policy: RetryPolicy | None = None, budget_s: float = BUDGET_S) -> SweepReport:
     policy = policy or schedule.policy()
     deadline = time.monotonic() + budget_s
     enqueued = unsent = 0
     with transaction() as conn:
         execute(conn, "expire_rotated_secrets")
+    _seal_plaintext()
     while True:
         with transaction() as conn:
             rows = fetch_all(conn, "sweep_webhook_deliveries", {"grace_s": float(policy.sweep_grace_s), "limit": CHUNK})

@@ -8,7 +8,10 @@ timeout); one statement records the outcomes. Powertools' BatchProcessor then re
 which ones the queue must deliver again (ReportBatchItemFailures): only those whose delivery could
 not be claimed or recorded because PostgreSQL failed. A failed attempt is retried through a new,
 delayed message (SQS DelaySeconds, at most 900 s; longer waits are the sweep's), never by failing
-the message, so retries do not count towards the queue's DLQ redrive.
+the message, so retries do not count towards the queue's DLQ redrive. A delivery left unsent because
+its receiver used its share of the batch's time (webhooks/lanes.py) is released without an attempt
+and sent a new message: only attempts made count towards the schedule. Secrets are opened inside the
+claim's transaction: a wrong WEBHOOK_KEY fails the invocation before anything is claimed or signed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from chalicelib.observability import logger, metric
 from chalicelib.store.postgres import fetch_all, transaction
-from chalicelib.webhooks import lanes, queue, schedule, sender, signing
+from chalicelib.webhooks import lanes, queue, schedule, sealing, sender, signing
 from chalicelib.webhooks.schedule import RETRYING, Decision, RetryPolicy
 
 EARLY_S = 1.0  # a delivery may be attempted this much before it is due (SQS delays are whole seconds)
@@ -50,18 +53,20 @@ class Claimed:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claimed:
+        box = sealing.box()  # checked by claim()
+        webhook_id = str(row["webhook_id"])
         return cls(
             str(row["id"]),
             str(row["account_id"]),
-            str(row["webhook_id"]),
+            webhook_id,
             row["event_type"],
             row["payload"],
             row["attempts"],
             row["cycle_attempts"],
             row["enabled"],
             row["url"],
-            row["secret"],
-            row["previous_secret"],
+            box.open(webhook_id, row["secret"]),
+            box.open(webhook_id, row["previous_secret"]) if row["previous_secret"] else None,
         )
 
 
@@ -111,6 +116,8 @@ def process(records: Sequence[dict[str, Any]], policy: RetryPolicy | None = None
         return retry_later
     try:
         claimed = claim(sorted({d for ids in delivery_of.values() for d in ids}), policy)
+    except sealing.WrongKey:
+        raise  # the invocation fails loudly: every signature would be wrong
     except Exception:
         logger().exception("claiming webhook deliveries failed; the queue delivers them again")
         return retry_later | dict.fromkeys(delivery_of, "claim failed")
@@ -135,11 +142,12 @@ def process(records: Sequence[dict[str, Any]], policy: RetryPolicy | None = None
 
 
 def claim(delivery_ids: list[str], policy: RetryPolicy) -> list[Claimed]:
+    sealing.checked_box()  # a wrong WEBHOOK_KEY raises before anything is claimed
     with transaction() as conn:
         rows = fetch_all(
             conn, "claim_webhook_deliveries", {"ids": delivery_ids, "lock_s": float(policy.lock_s), "early_s": EARLY_S}
         )
-    return [Claimed.from_row(row) for row in rows]
+        return [Claimed.from_row(row) for row in rows]  # a secret that does not open undoes the claim
 
 
 def send_one(delivery: Claimed, policy: RetryPolicy, timeout_s: float | None = None) -> sender.Outcome:
@@ -159,24 +167,28 @@ def send_one(delivery: Claimed, policy: RetryPolicy, timeout_s: float | None = N
         return sender.Outcome(None, 0, f"not sent: internal error ({type(exc).__name__})")
 
 
-def send_all(deliveries: list[Claimed], policy: RetryPolicy) -> list[sender.Outcome]:
-    """Every attempt of the batch, in lanes (webhooks/lanes.py): all done one timeout after the batch began."""
+def send_all(deliveries: list[Claimed], policy: RetryPolicy) -> list[sender.Outcome | None]:
+    """Every attempt of the batch, in lanes (webhooks/lanes.py): all done one timeout after the batch began.
+
+    None: not attempted, its receiver (or the batch) used the batch's time (the batch's first always is)."""
     if len(deliveries) <= 1:
         return [send_one(d, policy) for d in deliveries]
     batch_ends = time.monotonic() + policy.timeout_s
     outcomes: list[sender.Outcome | None] = [None] * len(deliveries)
 
-    def run(lane: list[int]) -> None:
-        for index in lane:
+    def run(numbered: tuple[int, list[int]]) -> None:
+        number, lane = numbered
+        for position, index in enumerate(lane):
             remaining_s = batch_ends - time.monotonic()
-            if remaining_s < lanes.MIN_ATTEMPT_S:
-                where = lanes.destination(deliveries[index].url)
-                outcomes[index] = sender.Outcome(None, 0, f"not sent: {where} used this batch's time; retried later")
-            else:
-                outcomes[index] = send_one(deliveries[index], policy, min(policy.timeout_s, remaining_s))
+            if remaining_s < lanes.MIN_ATTEMPT_S and (number or position):
+                return  # the rest of the lane is released by record(), using up no attempt
+            # The batch's first delivery is always attempted, so every batch makes progress.
+            outcomes[index] = send_one(
+                deliveries[index], policy, min(policy.timeout_s, max(remaining_s, lanes.MIN_ATTEMPT_S))
+            )
 
-    list(_executor().map(run, lanes.lanes([d.url for d in deliveries], MAX_PER_DESTINATION)))
-    return [o if o is not None else sender.Outcome(None, 0, "not sent: internal error") for o in outcomes]
+    list(_executor().map(run, enumerate(lanes.lanes([d.url for d in deliveries], MAX_PER_DESTINATION))))
+    return outcomes
 
 
 def _decision(delivery: Claimed, outcome: sender.Outcome, policy: RetryPolicy) -> Decision:
@@ -184,10 +196,13 @@ def _decision(delivery: Claimed, outcome: sender.Outcome, policy: RetryPolicy) -
     return schedule.decide(policy, delivery.cycle_attempts, outcome.status_code, retry_after_s)
 
 
-def record(deliveries: list[Claimed], outcomes: list[sender.Outcome], policy: RetryPolicy) -> list[queue.Message]:
-    """Record the attempts and their consequences in one statement; returns the retry messages to send."""
-    if not deliveries:
+def record(claimed: list[Claimed], sent: list[sender.Outcome | None], policy: RetryPolicy) -> list[queue.Message]:
+    """Record the attempts and their consequences, release the unattempted; returns the messages to send."""
+    if not claimed:
         return []
+    deferred = [c for c, o in zip(claimed, sent, strict=True) if o is None]
+    deliveries = [c for c, o in zip(claimed, sent, strict=True) if o is not None]
+    outcomes = [o for o in sent if o is not None]
     decisions = [_decision(d, o, policy) for d, o in zip(deliveries, outcomes, strict=True)]
     queued = [d.status == RETRYING and (d.delay_s or 0) <= queue.MAX_DELAY_S for d in decisions]
     disable = {
@@ -211,13 +226,25 @@ def record(deliveries: list[Claimed], outcomes: list[sender.Outcome], policy: Re
                 "disable_reasons": list(disable.values()),
             },
         )
+        released = _release(conn, deferred)
     settled = {str(row["id"]) for row in rows}
     _report(deliveries, decisions, settled)
+    if released:
+        metric("WebhookDeliveriesDeferred", len(released))
     return [
         queue.Message(d.id, d.account_id, dec.delay_s or 0.0)
         for d, dec, q in zip(deliveries, decisions, queued, strict=True)
         if q and d.id in settled
-    ]
+    ] + [queue.Message(str(row["id"]), str(row["account_id"]), 0.0) for row in released]
+
+
+def _release(conn: Any, deferred: list[Claimed]) -> list[dict[str, Any]]:
+    """Undo the claim of deliveries that were not attempted: no attempt is recorded or used up."""
+    if not deferred:
+        return []
+    return fetch_all(
+        conn, "release_webhook_deliveries", {"ids": [d.id for d in deferred], "attempts": [d.attempt for d in deferred]}
+    )
 
 
 def _report(deliveries: list[Claimed], decisions: list[Decision], settled: set[str]) -> None:

@@ -227,6 +227,7 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
         "JWT_SECRET_PARAMETER": {"Ref": "JwtSecretParameter"},
         # Links in invitation and confirmation emails: the web client this stack hosts.
         "WEB_URL": {"Fn::Sub": "https://${WebDistribution.DomainName}"},
+        "WEBHOOK_KEY_PARAMETER": {"Ref": "WebhookKeyParameter"},
         "WS_MANAGEMENT_URL": {
             "Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"
         },
@@ -262,6 +263,12 @@ def merge_template(sam: Template, stage: str, resources: Resources = RESOURCES) 
                 "Type": "String",
                 "Default": f"/race/{stage}/jwt-secret",
                 "Description": "SSM SecureString holding JWT_SECRET (read once per cold start)",
+            },
+            "WebhookKeyParameter": {
+                "Type": "String",
+                "Default": f"/race/{stage}/webhook-key",
+                "Description": "SSM SecureString holding WEBHOOK_KEY, the data key sealing webhook secrets "
+                "(base64 of 32 bytes; read once per cold start)",
             },
         },
         "Resources": merged_resources,

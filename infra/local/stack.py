@@ -97,6 +97,7 @@ def prepare(directory: Path, stack: ExitStack, *, seed: bool = True) -> dict[str
     env = {
         "STAGE": os.environ.get("STAGE", "local"),
         "JWT_SECRET": state.jwt_secret(directory),
+        "WEBHOOK_KEY": state.webhook_key(directory),
         "DATABASE_URL": database_url(directory, stack),
         "AWS_ENDPOINT_URL": aws_endpoint(directory, stack),
     }
@@ -128,6 +129,10 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     from chalicelib.config import settings
 
     settings()  # fail fast (e.g. "JWT_SECRET is required") before anything listens
+    from chalicelib.webhooks import sealing
+
+    if sealed := sealing.seal_all_plaintext():  # and when WEBHOOK_KEY is not the key that sealed the secrets
+        LOG.info("sealed %d webhook secrets stored in plaintext", sealed)
     from app import app
 
     gate = Gate()
@@ -184,9 +189,15 @@ def dev() -> int:
     except PortInUse as exc:
         print(f"make dev: {exc}", file=sys.stderr)
         return 2
+    from chalicelib.config import ConfigError
+
     with ExitStack() as stack:
         env = prepare(directory, stack)
-        urls = serve(directory, ports, env, stack)
+        try:
+            urls = serve(directory, ports, env, stack)
+        except ConfigError as exc:  # e.g. a WEBHOOK_KEY that did not seal this database's secrets
+            print(f"make dev: {exc}", file=sys.stderr)
+            return 2
         state.write_record(
             directory,
             "stack",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -27,6 +28,19 @@ def jwt_secret(directory: Path) -> str:
     if not path.exists():
         path.write_text(secrets.token_hex(64))
         path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def webhook_key(directory: Path) -> str:
+    """WEBHOOK_KEY from the environment, else this stack's data key (base64 of 32 bytes), made on its first start.
+
+    It seals the webhook secrets in PostgreSQL: a backup is of use only with this file (docs/runbook.md)."""
+    if os.environ.get("WEBHOOK_KEY"):
+        return os.environ["WEBHOOK_KEY"]
+    path = directory / "webhook_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(base64.b64encode(secrets.token_bytes(32)).decode("ascii"))
     return path.read_text().strip()
 
 

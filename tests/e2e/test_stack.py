@@ -19,7 +19,7 @@ def test_setup_smoke_teardown(tmp_path: Path) -> None:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "AWS_ENDPOINT_URL", "JWT_SECRET", "WS_MANAGEMENT_URL", "STAGE")
+        if k not in ("DATABASE_URL", "AWS_ENDPOINT_URL", "JWT_SECRET", "WEBHOOK_KEY", "WS_MANAGEMENT_URL", "STAGE")
     }
     env.update({k: str(v) for k, v in ports.items()})
     env["RACE_STATE_DIR"] = str(tmp_path / "state")

@@ -3,6 +3,7 @@ the app served by the local HTTP and WebSocket gateways on free ports."""
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from chalicelib import caches
 from infra.local.ports import free_port
 
 JWT_SECRET = "integration-test-secret-" + "x" * 40
+WEBHOOK_KEY = base64.b64encode(b"integration-test-webhook-key-32b").decode("ascii")  # the tests' own data key
 PASSWORD = "sebring12h"
 
 
@@ -85,6 +87,7 @@ def stack(database_url: str, provisioned: str) -> Iterator[Stack]:
         {
             "STAGE": "local",
             "JWT_SECRET": JWT_SECRET,
+            "WEBHOOK_KEY": WEBHOOK_KEY,
             "DATABASE_URL": database_url,
             "AWS_ENDPOINT_URL": provisioned,
             "WS_MANAGEMENT_URL": f"http://127.0.0.1:{management_port}/local",

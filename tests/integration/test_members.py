@@ -462,7 +462,12 @@ def test_an_api_key_has_no_password_to_change(stack: Stack) -> None:
 def test_signup_is_on_by_default_except_in_prod() -> None:
     from chalicelib.config import ConfigError, load
 
-    base = {"JWT_SECRET": "s" * 40, "DATABASE_URL": "postgresql://x/y", "WEB_URL": "https://race.example"}
+    base = {
+        "JWT_SECRET": "s" * 40,
+        "DATABASE_URL": "postgresql://x/y",
+        "WEB_URL": "https://race.example",
+        "WEBHOOK_KEY": "k" * 43 + "=",
+    }
     assert load({**base, "STAGE": "local"}, fetch_secret=str).signup_enabled
     assert load({**base, "STAGE": "dev"}, fetch_secret=str).signup_enabled
     assert not load({**base, "STAGE": "prod"}, fetch_secret=str).signup_enabled

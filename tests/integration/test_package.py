@@ -66,6 +66,7 @@ def test_functions_get_the_environment_and_sqs_sources_report_batch_failures(pac
         assert "DATABASE_URL" not in variables  # never a plaintext environment value
         # Stable names: `make logs STAGE=prod` finds /aws/lambda/race-platform-prod-* (API, workers, WebSocket).
         assert function["Properties"]["FunctionName"] == f"race-platform-prod-{name}"
+        assert variables["WEBHOOK_KEY_PARAMETER"] == {"Ref": "WebhookKeyParameter"}, name
         for event in function["Properties"].get("Events", {}).values():
             if event["Type"] == "SQS":
                 assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

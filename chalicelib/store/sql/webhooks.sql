@@ -1,6 +1,7 @@
 -- name: insert_webhook
-INSERT INTO webhooks (account_id, url, description, entity_types, operations, enabled, secret, created_by)
-VALUES (%(account_id)s, %(url)s, %(description)s, %(entity_types)s, %(operations)s, %(enabled)s, %(secret)s,
+-- The id is chosen by the caller: the sealed secret is bound to it (webhooks/sealing.py).
+INSERT INTO webhooks (id, account_id, url, description, entity_types, operations, enabled, secret, created_by)
+VALUES (%(id)s, %(account_id)s, %(url)s, %(description)s, %(entity_types)s, %(operations)s, %(enabled)s, %(secret)s,
         %(created_by)s)
 RETURNING id, url, description, entity_types, operations, enabled, disabled_reason, previous_secret_expires_at,
           created_by, created_at, updated_at;
@@ -150,6 +151,26 @@ FROM outcome o
 WHERE d.id = o.id AND d.status = 'sending' AND d.attempts = o.attempt
 RETURNING d.id, d.account_id, d.status;
 
+-- name: release_webhook_deliveries
+-- Claimed but not attempted (their receiver used its share of the batch's time): the claim is undone
+-- (its attempt row removed, the counters back) while this worker still holds them; due again now.
+WITH released AS (
+    UPDATE webhook_deliveries d SET
+        status = CASE WHEN d.cycle_attempts > 1 THEN 'retrying' ELSE 'pending' END,
+        attempts = d.attempts - 1,
+        cycle_attempts = d.cycle_attempts - 1,
+        locked_until = NULL,
+        next_attempt_at = now(),
+        enqueued_at = now(),
+        updated_at = now()
+    FROM unnest(%(ids)s::uuid[], %(attempts)s::int[]) AS r(id, attempt)
+    WHERE d.id = r.id AND d.status = 'sending' AND d.attempts = r.attempt
+    RETURNING d.id, d.account_id, r.attempt
+), unopened AS (
+    DELETE FROM webhook_attempts a USING released r WHERE a.delivery_id = r.id AND a.attempt = r.attempt
+)
+SELECT id, account_id FROM released;
+
 -- name: sweep_webhook_deliveries
 -- Deliveries that are due but have no live queue message: never sent (enqueued_at null), or due
 -- and unattempted for longer than the grace (message lost), or held by a worker whose lock ran
@@ -168,6 +189,23 @@ UPDATE webhook_deliveries d SET enqueued_at = now()
 FROM locked
 WHERE d.id = locked.id
 RETURNING d.id, d.account_id;
+
+-- name: any_sealed_webhook_secret
+-- One sealed secret, for the cold start's check that WEBHOOK_KEY is the key that sealed them.
+SELECT id, secret FROM webhooks WHERE starts_with(secret, 'enc:') LIMIT 1;
+
+-- name: plaintext_webhook_secrets
+-- Rows written before secrets were sealed (or restored from such a dump); sealed by the app.
+SELECT id, secret, previous_secret FROM webhooks
+WHERE NOT starts_with(secret, 'enc:') OR NOT starts_with(previous_secret, 'enc:')
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: seal_webhook_secrets
+UPDATE webhooks w SET secret = s.secret, previous_secret = s.previous_secret
+FROM unnest(%(ids)s::uuid[], %(secrets)s::text[], %(previous_secrets)s::text[]) AS s(id, secret, previous_secret)
+WHERE w.id = s.id;
 
 -- name: expire_rotated_secrets
 UPDATE webhooks SET previous_secret = NULL, previous_secret_expires_at = NULL
