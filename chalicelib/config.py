@@ -109,7 +109,7 @@ def load(env: dict[str, str] | None = None, fetch_secret: Callable[[str], str] =
         db_pool_max=int(env.get("DB_POOL_MAX", "4")),
         signup_enabled=_flag(env, "SIGNUP_ENABLED", default=stage != "prod"),
         outbound_allow=_outbound_allow(env),
-        webhook_key=_webhook_key(env, stage),
+        webhook_key=parse_webhook_key(env, stage),
     )
 
 
@@ -146,7 +146,7 @@ def _from_parameter(env: dict[str, str], name: str, fetch_secret: Callable[[str]
 WEBHOOK_KEY_BYTES = 32  # AES-256
 
 
-def _webhook_key(env: dict[str, str], stage: str) -> bytes | None:
+def parse_webhook_key(env: dict[str, str], stage: str) -> bytes | None:
     """WEBHOOK_KEY: base64 of 32 random bytes (`openssl rand -base64 32`); only `local` may run without one."""
     import base64
     import binascii

@@ -33,6 +33,7 @@ class Target:
     deploy_bucket: str
     database_url_parameter: str
     jwt_secret_parameter: str
+    webhook_key_parameter: str = ""
 
     @property
     def stack_name(self) -> str:
@@ -49,6 +50,7 @@ class Target:
             deploy_bucket=os.environ.get("DEPLOY_BUCKET", "").strip(),
             database_url_parameter=os.environ.get("DATABASE_URL_PARAMETER") or f"/race/{stage}/database-url",
             jwt_secret_parameter=os.environ.get("JWT_SECRET_PARAMETER") or f"/race/{stage}/jwt-secret",
+            webhook_key_parameter=os.environ.get("WEBHOOK_KEY_PARAMETER") or f"/race/{stage}/webhook-key",
         )
 
 
@@ -86,6 +88,7 @@ def check(
             f"JWT secret {target.jwt_secret_parameter} is missing ({_short(exc)}): aws ssm put-parameter "
             f'--type SecureString --name {target.jwt_secret_parameter} --value "$(openssl rand -hex 64)"'
         )
+    _check_webhook_key(ssm, target.webhook_key_parameter, found)
     try:
         found.database_url = ssm.get_parameter(Name=target.database_url_parameter, WithDecryption=True)["Parameter"][
             "Value"
@@ -100,6 +103,22 @@ def check(
         found.database_url = url
         _check_database(target, url, found)
     return _artefact(target, found) if artefact else found
+
+
+def _check_webhook_key(ssm: Any, parameter: str, found: Checked) -> None:
+    """The data key sealing webhook secrets: present and a well-formed key (the functions refuse to start otherwise)."""
+    from chalicelib.config import ConfigError, parse_webhook_key
+
+    create = f'aws ssm put-parameter --type SecureString --name {parameter} --value "$(openssl rand -base64 32)"'
+    try:
+        value = ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+    except Exception as exc:
+        found.problems.append(f"webhook key {parameter} is missing ({_short(exc)}): {create}")
+        return
+    try:
+        parse_webhook_key({"WEBHOOK_KEY": value}, "prod")
+    except ConfigError as exc:
+        found.problems.append(f"webhook key {parameter}: {exc}")
 
 
 def _check_database(target: Target, url: str, found: Checked) -> None:
@@ -163,6 +182,7 @@ def deploy_stack(target: Target) -> None:
         "--parameter-overrides",
         f"DatabaseUrlParameter={target.database_url_parameter}",
         f"JwtSecretParameter={target.jwt_secret_parameter}",
+        f"WebhookKeyParameter={target.webhook_key_parameter}",
     )
 
 

@@ -31,7 +31,13 @@ def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[s
         ("AWS_DEFAULT_REGION", "us-east-1"),
     ):
         monkeypatch.setenv(name, value)
-    for name in ("DEPLOY_BUCKET", "DATABASE_URL", "DATABASE_URL_PARAMETER", "JWT_SECRET_PARAMETER"):
+    for name in (
+        "DEPLOY_BUCKET",
+        "DATABASE_URL",
+        "DATABASE_URL_PARAMETER",
+        "JWT_SECRET_PARAMETER",
+        "WEBHOOK_KEY_PARAMETER",
+    ):
         monkeypatch.delenv(name, raising=False)
     try:
         yield lambda service: boto3.client(service, endpoint_url=url, region_name="us-east-1")
@@ -54,6 +60,7 @@ def test_a_missing_prerequisite_stops_the_deploy_before_the_database(
     for missing in (
         "DEPLOY_BUCKET is not set",
         "JWT secret /race/prod/jwt-secret is missing",
+        "webhook key /race/prod/webhook-key is missing",
         "DATABASE_URL parameter /race/prod/database-url is missing",
         "nothing was touched",
     ):
@@ -69,8 +76,15 @@ def test_every_check_passes_and_a_stage_mismatch_is_caught(
     ssm = aws("ssm")
     ssm.put_parameter(Name="/race/prod/jwt-secret", Type="SecureString", Value="j" * 64)
     ssm.put_parameter(Name="/race/prod/database-url", Type="SecureString", Value=url)
+    ssm.put_parameter(Name="/race/prod/webhook-key", Type="SecureString", Value="c2hvcnQ=")  # 5 bytes
     monkeypatch.setenv("DEPLOY_BUCKET", "race-artifacts")
     target = deploy.Target.from_env("prod")
+    found = deploy.check(target, aws, artefact=False, which=lambda name: f"/usr/bin/{name}")
+    assert found.problems == [
+        "webhook key /race/prod/webhook-key: WEBHOOK_KEY must be base64 of 32 random bytes "
+        "(openssl rand -base64 32), not 5 bytes"
+    ]
+    ssm.put_parameter(Name="/race/prod/webhook-key", Type="SecureString", Value="k" * 43 + "=", Overwrite=True)
     found = deploy.check(target, aws, artefact=False, which=lambda name: f"/usr/bin/{name}")
     assert found.problems == [] and found.database_url == url  # read from the SecureString
     assert _tables(url) == []  # checking is read-only

@@ -41,3 +41,15 @@ def test_web_and_docs_are_hosted_outside_the_emulator_built_part() -> None:
         assert bucket["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True  # only CloudFront reads it
         assert {f"{site}BucketName", f"{site}DistributionId", f"{site}Url"} <= set(merged["Outputs"])
     assert not set(hosting_resources()) & set(resources_template()["Resources"])
+
+
+def test_functions_read_the_webhook_data_key_from_a_parameter_they_may_read() -> None:
+    merged = merge_template(_sam(), "prod")
+    for name in FUNCTIONS:
+        variables = merged["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert variables["WEBHOOK_KEY_PARAMETER"] == {"Ref": "WebhookKeyParameter"}
+        assert "WEBHOOK_KEY" not in variables  # never a plaintext environment value
+    assert merged["Parameters"]["WebhookKeyParameter"]["Default"] == "/race/prod/webhook-key"
+    statements = merged["Resources"]["RacePlatformDataAccess"]["Properties"]["PolicyDocument"]["Statement"]
+    readable = [s["Resource"] for s in statements if s["Action"] == ["ssm:GetParameter"]]
+    assert readable and all("parameter/race/*" in str(r) for r in readable)
