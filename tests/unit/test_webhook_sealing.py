@@ -74,7 +74,7 @@ def test_plaintext_from_before_sealing_is_read_as_is_anything_else_is_refused() 
         box.open(HOOK, "hunter2")
 
 
-BASE = {"JWT_SECRET": "s" * 40, "DATABASE_URL": "postgresql://x/y"}
+BASE = {"JWT_SECRET": "s" * 40, "DATABASE_URL": "postgresql://x/y", "WEB_URL": "https://race.example"}
 KEY_B64 = base64.b64encode(KEY).decode()
 
 
