@@ -17,6 +17,10 @@ pytestmark = pytest.mark.browser
 
 TABLET_LANDSCAPE = {"width": 1024, "height": 768}
 TABLET_PORTRAIT = {"width": 768, "height": 1024}
+# The elements that stick out of the viewport (to name the culprit of a sideways scroll).
+WIDEST = """[...document.querySelectorAll('main *')]
+  .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .slice(0, 8).map((e) => `${e.tagName}.${e.className}`)"""
 
 
 def at_tablet_sizes(page: Any, artifacts: Path, name: str) -> None:
@@ -26,7 +30,7 @@ def at_tablet_sizes(page: Any, artifacts: Path, name: str) -> None:
         page.wait_for_timeout(100)  # a layout pass, not a timing threshold
         page.screenshot(path=str(artifacts / f"{name}-{label}.png"), full_page=True)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {label}"
+        assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {label}: {page.evaluate(WIDEST)}"
     page.set_viewport_size({"width": 1600, "height": 980})
 
 
@@ -248,4 +252,80 @@ def test_edit_a_stint_plan_and_see_it_beside_the_actual_stints(client: Client, t
     expect(page.get_by_label("Stint 1 planned laps")).to_have_value("9")
     page.screenshot(path=str(artifacts / "strategy.png"))
     at_tablet_sizes(page, artifacts, "strategy")
+    assert page.errors == []
+
+
+def test_run_sheet_tabs_setup_change_wear_ambient_overview_and_a_custom_lap_column(
+    client: Client, team: Team, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    first = team.owner.call(
+        "PATCH",
+        f"/run-sheets/{team.run_sheet_id}",
+        {"setup": {"rearWingDeg": 8, "frontArbClicks": 3, "tyrePressureKpa": 170}},
+    )
+    assert first.status_code == 200, first.text
+    later = team.owner.post(
+        "/sessions", {"eventId": team.event_id, "name": "Test 2", "type": "test", "startsAt": "2026-01-11T15:00:00Z"}
+    ).json()
+    sheet = team.owner.post("/run-sheets", {"sessionId": later["id"], "carId": team.car_id}).json()
+    saved = {"carId": team.car_id, "runSheetId": sheet["id"], "name": "Low drag", "values": {"rearWingDeg": 9.5}}
+    saved["values"].update({"frontArbClicks": 3, "brakeBias": 56.5})
+    assert team.owner.post("/setups", saved).status_code == 201
+    laps = stint_laps(team)
+    for item in laps:
+        item["custom"] = {"rearTyreTempC": 80 + item["lapNumber"], "note": "ok"}
+    assert team.owner.post("/laps", {"laps": [{"runSheetId": sheet["id"], **item} for item in laps]}).status_code == 201
+    team.owner.post("/issues", {"carId": team.car_id, "title": "Gearbox whine in 4th", "severity": "high"})
+
+    page = client.open(f"#/run-sheets/{sheet['id']}/changes", token=team.token, user=team.user)
+    page.wait_for_selector(".diff-grid")
+    rows = page.locator(".diff-grid tbody tr")
+    expect(rows).to_have_count(3)  # the anti-roll bar did not change
+    expect(page.locator('.diff-grid tr[data-key="rearWingDeg"]')).to_contain_text("+1.5")
+    expect(page.locator('.diff-grid tr[data-key="brakeBias"]')).to_contain_text("added")
+    expect(page.locator('.diff-grid tr[data-key="tyrePressureKpa"]')).to_contain_text("removed")
+    expect(page.get_by_text('this run: saved setup "Low drag"')).to_be_visible()
+    page.screenshot(path=str(artifacts / "tab-setup-change-diff.png"))
+
+    # Wear and Ambient are tabs of their own now, saved through the outbox.
+    page.get_by_role("tab", name="Wear", exact=True).click()
+    wear = page.locator(".kv-panel", has_text="Wear")
+    wear.get_by_role("button", name="Row").click()
+    wear.get_by_label("Wear: name of row 1").fill("frontLeftMm")
+    wear.get_by_label(re.compile("^Wear: (row 1|Front Left Mm)$")).last.fill("6.2")
+    wear.get_by_role("button", name="Save").click()
+    expect(page.locator(".toast-ok", has_text="Saved")).to_be_visible()
+    assert team.owner.get(f"/run-sheets/{sheet['id']}").json()["wear"] == {"frontLeftMm": 6.2}
+    page.get_by_role("tab", name="Ambient", exact=True).click()
+    expect(page.get_by_role("heading", name="Ambient", exact=True)).to_be_visible()
+
+    # Overview: best, stints, open issues and setup changes at a glance.
+    page.get_by_role("tab", name="Overview", exact=True).click()
+    glance = page.get_by_role("group", name="At a glance")
+    expect(glance).to_contain_text("1:44.233")
+    expect(glance.locator(".kpi", has_text="Setup changes")).to_contain_text("3")
+    expect(glance.locator(".kpi", has_text="Open issues")).to_contain_text("1")
+    expect(page.locator(".overview")).to_contain_text("Gearbox whine in 4th")
+    page.screenshot(path=str(artifacts / "tab-overview.png"))
+
+    # A custom lap column from lap.custom.
+    page.get_by_role("tab", name="Laps", exact=True).click()
+    page.get_by_role("button", name="Columns").click()
+    dialog = page.get_by_role("dialog", name="Lap columns")
+    dialog.get_by_label("Show rearTyreTempC").check()
+    dialog.get_by_label("rearTyreTempC: column title").fill("Rear tyre")
+    dialog.get_by_label("rearTyreTempC: unit").fill("°C")
+    assert unlabelled(page) == []
+    page.screenshot(path=str(artifacts / "lap-columns-dialog.png"))
+    dialog.get_by_role("button", name="Save columns").click()
+    expect(page.locator(".laps-grid thead")).to_contain_text("Rear tyre (°C)")
+    expect(page.locator('.laps-grid tr[data-lap="9"] td').nth(-2)).to_have_text("89")  # before the actions
+    expect(page.locator(".pill .pending-count")).to_be_hidden()
+    expect(page.locator(".toast-ok", has_text="Saved").last).to_be_visible()
+    stored = team.owner.get(f"/run-sheets/{sheet['id']}").json()["lapColumns"]
+    assert stored == [{"key": "rearTyreTempC", "label": "Rear tyre", "type": "number", "unit": "°C"}]
+    page.screenshot(path=str(artifacts / "run-sheet-custom-column.png"))
+    at_tablet_sizes(page, artifacts, "run-sheet-tabs")
     assert page.errors == []

@@ -206,13 +206,13 @@ def test_every_screen_renders_and_is_keyboard_reachable(client: Client, artifact
     # Keyboard: the tabs follow the arrow keys; the pill is a button with its details behind it.
     page.get_by_role("tab", name="Laps").focus()
     page.keyboard.press("ArrowRight")
-    expect(page.get_by_role("tab", name="Setup")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Setup", exact=True)).to_have_attribute("aria-selected", "true")
     expect(page.get_by_role("heading", name="Setup", exact=True)).to_be_visible()
     page.screenshot(path=str(artifacts / "tab-setup.png"))
-    for tab in ("Tyres", "Notes", "Issues", "Files"):
+    for tab in ("Setup change", "Tyres", "Wear", "Ambient", "Notes", "Issues", "Files", "Overview"):
         page.keyboard.press("ArrowRight")
-        expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
-        page.screenshot(path=str(artifacts / f"tab-{tab.lower()}.png"))
+        expect(page.get_by_role("tab", name=tab, exact=True)).to_have_attribute("aria-selected", "true")
+        page.screenshot(path=str(artifacts / f"tab-{tab.lower().replace(' ', '-')}.png"))
     page.keyboard.press("Home")
     assert unlabelled(page) == []
     page.get_by_role("button", name="Edit lap 3").click()

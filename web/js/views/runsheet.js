@@ -8,9 +8,11 @@ import { lapChart, sectorCharts, chartLegend } from "./chart.js";
 import { openLapDialog } from "./lapform.js";
 import { kvEditor, notesEditor, filesTab } from "./sheettabs.js";
 import { runSheetIssues } from "./issues.js";
+import { setupChangePanel, overviewPanel, openColumnsDialog } from "./sheetextra.js";
 
-const TABS = [["laps", "Laps"], ["setup", "Setup"], ["tyres", "Tyres"], ["notes", "Notes"], ["issues", "Issues"],
-  ["files", "Files"]];
+// The original's run sheet tabs (Main = Laps, Engineer Notes = Notes), plus the car's issues.
+const TABS = [["laps", "Laps"], ["setup", "Setup"], ["changes", "Setup change"], ["tyres", "Tyres"], ["wear", "Wear"],
+  ["ambient", "Ambient"], ["notes", "Notes"], ["issues", "Issues"], ["files", "Files"], ["overview", "Overview"]];
 
 export function runSheetView(ctx, runSheetId, initialTab) {
   const st = { sheet: null, session: null, event: null, car: null, drivers: [], cars: [], siblings: [], carSheets: [],
@@ -190,19 +192,43 @@ export function runSheetView(ctx, runSheetId, initialTab) {
     };
     let body;
     if (st.tab === "setup") {
-      body = h("div", { class: "tab-body cols-2" }, kv("Setup", "setup", "The car as it ran this session."),
-        kv("Setup change", "setupChange", "What changed from the previous run."), setupsPanel());
+      body = h("div", { class: "tab-body cols-2" }, kv("Setup", "setup", "The car as it ran this session."), setupsPanel());
+    } else if (st.tab === "changes") {
+      const diff = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+      carData().then(({ setups }) => mount(diff, setupChangePanel({ sheet: shownSheet().sheet, carSheets: st.carSheets,
+        sessions: st.sessions, setups }))).catch((error) => mount(diff, h("p", { class: "form-error" }, describe(error))));
+      body = h("div", { class: "tab-body cols-2" }, diff,
+        kv("Change notes", "setupChange", "Why it changed and what to look for (the table is worked out from the setups)."));
     } else if (st.tab === "tyres") {
-      body = h("div", { class: "tab-body cols-2" }, kv("Tyres", "tyres", "Sets, pressures (cold/hot), compounds."),
-        kv("Wear", "wear", "Tread depth or wear per corner after the run."));
+      body = h("div", { class: "tab-body cols-2" }, kv("Tyres", "tyres", "Sets, pressures (cold/hot), compounds."));
+    } else if (st.tab === "wear") {
+      body = h("div", { class: "tab-body cols-2" }, kv("Wear", "wear", "Tread depth or wear per corner after the run; brake pad wear."));
+    } else if (st.tab === "ambient") {
+      body = h("div", { class: "tab-body cols-2" }, kv("Ambient", "ambient", "Air and track temperature, humidity, wind."));
+    } else if (st.tab === "overview") {
+      body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+      carData().then(({ setups, issues }) => mount(body, overviewPanel({ laps: shownLaps(), sheet: shownSheet().sheet,
+        carSheets: st.carSheets, sessions: st.sessions, setups, issues, driverName })))
+        .catch((error) => mount(body, h("p", { class: "form-error" }, describe(error))));
     } else {
       const notes = notesEditor({ value: sheet.engineerNotes, editable, pending: pendingFields.has("engineerNotes"),
         onSave: (text) => saveSheet({ engineerNotes: text }, "Engineer notes") });
       editors.push(notes);
-      body = h("div", { class: "tab-body cols-2" }, notes.el, kv("Ambient", "ambient", "Air and track temperature, humidity, wind."));
+      body = h("div", { class: "tab-body cols-2" }, notes.el);
     }
     st.tabView = { isDirty: () => editors.some((e) => e.isDirty()) };
     mount(panel, body);
+  }
+
+  // The car's saved setups and issues (for Setup change and Overview), read when those tabs open.
+  async function carData() {
+    const [setups, issues] = await Promise.all([ctx.loadAll("/setups", { carId: st.car.id }),
+      ctx.loadAll("/issues", { carId: st.car.id }).catch(() => [])]);
+    return { setups, issues };
+  }
+
+  function describe(error) {
+    return error.describe ? error.describe() : String(error);
   }
 
   function setupsPanel() {
@@ -238,7 +264,7 @@ export function runSheetView(ctx, runSheetId, initialTab) {
     legendBox = h("div");
     const laps = shownLaps();
     const nSectors = sectorCount(laps);
-    const custom = Array.isArray(st.sheet.lapColumns) ? st.sheet.lapColumns : [];
+    const custom = lapColumns();
     const headers = ["Lap", "Stint", "Driver", "Lap time", ...Array.from({ length: nSectors }, (_, i) => `S${i + 1}`),
       "Δ best", "Pit", "Fuel", "Tyre", "Flag", ...custom.map((c) => c.label + (c.unit ? ` (${c.unit})` : ""))];
     const numeric = new Set(["Lap", "Stint", "Lap time", "Δ best", "Pit", "Fuel", ...Array.from({ length: nSectors }, (_, i) => `S${i + 1}`)]);
@@ -249,9 +275,12 @@ export function runSheetView(ctx, runSheetId, initialTab) {
       gridBody);
     const addBtn = ctx.canWrite() ? h("button", { type: "button", class: "btn btn-primary btn-small", id: "add-lap",
       onclick: () => addLap() }, icon("plus"), "Add lap") : null;
+    const columnsBtn = ctx.canWrite() ? h("button", { type: "button", class: "btn btn-ghost btn-small", id: "lap-columns",
+      onclick: () => openColumnsDialog({ laps: shownLaps(), columns: lapColumns(),
+        onSave: (columns) => saveSheet({ lapColumns: columns }, "Lap columns") }) }, "Columns") : null;
     const gridPanel = h("section", { class: "panel grid-panel", "aria-labelledby": "laps-title" },
       h("div", { class: "panel-head" }, h("h2", { class: "panel-title", id: "laps-title" }, "Laps"), gridCaption,
-        h("div", { class: "panel-actions" }, addBtn)),
+        h("div", { class: "panel-actions" }, columnsBtn, addBtn)),
       st.lapsError ? h("p", { class: "form-error" }, st.lapsError.describe()) : null,
       h("div", { class: "grid-scroll" }, table),
       h("p", { class: "grid-legend muted small", id: "laps-legend" },
@@ -278,7 +307,7 @@ export function runSheetView(ctx, runSheetId, initialTab) {
     const best = bestLap(laps);
     const sectors = bestSectors(laps);
     const nSectors = sectorCount(laps);
-    const custom = Array.isArray(st.sheet.lapColumns) ? st.sheet.lapColumns : [];
+    const custom = lapColumns();
     const pendingCount = laps.filter((l) => l._pending).length;
     gridCaption.textContent = `${laps.length} laps${pendingCount ? ` · ${pendingCount} pending` : ""}`;
     let prevStint = null;
@@ -322,6 +351,12 @@ export function runSheetView(ctx, runSheetId, initialTab) {
       ctx.canWrite() ? "Add the first lap, or import timing." : "Laps appear here as they are recorded."))));
     renderChart();
     mount(sectorBox, sectorCharts(laps, sectors));
+  }
+
+  // Custom lap columns as shown (a queued change included).
+  function lapColumns() {
+    const columns = shownSheet().sheet.lapColumns;
+    return Array.isArray(columns) ? columns : [];
   }
 
   function renderChart() {
@@ -373,9 +408,12 @@ export function runSheetView(ctx, runSheetId, initialTab) {
     renderKpis();
   }
 
-  function sheetChanged() {
+  function sheetChanged(columnsBefore) {
     renderKpis();
-    if (st.tab === "laps") return;
+    if (st.tab === "laps") {
+      if (JSON.stringify(lapColumns()) !== columnsBefore) renderTab();
+      return;
+    }
     if (st.tabView && st.tabView.isDirty && st.tabView.isDirty()) {
       toast("A teammate changed this run sheet; your unsaved edits are kept. Save to overwrite, or switch tabs to see theirs.", "warn", 8000);
       return;
@@ -413,8 +451,9 @@ export function runSheetView(ctx, runSheetId, initialTab) {
       } else if (entity === "run_sheet" && data.id === runSheetId) {
         if (op === "update" && (!st.sheet.updatedAt || !data.updatedAt || data.updatedAt >= st.sheet.updatedAt)) {
           const { lapsAdded, lapEventsPushed, ...fields } = data;
+          const columnsBefore = JSON.stringify(lapColumns());
           st.sheet = { ...st.sheet, ...fields };
-          sheetChanged();
+          sheetChanged(columnsBefore);
           // A big batch (a timing import) is announced once instead of lap by lap: reload the laps.
           if (lapEventsPushed === false) loadLaps().then(lapsChanged);
         }
@@ -445,7 +484,7 @@ export function runSheetView(ctx, runSheetId, initialTab) {
           for (const lap of laps) applyLap(lap, false);
         } else if (item.kind === "run_sheet.update" && event.result.id === runSheetId) {
           st.sheet = { ...st.sheet, ...event.result };
-          if (st.tab !== "laps" && !(st.tabView && st.tabView.isDirty && st.tabView.isDirty())) renderTab();
+          if (!(st.tabView && st.tabView.isDirty && st.tabView.isDirty())) renderTab();
         }
       } else if (event.type === "sent" && item) {
         // Applied, but without an answer to apply (an earlier attempt's was lost): read it back.
@@ -460,6 +499,11 @@ export function runSheetView(ctx, runSheetId, initialTab) {
         }
       }
       if (event.type === "sent" && item.kind === "run_sheet.update") toast("Saved", "ok", 2500);
+      // New lap columns change the grid's head: draw the tab again (pending ones show at once).
+      if (event.type === "queued" && item.kind === "run_sheet.update" && st.tab === "laps" && "lapColumns" in item.body) {
+        renderTab();
+        return;
+      }
       lapsChanged();
     },
     destroy: () => {
