@@ -82,6 +82,8 @@ def build(out: Path, docs: Path = DOCS, api_url: str | None = None, reference: b
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / "style.css").write_text(_STYLE)
+    if (docs / "images").is_dir():  # screenshots the pages show (docs/using-the-client.md)
+        shutil.copytree(docs / "images", out / "images")
     generated = out / "_generated"
     generated.mkdir()
     (generated / "api-reference.md").write_text(api_reference())

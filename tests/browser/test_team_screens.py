@@ -287,7 +287,7 @@ def test_run_sheet_tabs_setup_change_wear_ambient_overview_and_a_custom_lap_colu
     expect(page.locator('.diff-grid tr[data-key="brakeBias"]')).to_contain_text("added")
     expect(page.locator('.diff-grid tr[data-key="tyrePressureKpa"]')).to_contain_text("removed")
     expect(page.get_by_text('this run: saved setup "Low drag"')).to_be_visible()
-    page.screenshot(path=str(artifacts / "tab-setup-change-diff.png"))
+    page.screenshot(path=str(artifacts / "run-sheet-setup-change.png"))
 
     # Wear and Ambient are tabs of their own now, saved through the outbox.
     page.get_by_role("tab", name="Wear", exact=True).click()
@@ -308,7 +308,7 @@ def test_run_sheet_tabs_setup_change_wear_ambient_overview_and_a_custom_lap_colu
     expect(glance.locator(".kpi", has_text="Setup changes")).to_contain_text("3")
     expect(glance.locator(".kpi", has_text="Open issues")).to_contain_text("1")
     expect(page.locator(".overview")).to_contain_text("Gearbox whine in 4th")
-    page.screenshot(path=str(artifacts / "tab-overview.png"))
+    page.screenshot(path=str(artifacts / "run-sheet-overview.png"))
 
     # A custom lap column from lap.custom.
     page.get_by_role("tab", name="Laps", exact=True).click()

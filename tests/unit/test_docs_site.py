@@ -21,6 +21,8 @@ def test_every_page_builds_and_internal_links_resolve(tmp_path: Path) -> None:
         assert "<table" in text or "<p>" in text
         for target in re.findall(r'href="([\w-]+\.html)', text):
             assert (tmp_path / target).exists(), f"{page.name} links to missing {target}"
+        for image in re.findall(r'<img[^>]* src="([^"]+)"', text):
+            assert (tmp_path / image).is_file(), f"{page.name} shows missing {image}"
         assert "http://fonts" not in text and "cdn" not in text.lower()
 
 
