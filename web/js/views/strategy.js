@@ -83,7 +83,8 @@ export function strategyView(ctx, eventId) {
       st.sessions.map((s) => h("option", { value: s.id, selected: s.id === st.session }, `${s.name} · ${s.type}`)));
     mount(toolbar, field("Car", carSelect), field("Actual stints from", sessionSelect));
     renderTimeline();
-    renderEditor();
+    // A background refresh never swaps the inputs under the cursor (typing would go nowhere).
+    if (!(st.dirty && editor.contains(document.activeElement))) renderEditor();
   }
 
   function renderTimeline() {
