@@ -143,20 +143,26 @@ class Api:
 
 
 def forget_link_attempts() -> None:
-    """Every test reaches the API from 127.0.0.1: forget that address's invite-acceptance and
-    confirmation counts (the per-link limits stay), so one file's attempts never limit another's."""
+    """Every test reaches the API from 127.0.0.1: forget that address's sign-in, sign-up,
+    invite-acceptance and confirmation counts, and the demo logins' sign-in counts (the per-link
+    and per-email limits of each test's own attempts stay), so one file's attempts never limit another's."""
     import hashlib
 
     from chalicelib.config import settings
     from chalicelib.store.aws import client
 
-    digest = hashlib.sha256(b"127.0.0.1").hexdigest()[:32]
-    for action in ("invite acceptance", "confirmation"):
-        pk = f"counter#{action}:ip:{digest}"
+    def digest(value: str) -> str:
+        return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+    keys = [
+        f"{action}:ip:{digest('127.0.0.1')}" for action in ("sign-in", "sign-up", "invite acceptance", "confirmation")
+    ]
+    keys += [f"sign-in:email:{digest(email)}" for email in ("jamie@apexracing.io", "alex@rivalmotorsport.io")]
+    for key in keys:
         items = client("dynamodb").query(
             TableName=settings().kv_table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": pk}},
+            ExpressionAttributeValues={":pk": {"S": f"counter#{key}"}},
             ConsistentRead=True,
         )["Items"]
         for item in items:
