@@ -218,6 +218,9 @@ def main() -> None:
         scheduler = Scheduler(app)
         scheduler.start_in_thread()
         token = token_for(stack)
+        from tests.webhook_receiver import allow_outbound
+
+        allow_outbound(receiver.server_address[1])  # loopback receivers need OUTBOUND_ALLOW in every stage
         hook = requests.post(
             f"{stack.api_url}/webhooks",
             headers={"Authorization": f"Bearer {token}"},
@@ -228,7 +231,8 @@ def main() -> None:
                 "operations": ["create"],
             },
         )
-        hook_ok = hook.status_code == 201
+        if hook.status_code != 201:  # a load figure without its webhooks would hide the failure
+            raise SystemExit(f"bench_load: the webhook subscription was refused: {hook.status_code} {hook.text}")
         session_id, sheets = _setup(stack.api_url, token)
         ready, stop, room_queue = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
         room = multiprocessing.Process(target=_members, args=(stack.ws_url, token, session_id, ready, stop, room_queue))
@@ -241,7 +245,7 @@ def main() -> None:
         counts, lags = room_queue.get(timeout=DRAIN_MAX_S + 60)
         room.join()
         deadline = time.monotonic() + 60
-        while hook_ok and len(_Receiver.delivered) < laps and time.monotonic() < deadline:
+        while len(_Receiver.delivered) < laps and time.monotonic() < deadline:
             time.sleep(0.5)
         poller.stop()
         scheduler.stop()
@@ -255,7 +259,7 @@ def main() -> None:
     print(f"load: {per_route}")
     print(
         f"load: errors={dict(errors)} laps={laps} room pushes lost={lost} (of {laps * MEMBERS}) "
-        f"webhooks delivered={len(_Receiver.delivered)}/{laps if hook_ok else 'no subscription'}"
+        f"webhooks delivered={len(_Receiver.delivered)}/{laps}"
     )
     emit(
         "lap_write_p99_under_load",
