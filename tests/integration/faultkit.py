@@ -189,7 +189,16 @@ class RoomMember:
         elif kind == "error":
             with self.lock:
                 self.errors.append(message)
-                self._resuming = False
+                resuming, self._resuming = self._resuming, False
+            if resuming:  # as web/js/realtime.js: the room cannot resume, so refetch and enter it afresh
+                titles = self.refetch()
+                with self.lock:
+                    self.resyncs.append(message)
+                    self.refetched |= titles
+                    self.epoch += 1
+                    self._buffer.clear()
+                    self.last_seq = None
+                ws.send(json.dumps({"action": "join", "sessionId": self.session_id}))
         elif isinstance(message.get("seq"), int) and message.get("sessionId") == self.session_id and "data" in message:
             self._change(ws, message)
 

@@ -345,7 +345,13 @@ def test_emulator_stops_under_traffic(
         outage_acknowledged, outage_keyed = len(tally.acknowledged) - at_stop, keyed_since_stop()
         emulator.restart()
         member.drop_socket(stack.management_url)
-        _wait_for(lambda: member.connects >= 2 and member.resyncs and member.in_sync(), "the member back in its room")
+        _wait_for(
+            lambda: member.connects >= 2 and member.resyncs and member.in_sync(),
+            lambda: (
+                f"the member back in its room (connects={member.connects}, resyncs={member.resyncs}, "
+                f"in sync={member.in_sync()}, errors={member.errors})"
+            ),
+        )
         at_restart = len(tally.acknowledged)
         _wait_for(lambda: len(tally.acknowledged) >= at_restart + 10, "writes after the restart")
     finally:
@@ -619,11 +625,11 @@ def test_app_process_killed_mid_batch(
     assert set(tally.refused) <= {0, 409, 502, 503}, report
 
 
-def _wait_for(condition: Any, what: str, timeout_s: float = 60, poll_s: float = 0.05) -> None:
+def _wait_for(condition: Any, what: str | Callable[[], str], timeout_s: float = 60, poll_s: float = 0.05) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
         time.sleep(poll_s)
 
 

@@ -222,7 +222,7 @@ def test_rotating_the_secret_closes_the_sockets_it_signed_and_keeps_keys(stack: 
     new_secret = secrets.token_hex(64)
     with cold_start_with(JWT_SECRET=new_secret):
         # What the rotation does in AWS after the new secret is in place (docs/runbook.md).
-        with Client(app) as client:
+        with Client(app, stage_name="local") as client:  # the test client applies the stage's environment
             answer = client.lambda_.invoke("close_stale_connections", {})
         assert answer.payload["closed"] >= 1
         assert _cards(old.frames_until_closed()) == []
