@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from chalicelib.store.connections import LoggedMessage, RoomState
+from chalicelib.store.connections import LoggedMessage, RoomState, new_epoch
 from chalicelib.store.room_log import Entry
 
 
@@ -34,7 +34,10 @@ class MemoryRoomLog:
                 messages[seq] = (message, time.time() + self.ttl_s)
                 claims[event_id] = seq
                 logged.append(message)
-            self._states[session_id] = RoomState(seq, current.sent_seq, current.holder, current.lease_until_ms)
+            if logged:  # as DynamoDB: an append that logs nothing writes no state
+                self._states[session_id] = RoomState(
+                    seq, current.sent_seq, current.holder, current.lease_until_ms, current.epoch or new_epoch()
+                )
             return logged
 
     def read(self, session_id: str, first_seq: int, last_seq: int, limit: int) -> list[LoggedMessage]:
@@ -50,13 +53,29 @@ class MemoryRoomLog:
         with self._lock:
             return self._state(session_id)
 
+    def epoch(self, session_id: str) -> str:
+        with self._lock:
+            state = self._state(session_id)
+            if state.epoch is None:
+                state = self._states[session_id] = RoomState(
+                    state.seq, state.sent_seq, state.holder, state.lease_until_ms, new_epoch()
+                )
+            return state.epoch
+
+    def lose_room(self, session_id: str) -> None:
+        """Forget everything of the room (state, log, claims), as a table recreated by a redeploy would."""
+        with self._lock:
+            for kept in (self._states, self._messages, self._claims):
+                kept.pop(session_id, None)
+
     def try_turn(self, session_id: str, holder: str, lease_ms: int) -> tuple[bool, RoomState | None]:
         now_ms = int(time.time() * 1000)
         with self._lock:
             state = self._state(session_id)
             if state.holder is not None and state.lease_until_ms >= now_ms:
                 return False, state
-            self._states[session_id] = RoomState(state.seq, state.sent_seq, holder, now_ms + lease_ms)
+            epoch = state.epoch or new_epoch()
+            self._states[session_id] = RoomState(state.seq, state.sent_seq, holder, now_ms + lease_ms, epoch)
             return True, self._states[session_id]
 
     def advance_turn(self, session_id: str, holder: str, sent_seq: int, lease_ms: int) -> bool:
@@ -65,7 +84,7 @@ class MemoryRoomLog:
             if state.holder != holder:
                 return False
             until_ms = int(time.time() * 1000) + lease_ms
-            self._states[session_id] = RoomState(state.seq, sent_seq, holder, until_ms)
+            self._states[session_id] = RoomState(state.seq, sent_seq, holder, until_ms, state.epoch)
             return True
 
     def end_turn(self, session_id: str, holder: str, sent_seq: int | None = None) -> RoomState | None:
@@ -74,7 +93,7 @@ class MemoryRoomLog:
             if state.holder != holder:
                 return None
             sent = state.sent_seq if sent_seq is None else sent_seq
-            self._states[session_id] = RoomState(state.seq, sent, None, 0)
+            self._states[session_id] = RoomState(state.seq, sent, None, 0, state.epoch)
             return self._states[session_id]
 
     def _state(self, session_id: str) -> RoomState:

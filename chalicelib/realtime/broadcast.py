@@ -11,6 +11,9 @@ What a member of a room is promised:
   that finds the turn taken leaves its (already logged) message to the holder, who looks again
   after giving the turn up. `joined`/`resumed` replies are sent inside a turn too, so a member
   never receives a push older than its `joined.seq`, nor one that skips ahead of a replay.
+- Seqs are of one numbering, named by the room's `epoch` (in `joined`, `resumed` and `resync`): if the
+  room's state is lost (a recreated table) numbering starts over under a new epoch, and a `resume`
+  that names the old one is answered `resync` (reason `room_restarted`), never with the new messages.
 - Published means logged: a sender that dies mid fan-out leaves `sentSeq` behind; the next
   publish, join or resume in the room (or the minute sweep) takes over once its lease ends and
   sends the rest, so a connection may get a message twice in that case (clients drop seq <= last).
@@ -27,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chalicelib.realtime import push, room_keys
 from chalicelib.realtime.access import reachable
@@ -73,6 +76,13 @@ ENTITY_PATHS = {
 
 def _log() -> RoomLog:
     return dynamo()
+
+
+class Position(NamedTuple):
+    """Where a join/resume enters the room: pushes continue after `seq`, of the numbering `epoch`."""
+
+    seq: int
+    epoch: str
 
 
 def href(event: DomainEvent) -> str:
@@ -207,10 +217,10 @@ def _unsent(state: connections.RoomState) -> bool:
 
 
 @contextmanager
-def turn(session_id: str, endpoint_url: str | None = None) -> Iterator[int]:
+def turn(session_id: str, endpoint_url: str | None = None) -> Iterator[Position]:
     """Hold the room's turn while answering a join/resume: what the block sends reaches its
-    connection before any later push of the room. Yields the room's `sentSeq`; on exit, sends
-    what was logged meanwhile. If the turn stays taken for TURN_WAIT_S the block runs anyway."""
+    connection before any later push of the room. Yields the room's `sentSeq` and epoch; on exit,
+    sends what was logged meanwhile. If the turn stays taken for TURN_WAIT_S the block runs anyway."""
     holder = uuid.uuid4().hex
     deadline = time.monotonic() + TURN_WAIT_S
     state = take_turn(_log(), session_id, holder, LEASE_MS)
@@ -223,11 +233,13 @@ def turn(session_id: str, endpoint_url: str | None = None) -> Iterator[int]:
         from chalicelib.observability import logger
 
         logger().warning("room turn not free; answering outside it", extra={"session_id": session_id})
-        yield _log().state(session_id).sent_seq
+        seen = _log().state(session_id)
+        yield Position(seen.sent_seq, seen.epoch or _log().epoch(session_id))
         deliver(session_id, endpoint_url)
         return
     try:
-        yield state.sent_seq
+        # Taking the turn gave the room an epoch if it had none (only a room older than epochs lacks one).
+        yield Position(state.sent_seq, state.epoch or _log().epoch(session_id))
     except BaseException:
         _log().end_turn(session_id, holder)
         raise
@@ -274,32 +286,45 @@ def forget(connection_ids: set[str], session_id: str) -> None:
         connections.forget_connection(connection_id)
 
 
-def catch_up(session_id: str, since_seq: int, sent_seq: int) -> list[LoggedMessage] | str:
-    """The messages after `since_seq` up to `sent_seq`, or why they cannot be replayed:
-    "unknown_seq" (the client is ahead of the room) or "beyond_window" (too many or too old)."""
-    missed = sent_seq - since_seq
+def catch_up(
+    session_id: str, since_seq: int, at: Position, since_epoch: str | None = None, log: RoomLog | None = None
+) -> list[LoggedMessage] | str:
+    """The messages after `since_seq` up to `at.seq`, or why they cannot be replayed: "room_restarted"
+    (`since_epoch` is given and is not the room's: its seq is of another numbering), "unknown_seq"
+    (the client is ahead of the room) or "beyond_window" (too many or too old)."""
+    if since_epoch is not None and since_epoch != at.epoch:
+        return "room_restarted"
+    missed = at.seq - since_seq
     if missed < 0:
         return "unknown_seq"
     if missed > WINDOW_MESSAGES:
         return "beyond_window"
-    messages = _log().read(session_id, since_seq + 1, sent_seq, missed)
+    messages = (log or _log()).read(session_id, since_seq + 1, at.seq, missed)
     if len(messages) != missed:
         return "beyond_window"
     return messages
 
 
-def resume_frames(session_id: str, since_seq: int, sent_seq: int, members: list[dict[str, Any]]) -> list[bytes]:
+def resume_frames(
+    session_id: str,
+    since_seq: int,
+    at: Position,
+    members: list[dict[str, Any]],
+    since_epoch: str | None = None,
+    log: RoomLog | None = None,
+) -> list[bytes]:
     """The answer to a resume: `resumed` frames carrying the missed messages in order, each under
     32 KB of messages (`fromSeq`..`toSeq` of its own; the last has `final: true` and the members),
-    or one `resync` frame (refetch; pushes continue after `seq`)."""
-    missed = catch_up(session_id, since_seq, sent_seq)
+    or one `resync` frame (refetch; pushes continue after `seq`). Every frame carries the room's `epoch`."""
+    missed = catch_up(session_id, since_seq, at, since_epoch, log)
     if isinstance(missed, str):
         return [
             push.encode(
                 {
                     "type": "resync",
                     **room_keys.fields(session_id),
-                    "seq": sent_seq,
+                    "seq": at.seq,
+                    "epoch": at.epoch,
                     "reason": missed,
                     "members": members,
                 }
@@ -323,6 +348,7 @@ def resume_frames(session_id: str, since_seq: int, sent_seq: int, members: list[
             **room_keys.fields(session_id),
             "fromSeq": first,
             "toSeq": last,
+            "epoch": at.epoch,
             "final": number == len(pages),
             "messages": [json.loads(m.body) for m in page],
         }

@@ -17,6 +17,8 @@ from chalicelib.store import connections, records
 from chalicelib.store.postgres import fetch_one, transaction
 
 MAX_MESSAGE_BYTES = 32 * 1024
+# A room epoch is about 24 characters (store/connections.py new_epoch); anything longer is not one.
+EPOCH_MAX_CHARS = 64
 PRESENCE_LIST_MAX = 50
 
 
@@ -94,7 +96,7 @@ class Room:
         if action == "join":
             self.join(connection, message)
         elif action == "resume":
-            self.resume(connection, message, message.get("sinceSeq"))
+            self.resume(connection, message, message.get("sinceSeq"), message.get("epoch"))
         else:
             self.leave(connection, message)
 
@@ -114,31 +116,39 @@ class Room:
         every later one reaches it as a push (the reply is sent inside the room's turn)."""
         session_id = _room_of_account(connection, message)
         members = connections.members(session_id)  # read before the turn, which is kept short
-        with broadcast.turn(session_id, self.endpoint_url) as sent_seq:
+        with broadcast.turn(session_id, self.endpoint_url) as at:
             members, entered = self._enter(session_id, connection, members)
             self.reply(
                 {
                     "type": "joined",
                     **room_keys.fields(session_id),
-                    "seq": sent_seq,
+                    "seq": at.seq,
+                    "epoch": at.epoch,
                     "members": [_public(m) for m in members],
                 }
             )
         if entered:
             self._presence(session_id, "join", connection, members)
 
-    def resume(self, connection: dict[str, Any], message: dict[str, Any], since_seq: Any) -> None:
+    def resume(self, connection: dict[str, Any], message: dict[str, Any], since_seq: Any, epoch: Any = None) -> None:
         """Re-enter the room and replay what was sent after `sinceSeq`, in `resumed` frames
-        (`{"type","sessionId","fromSeq","toSeq","final","messages":[...]}`, members on the final one);
-        beyond the window, `{"type":"resync","sessionId","seq","reason","members"}`: refetch, pushes
-        continue after `seq`. Answered inside the room's turn, so no push overtakes the replay."""
+        (`{"type","sessionId","fromSeq","toSeq","epoch","final","messages":[...]}`, members on the final
+        one); beyond the window, or when `epoch` (optional: the one `joined`/`resumed`/`resync` gave) is
+        not the room's now, `{"type":"resync","sessionId","seq","epoch","reason","members"}`: refetch,
+        pushes continue after `seq`. Answered inside the room's turn, so no push overtakes the replay."""
         if isinstance(since_seq, bool) or not isinstance(since_seq, int) or since_seq < 0:
             raise Invalid("sinceSeq must be the last seq the client applied (an integer >= 0)", field="sinceSeq")
+        if epoch is not None and (not isinstance(epoch, str) or not 0 < len(epoch) <= EPOCH_MAX_CHARS):
+            raise Invalid(
+                f"epoch must be the room's epoch from joined, resumed or resync (a string of at most "
+                f"{EPOCH_MAX_CHARS} characters), or left out",
+                field="epoch",
+            )
         session_id = _room_of_account(connection, message)
         members = connections.members(session_id)
-        with broadcast.turn(session_id, self.endpoint_url) as sent_seq:
+        with broadcast.turn(session_id, self.endpoint_url) as at:
             members, entered = self._enter(session_id, connection, members)
-            frames = broadcast.resume_frames(session_id, since_seq, sent_seq, [_public(m) for m in members])
+            frames = broadcast.resume_frames(session_id, since_seq, at, [_public(m) for m in members], epoch)
             push.fan_out([self.connection_id], frames, self.endpoint_url)
         if entered:
             self._presence(session_id, "join", connection, members)

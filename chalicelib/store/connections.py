@@ -8,9 +8,12 @@ Items (pk / sk):
   signing secret>` / `conn#<id>`; `jwtfps` / `fp#<fingerprint>` lists the fingerprints in use (so a
   rotation finds the stale ones without a scan).
 - `room#<session>` / `turn`: the room's state in one item: `seq`, the head (the last message number
-  logged; no TTL: numbers never restart), `sentSeq` (every message up to it has been fanned out) and
-  the lease of the one sender allowed to fan out now (`holder`, `leaseUntilMs`), so pushes go out in
-  seq order. One item, so taking or giving up the turn also tells the sender how far the log goes.
+  logged; no TTL), `sentSeq` (every message up to it has been fanned out), the lease of the one sender
+  allowed to fan out now (`holder`, `leaseUntilMs`), so pushes go out in seq order, and `epoch`: the
+  numbering's id, set once (`if_not_exists`, the first writer wins) by whichever update creates the
+  item. Numbers restart only if this item is lost (a recreated table, an emulator restarted empty),
+  and then the epoch is a new one, so a client's seq from before is never taken for one of now.
+  One item, so taking or giving up the turn also tells the sender how far the log goes.
 - `log#<session>` / `msg#<seq, 12 digits>`: a message as sent, kept `MESSAGE_TTL_S` for resume; writing
   it (conditionally) is what gives the number out.
 - `log#<session>` / `evt#<domain event id>`: the event's claim, so it is logged once however often
@@ -21,6 +24,7 @@ Items (pk / sk):
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -320,6 +324,16 @@ class RoomState:
     sent_seq: int  # every message up to this one has been fanned out
     holder: str | None  # who may fan out now
     lease_until_ms: int
+    epoch: str | None = None  # the numbering's id (None only before the state item was first written)
+
+
+# Sets the epoch only on the update that creates the state item (or the first since epochs exist).
+_SET_EPOCH = "epoch = if_not_exists(epoch, :epoch)"
+
+
+def new_epoch() -> str:
+    """A fresh, opaque room epoch: the creation time in ms (hex, for people reading items) plus randomness."""
+    return f"{int(time.time() * 1000):x}-{secrets.token_hex(6)}"
 
 
 def _msg_sk(seq: int) -> str:
@@ -446,9 +460,9 @@ def _append_at_once(
             "Update": {
                 "TableName": table,
                 "Key": _key(f"room#{session_id}", "turn"),
-                "UpdateExpression": "SET seq = :seq",
+                "UpdateExpression": f"SET seq = :seq, {_SET_EPOCH}",
                 "ConditionExpression": "attribute_not_exists(seq) OR seq < :seq",
-                "ExpressionAttributeValues": {":seq": {"N": str(last)}},
+                "ExpressionAttributeValues": {":seq": {"N": str(last)}, ":epoch": _s(new_epoch())},
             }
         }
     )
@@ -545,9 +559,9 @@ def _raise_head(session_id: str, seq: int) -> None:
             client("dynamodb").update_item(
                 TableName=_table(),
                 Key=_key(f"room#{session_id}", "turn"),
-                UpdateExpression="SET seq = :seq",
+                UpdateExpression=f"SET seq = :seq, {_SET_EPOCH}",
                 ConditionExpression="attribute_not_exists(seq) OR seq < :seq",
-                ExpressionAttributeValues={":seq": {"N": str(seq)}},
+                ExpressionAttributeValues={":seq": {"N": str(seq)}, ":epoch": _s(new_epoch())},
             )
     except ClientError as exc:
         if not _condition_failed(exc):
@@ -565,6 +579,7 @@ def _state(item: dict[str, Any]) -> RoomState:
         sent_seq=int(item.get("sentSeq", {}).get("N", "0")),
         holder=item.get("holder", {}).get("S"),
         lease_until_ms=int(item.get("leaseUntilMs", {}).get("N", "0")),
+        epoch=item.get("epoch", {}).get("S"),
     )
 
 
@@ -577,6 +592,19 @@ def room_state(session_id: str) -> RoomState:
             .get("Item", {})
         )
     return _state(item)
+
+
+def room_epoch(session_id: str) -> str:
+    """The room's epoch, given to it now if it has none yet (concurrent callers all get the first one)."""
+    with translated_errors("dynamodb"):
+        answer = client("dynamodb").update_item(
+            TableName=_table(),
+            Key=_key(f"room#{session_id}", "turn"),
+            UpdateExpression=f"SET {_SET_EPOCH}",
+            ExpressionAttributeValues={":epoch": _s(new_epoch())},
+            ReturnValues="ALL_NEW",
+        )
+    return str(answer["Attributes"]["epoch"]["S"])
 
 
 def take_turn(session_id: str, holder: str, lease_ms: int) -> RoomState | None:
@@ -597,10 +625,11 @@ def try_turn(session_id: str, holder: str, lease_ms: int) -> tuple[bool, RoomSta
             answer = client("dynamodb").update_item(
                 TableName=_table(),
                 Key=_key(f"room#{session_id}", "turn"),
-                UpdateExpression="SET holder = :me, leaseUntilMs = :until",
+                UpdateExpression=f"SET holder = :me, leaseUntilMs = :until, {_SET_EPOCH}",
                 ConditionExpression="attribute_not_exists(holder) OR leaseUntilMs < :now",
                 ExpressionAttributeValues={
                     ":me": _s(holder),
+                    ":epoch": _s(new_epoch()),
                     ":until": {"N": str(now_ms + lease_ms)},
                     ":now": {"N": str(now_ms)},
                 },

@@ -33,6 +33,11 @@ class RoomLog(Protocol):
         """The room's head, how far it has been sent, and who holds the turn (read consistently)."""
         ...
 
+    def epoch(self, session_id: str) -> str:
+        """The room's epoch: the id of its numbering, given once by whatever first writes the room's
+        state (an append, a turn, or this); concurrent first writers all end up with one epoch."""
+        ...
+
     def try_turn(self, session_id: str, holder: str, lease_ms: int) -> tuple[bool, RoomState | None]:
         """Become the room's only sender for `lease_ms` unless another's lease runs: (ours?, state)."""
         ...
@@ -63,6 +68,9 @@ class DynamoRoomLog:
 
     def state(self, session_id: str) -> RoomState:
         return connections.room_state(session_id)
+
+    def epoch(self, session_id: str) -> str:
+        return connections.room_epoch(session_id)
 
     def try_turn(self, session_id: str, holder: str, lease_ms: int) -> tuple[bool, RoomState | None]:
         return connections.try_turn(session_id, holder, lease_ms)

@@ -240,3 +240,20 @@ def new_account(role: str = "owner") -> tuple[str, str]:
 
 
 TIMING_DATA = Path(os.environ.get("RACE_TIMING_DATA", Path(__file__).resolve().parents[3] / "shared/data/timing"))
+
+
+def lose_room(room: str) -> None:
+    """The room's state item and log gone from DynamoDB, as when its table is recreated by a redeploy
+    (its member items stay: the caller decides who is still in it)."""
+    from chalicelib.config import settings
+    from chalicelib.store.aws import client
+
+    table = settings().connections_table
+    logged = client("dynamodb").query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"log#{room}"}},
+        ProjectionExpression="pk, sk",
+    )["Items"]
+    for key in [{"pk": {"S": f"room#{room}"}, "sk": {"S": "turn"}}, *logged]:
+        client("dynamodb").delete_item(TableName=table, Key=key)

@@ -6,10 +6,13 @@ import itertools
 import json
 import threading
 import uuid
+from typing import Any
 
 import pytest
 
+from chalicelib.store.connections import RoomState
 from chalicelib.store.room_log import DynamoRoomLog, Entry, RoomLog, take_turn
+from tests.integration.conftest import lose_room
 from tests.twins import MemoryRoomLog
 
 pytestmark = pytest.mark.integration
@@ -115,3 +118,142 @@ def test_numbers_continue_after_what_was_sent(log: RoomLog, room: str) -> None:
     assert state is not None
     log.end_turn(room, holder, 2)
     assert [m.seq for m in log.append(room, entries(1), log.state(room))] == [3]
+
+
+# The room's epoch: the id of its numbering
+
+
+def _lose_room(log: RoomLog, room: str) -> None:
+    """Everything of the room gone (its state item, log and claims), as a table recreated by a redeploy."""
+    if isinstance(log, MemoryRoomLog):
+        log.lose_room(room)
+        return
+    lose_room(room)
+
+
+def _room_older_than_epochs(log: RoomLog, room: str, seq: int) -> None:
+    """A room whose state item was written before rooms had epochs: a head, no epoch."""
+    if isinstance(log, MemoryRoomLog):
+        log._states[room] = RoomState(seq, seq, None, 0)
+        return
+    from chalicelib.config import settings
+    from chalicelib.store.aws import client
+
+    client("dynamodb").put_item(
+        TableName=settings().connections_table,
+        Item={"pk": {"S": f"room#{room}"}, "sk": {"S": "turn"}, "seq": {"N": str(seq)}, "sentSeq": {"N": str(seq)}},
+    )
+
+
+def _resume(log: RoomLog, room: str, since_seq: int, since_epoch: str | None) -> dict[str, Any]:
+    """The answer to a resume (broadcast.resume_frames over this log), as the final frame."""
+    from chalicelib.realtime.broadcast import Position, resume_frames
+
+    state = log.state(room)
+    assert state.epoch is not None
+    frames = resume_frames(room, since_seq, Position(state.sent_seq, state.epoch), [], since_epoch, log)
+    return json.loads(frames[-1])  # type: ignore[no-any-return]
+
+
+def _sent(log: RoomLog, room: str) -> None:
+    """Record everything logged as sent (what the fan-out does after pushing it)."""
+    holder = uuid.uuid4().hex
+    assert take_turn(log, room, holder, 60_000) is not None
+    log.end_turn(room, holder, log.state(room).seq)
+
+
+def test_a_rooms_epoch_is_set_by_its_first_write_and_kept_by_every_later_one(log: RoomLog, room: str) -> None:
+    assert log.state(room).epoch is None  # nothing written yet
+    log.append(room, entries(2))
+    epoch = log.state(room).epoch
+    assert isinstance(epoch, str) and 0 < len(epoch) <= 64
+    state = take_turn(log, room, "a", 60_000)
+    assert state is not None and state.epoch == epoch
+    assert log.advance_turn(room, "a", 1, 60_000)
+    after = log.end_turn(room, "a", 2)
+    assert after is not None and after.epoch == epoch
+    log.append(room, entries(3))
+    assert log.epoch(room) == log.state(room).epoch == epoch
+
+
+def test_a_rooms_first_turn_or_epoch_read_gives_it_its_epoch(log: RoomLog, room: str) -> None:
+    state = take_turn(log, room, "a", 60_000)
+    assert state is not None and state.epoch is not None
+    assert log.epoch(room) == state.epoch
+    other = str(uuid.uuid4())
+    assert log.epoch(other) == log.state(other).epoch != state.epoch  # each room has its own
+
+
+def test_concurrent_first_writers_agree_on_one_epoch(log: RoomLog, room: str) -> None:
+    writers = 6
+    seen: list[str | None] = []
+    start = threading.Barrier(writers)
+
+    def write(n: int) -> None:
+        start.wait(timeout=30)
+        if n % 3 == 0:
+            log.append(room, entries(1, f"w{n}-"))
+            seen.append(log.state(room).epoch)
+        elif n % 3 == 1:
+            seen.append(log.try_turn(room, f"h{n}", 60_000)[1].epoch)  # type: ignore[union-attr]
+        else:
+            seen.append(log.epoch(room))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == writers and set(seen) == {log.state(room).epoch} and None not in seen
+
+
+def test_a_room_older_than_epochs_gets_one_lazily_and_keeps_its_numbers(log: RoomLog, room: str) -> None:
+    _room_older_than_epochs(log, room, 7)
+    assert log.state(room).epoch is None
+    state = take_turn(log, room, "a", 60_000)
+    assert state is not None and state.epoch is not None and (state.seq, state.sent_seq) == (7, 7)
+    log.end_turn(room, "a")
+    assert [m.seq for m in log.append(room, entries(1))] == [8]
+    assert log.epoch(room) == state.epoch
+
+
+def test_a_lost_room_numbers_from_one_again_under_a_new_epoch(log: RoomLog, room: str) -> None:
+    log.append(room, entries(5))
+    before = log.epoch(room)
+    _lose_room(log, room)
+    assert [m.seq for m in log.append(room, entries(2))] == [1, 2]
+    assert log.epoch(room) != before
+
+
+def test_a_resume_from_before_the_room_was_lost_answers_resync_room_restarted(log: RoomLog, room: str) -> None:
+    log.append(room, entries(3))
+    _sent(log, room)
+    old = log.epoch(room)
+    _lose_room(log, room)
+    log.append(room, entries(6, "new"))  # the new numbering passes the client's seq 3
+    _sent(log, room)
+    resync = _resume(log, room, 3, old)
+    assert (resync["type"], resync["reason"], resync["seq"]) == ("resync", "room_restarted", 6)
+    assert resync["epoch"] == log.epoch(room) != old
+    # The right epoch replays; no epoch (a client from before epochs) is answered as before.
+    for epoch in (log.epoch(room), None):
+        resumed = _resume(log, room, 3, epoch)
+        assert (resumed["type"], resumed["fromSeq"], resumed["toSeq"], resumed["final"]) == ("resumed", 4, 6, True)
+        assert resumed["epoch"] == log.epoch(room)
+        assert [m["data"]["title"] for m in resumed["messages"]] == ["new3", "new4", "new5"]
+
+
+def test_a_resume_naming_another_rooms_epoch_answers_resync(log: RoomLog, room: str) -> None:
+    other = str(uuid.uuid4())
+    log.append(room, entries(2))
+    log.append(other, entries(2))
+    _sent(log, room)
+    resync = _resume(log, room, 1, log.epoch(other))
+    assert (resync["type"], resync["reason"], resync["epoch"]) == ("resync", "room_restarted", log.epoch(room))
+
+
+def test_the_right_epoch_with_a_seq_the_room_never_reached_is_still_unknown_seq(log: RoomLog, room: str) -> None:
+    log.append(room, entries(2))
+    _sent(log, room)
+    resync = _resume(log, room, 9, log.epoch(room))
+    assert (resync["type"], resync["reason"], resync["seq"]) == ("resync", "unknown_seq", 2)

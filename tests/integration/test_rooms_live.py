@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.integration.conftest import Api, Stack, new_account, token_for
+from tests.integration.conftest import Api, Stack, lose_room, new_account, token_for
 
 pytestmark = pytest.mark.integration
 
@@ -135,9 +135,13 @@ class Member:
                 found.append(message)
         return found
 
-    def resume(self, session_id: str, since_seq: Any, timeout_s: float = 20) -> list[dict[str, Any]]:
-        """Send a resume; every frame of the answer, up to the final `resumed` (or a `resync`)."""
-        self.send({"action": "resume", "sessionId": session_id, "sinceSeq": since_seq})
+    def resume(
+        self, session_id: str, since_seq: Any, timeout_s: float = 20, epoch: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Send a resume (naming `epoch` if given); every frame of the answer, up to the final `resumed`
+        (or a `resync`)."""
+        message = {"action": "resume", "sessionId": session_id, "sinceSeq": since_seq}
+        self.send({**message, **({"epoch": epoch} if epoch is not None else {})})
         deadline = time.monotonic() + timeout_s
         frames = [self.frame(max(0.1, deadline - time.monotonic()))]
         while not (frames[-1]["type"] == "resync" or (frames[-1]["type"] == "resumed" and frames[-1]["final"])):
@@ -302,6 +306,72 @@ def test_resume_from_a_seq_the_room_never_reached_answers_resync(stack: Stack, t
     with Member(stack, team.owner.token or "") as a:
         (resync,) = a.resume(team.session_id, now + 40)
     assert (resync["reason"], resync["seq"]) == ("unknown_seq", now)
+
+
+def test_joined_and_every_resumed_frame_carry_the_rooms_epoch(stack: Stack, team: Team) -> None:
+    sid = team.session_id
+    with Member(stack, team.owner.token or "") as a:
+        joined = a.join(sid)
+        epoch = joined["epoch"]
+        assert isinstance(epoch, str) and 0 < len(epoch) <= 64
+        team.record(3)
+        a.changes(3)  # pushed while in the room; the resume replays them again
+        frames = a.resume(sid, joined["seq"], epoch=epoch)
+        assert [f["epoch"] for f in frames] == [epoch] and _seqs(frames[0]["messages"]) == [
+            joined["seq"] + 1,
+            joined["seq"] + 2,
+            joined["seq"] + 3,
+        ]
+        (resync,) = a.resume(sid, joined["seq"] + 40, epoch=epoch)  # the right epoch, a seq never reached
+        assert (resync["reason"], resync["epoch"]) == ("unknown_seq", epoch)
+    with Member(stack, team.engineer.token or "") as b:
+        assert b.join(sid)["epoch"] == epoch  # one room, one epoch
+
+
+def test_a_resume_from_before_the_room_restarted_answers_resync_even_past_the_old_seq(stack: Stack, team: Team) -> None:
+    sid = team.session_id
+    with Member(stack, team.owner.token or "") as a:
+        joined = a.join(sid)
+        team.record(2)
+        last = a.changes(2)[-1]["seq"]
+    lose_room(sid)
+    team.record(last + 3)  # the new numbering passes the client's last seq
+    now = _room_seq(team)
+    assert now == last + 3
+    with Member(stack, team.owner.token or "") as again:
+        (resync,) = again.resume(sid, last, epoch=joined["epoch"])
+        assert (resync["type"], resync["reason"], resync["seq"]) == ("resync", "room_restarted", now)
+        assert resync["epoch"] != joined["epoch"] and [m["name"] for m in resync["members"]] == ["Test User"]
+        team.record(1)  # pushes continue after the resync's seq
+        assert again.changes(1)[0]["seq"] == now + 1
+        # The new epoch replays as usual; without one, the answer is as before epochs (the new messages).
+        (resumed,) = again.resume(sid, last, epoch=resync["epoch"])
+        assert (resumed["type"], resumed["fromSeq"], resumed["toSeq"]) == ("resumed", last + 1, now + 1)
+        (legacy,) = again.resume(sid, last)
+        assert (legacy["type"], legacy["epoch"]) == ("resumed", resync["epoch"])
+
+
+def test_a_resume_naming_another_rooms_epoch_answers_resync(stack: Stack, team: Team) -> None:
+    event = _ok(team.owner.post("/events", {"name": "Road Atlanta test", "startsAt": "2026-09-01T14:00:00Z"}))
+    other = _ok(team.owner.post("/sessions", {"eventId": event["id"], "name": "FP1", "type": "practice"}))["id"]
+    with Member(stack, team.owner.token or "") as a:
+        theirs = a.join(other)["epoch"]
+        now = _room_seq(team)
+        (resync,) = a.resume(team.session_id, now, epoch=theirs)
+    assert (resync["reason"], resync["seq"], resync["sessionId"]) == ("room_restarted", now, team.session_id)
+    assert resync["epoch"] != theirs
+
+
+@pytest.mark.parametrize("epoch", [123, "", "e" * 65, ["a"], {"epoch": "a"}, True, "e" * 40_000])
+def test_resume_needs_a_short_string_epoch(stack: Stack, team: Team, epoch: Any) -> None:
+    with Member(stack, team.owner.token or "") as a:
+        a.send({"action": "resume", "sessionId": team.session_id, "sinceSeq": 0, "epoch": epoch})
+        error = a.next("error")
+    from chalicelib.store import connections
+
+    expected = ("invalid", "epoch") if not (isinstance(epoch, str) and len(epoch) > 30_000) else ("invalid", None)
+    assert (error["code"], error.get("field")) == expected  # a 40 KB epoch is over the message limit itself
+    assert connections.members(team.session_id) == []  # refused before entering the room
 
 
 @pytest.mark.parametrize("since_seq", ["3", -1, True, None, 1.5])
