@@ -79,8 +79,9 @@ class Push:
 @dataclass
 class RoomMember:
     """A WebSocket client in one session room that behaves like web/js/realtime.js: it applies pushes
-    strictly in seq order, asks to `resume` from its last seq on a gap and after reconnecting, and on
-    `resync` refetches (`refetch()` -> board-card titles) and continues after the resync's seq.
+    strictly in seq order, asks to `resume` from its last seq (naming the room's epoch it last saw) on a
+    gap and after reconnecting, and on `resync` refetches (`refetch()` -> board-card titles) and
+    continues after the resync's seq (in the resync's epoch: a `room_restarted` one drops what it held).
     Runs in its own thread; everything it saw is kept for the test to check."""
 
     ws_url: str
@@ -95,7 +96,8 @@ class RoomMember:
     dropped: int = 0  # pushes with seq <= last applied (a repeat the client ignores)
     connects: int = 0
     last_seq: int | None = None
-    epoch: int = 0
+    epoch: int = 0  # how many times this member started over (a resync): its own count, not the room's
+    room_epoch: str | None = None  # the room's epoch from the last joined/resumed/resync
     connection_id: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -155,7 +157,8 @@ class RoomMember:
 
     def _resume(self, ws: Any) -> None:
         self._resuming = True
-        ws.send(json.dumps({"action": "resume", "sessionId": self.session_id, "sinceSeq": self.last_seq}))
+        resume = {"action": "resume", "sessionId": self.session_id, "sinceSeq": self.last_seq}
+        ws.send(json.dumps({**resume, **({"epoch": self.room_epoch} if self.room_epoch else {})}))
 
     def _receive(self, ws: Any, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -164,8 +167,11 @@ class RoomMember:
                 mine = [m for m in message["members"] if m.get("userId") == self.user_id]
                 self.connection_id = mine[-1]["connectionId"] if mine else None
                 self.last_seq = message["seq"]
+                self.room_epoch = message.get("epoch")
             self._joined.set()
         elif kind == "resumed":
+            with self.lock:
+                self.room_epoch = message.get("epoch", self.room_epoch)
             for item in message["messages"]:
                 self._change(ws, item, replayed=True)
             if message["final"]:
@@ -180,8 +186,11 @@ class RoomMember:
                 self.resyncs.append(message)
                 self.refetched |= titles
                 self.epoch += 1
+                restarted = message.get("epoch", self.room_epoch) != self.room_epoch
+                self.room_epoch = message.get("epoch", self.room_epoch)
                 self.last_seq = message["seq"]
-                self._buffer = {s: m for s, m in self._buffer.items() if s > self.last_seq}
+                # What is buffered is of the old numbering if the room restarted; else keep what follows seq.
+                self._buffer = {} if restarted else {s: m for s, m in self._buffer.items() if s > self.last_seq}
                 self._resuming = False
                 self.connection_id = self._my_connection(message.get("members", []))
             self._joined.set()

@@ -99,16 +99,12 @@ def _traffic(
     session_id: str | None = None,
     idempotent: bool = False,
     reads: tuple[str, ...] = ("/events",),
-    paused: threading.Event | None = None,
 ) -> None:
     """An engineer writing board cards and a viewer reading, as fast as answers come.
 
     idempotent: the web client's outbox: each write carries an Idempotency-Key and is sent again, with
-    the same key, until it is acknowledged (what the outbox does after a 5xx or no answer).
-    paused: while set, the engineer waits before its next write."""
+    the same key, until it is acknowledged (what the outbox does after a 5xx or no answer)."""
     while not stop.is_set():
-        while paused is not None and paused.is_set() and not stop.is_set():
-            stop.wait(0.05)
         title = f"{'keyed' if idempotent else 'fault'}-{uuid.uuid4().hex[:12]}"
         body = {"title": title, **({"sessionId": session_id} if session_id else {})}
         headers = {"Idempotency-Key": str(uuid.uuid4())} if idempotent else {}
@@ -305,8 +301,10 @@ def test_emulator_stops_under_traffic(
     moto keeps nothing across a restart: the emulator comes back empty and is provisioned again (as an
     operator restarting it would), so the room's log and its member list are gone too. The member's
     socket is then closed by the gateway (as restarting the dev stack does), it reconnects and asks to
-    resume from its last seq; the room cannot replay numbers it no longer has, so it answers `resync`
-    and the member refetches once, then gets every later message, including those the sweep publishes.
+    resume from its last seq and the room's epoch it knew; the room has a new epoch (its numbering
+    started over, and the writes going on meanwhile may already have passed the member's seq), so it
+    answers `resync` with reason `room_restarted` and the member refetches once, then gets every later
+    message, including those the sweep publishes.
     """
     _, database_url, token = private_database
     emulator = private_emulator
@@ -320,13 +318,13 @@ def test_emulator_stops_under_traffic(
     member = RoomMember(
         stack.ws_url, token, session_id, user_id, refetch=lambda: _titles(reader, f"sessionId={session_id}")
     ).start()
-    tally, stop, stop_worker, paused = Tally(), threading.Event(), threading.Event(), threading.Event()
+    tally, stop, stop_worker = Tally(), threading.Event(), threading.Event()
     reads = ("/events", f"/board-cards?sessionId={session_id}&limit=5")
     workers = [
         threading.Thread(
             target=_traffic,
             args=(Api(stack.api_url, token), tally, stop),
-            kwargs={"session_id": session_id, "idempotent": keyed, "reads": reads, "paused": paused},
+            kwargs={"session_id": session_id, "idempotent": keyed, "reads": reads},
         )
         for keyed in (False, False, True)
     ]
@@ -347,19 +345,22 @@ def test_emulator_stops_under_traffic(
             "writes (keyed ones too) while the emulator is down",
         )
         outage_acknowledged, outage_keyed = len(tally.acknowledged) - at_stop, keyed_since_stop()
-        # Writes wait while the member comes back: a restarted room numbers from 1 again, and a resume
-        # from a seq the new numbering has already passed is not answered with resync (no room epoch yet).
-        paused.set()
+        # Writes go on while the member comes back: the restarted room numbers from 1 again (and may pass
+        # the member's last seq before it resumes); its new epoch tells the member's resume apart.
+        resyncs_before = len(member.resyncs)
         emulator.restart()
         member.drop_socket(stack.management_url)
         _wait_for(
-            lambda: member.connects >= 2 and member.resyncs and member.in_sync(),
+            lambda: member.connects >= 2 and len(member.resyncs) > resyncs_before and member.in_sync(),
             lambda: (
                 f"the member back in its room (connects={member.connects}, resyncs={member.resyncs}, "
                 f"in sync={member.in_sync()}, errors={member.errors})"
             ),
         )
-        paused.clear()
+        restart_answer = member.resyncs[resyncs_before]
+        assert (restart_answer.get("type"), restart_answer.get("reason")) == ("resync", "room_restarted"), (
+            restart_answer
+        )
         at_restart = len(tally.acknowledged)
         _wait_for(lambda: len(tally.acknowledged) >= at_restart + 10, "writes after the restart")
     finally:
