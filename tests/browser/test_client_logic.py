@@ -421,3 +421,28 @@ def test_a_joined_seq_below_the_last_one_restarts_the_numbering_and_resyncs(page
     assert result["applied"] == [6, 7, 3, 4]
     assert result["resyncs"] == 1
     assert result["lastSeq"] == 4
+
+
+def test_the_rooms_epoch_is_sent_with_resume_and_another_epoch_restarts_the_numbering(page: Any) -> None:
+    result = run(
+        page,
+        in_room(gap_timeout_ms=5000)
+        + """
+        const sent = [];
+        rt.send = (message) => { sent.push(message); return true; };
+        rt.receive({ type: 'joined', sessionId: 's1', seq: 5, epoch: 'e1', members: [] });
+        rt.receive(msg(6)); rt.receive(msg(7));
+        // Back after the room's state was lost: a new numbering that has already passed our seq.
+        rt.receive({ type: 'joined', sessionId: 's1', seq: 40, epoch: 'e2', members: [] });
+        const rejoined = { lastSeq: rt.lastSeq, resyncs, resumes: sent.filter((m) => m.action === 'resume').length };
+        rt.receive(msg(41)); rt.receive(msg(43));                             // 42 missing: resume asked
+        const resume = sent.find((m) => m.action === 'resume');
+        rt.receive({ type: 'resync', sessionId: 's1', seq: 3, epoch: 'e3', reason: 'room_restarted', members: [] });
+        rt.receive(msg(4));
+        const { lastSeq, epoch } = rt;
+        return { rejoined, resume, applied, resyncs, lastSeq, epoch, buffered: rt.buffer.size };""",
+    )
+    assert result["rejoined"] == {"lastSeq": 40, "resyncs": 1, "resumes": 0}
+    assert result["resume"] == {"action": "resume", "sessionId": "s1", "sinceSeq": 41, "epoch": "e2"}
+    assert result["applied"] == [6, 7, 41, 4]
+    assert (result["resyncs"], result["lastSeq"], result["epoch"], result["buffered"]) == (2, 4, "e3", 0)

@@ -21,6 +21,7 @@ export class Realtime {
     this.ws = null;
     this.sessionId = null;
     this.lastSeq = null; // highest seq applied for the joined session
+    this.epoch = null; // the room's numbering (from joined/resumed/resync): seqs of another epoch are not ours
     this.buffer = new Map(); // seq -> message waiting for the ones before it
     this.members = [];
     this.handlers = { change: new Set(), presence: new Set(), resync: new Set(), joined: new Set() };
@@ -123,6 +124,7 @@ export class Realtime {
     if (this.sessionId) this.send({ action: "leave", ...roomRef(this.sessionId) });
     this.sessionId = sessionId;
     this.lastSeq = null;
+    this.epoch = null;
     this.buffer.clear();
     this.members = [];
     this.emit("presence", this.members);
@@ -141,7 +143,11 @@ export class Realtime {
       this.members = message.members || [];
       this.emit("presence", this.members);
       const first = this.lastSeq === null;
-      if (first) {
+      const restarted = !first && Boolean(message.epoch && this.epoch && message.epoch !== this.epoch);
+      if (message.epoch) this.epoch = message.epoch;
+      if (restarted) {
+        this.restart(message.seq || 0); // another epoch: the room's numbering started over
+      } else if (first) {
         this.lastSeq = message.seq || 0;
         for (const seq of [...this.buffer.keys()]) if (seq <= this.lastSeq) this.buffer.delete(seq);
         this.drain();
@@ -162,6 +168,7 @@ export class Realtime {
     }
     if (type === "resumed") {
       if (roomOf(message) !== this.sessionId || this.lastSeq === null) return;
+      if (message.epoch) this.epoch = message.epoch;
       for (const missed of message.messages || []) {
         if (typeof missed.seq === "number" && missed.seq > this.lastSeq) this.buffer.set(missed.seq, missed);
       }
@@ -181,7 +188,10 @@ export class Realtime {
         this.members = message.members;
         this.emit("presence", this.members);
       }
-      this.resync(message.seq);
+      const restarted = message.reason === "room_restarted" || Boolean(message.epoch && this.epoch && message.epoch !== this.epoch);
+      if (message.epoch) this.epoch = message.epoch;
+      if (restarted) this.restart(message.seq || 0); // what we hold is of the old numbering
+      else this.resync(message.seq);
       return;
     }
     if (type === "error") {
@@ -208,7 +218,9 @@ export class Realtime {
 
   requestResume() {
     if (this.gapTimer) return;
-    this.send({ action: "resume", ...roomRef(this.sessionId), sinceSeq: this.lastSeq });
+    // The epoch lets the server tell a seq of an earlier numbering (the room restarted) from one of now.
+    const epoch = this.epoch ? { epoch: this.epoch } : {};
+    this.send({ action: "resume", ...roomRef(this.sessionId), sinceSeq: this.lastSeq, ...epoch });
     this.gapTimer = setTimeout(() => {
       this.gapTimer = null;
       if (this.buffer.size || this.pendingResume) this.resync();
