@@ -210,10 +210,12 @@ def main() -> None:
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     with local_stack() as stack:
         from app import app
+        from chalicelib.resources import ROOM_QUEUE
         from infra.local.scheduler import Scheduler
         from infra.local.sqs_poller import SqsPoller
 
-        poller = SqsPoller(app, boto3.client("sqs", endpoint_url=stack.aws_endpoint_url))
+        # Every other queue: local_stack's room publisher polls the room queue.
+        poller = SqsPoller(app, boto3.client("sqs", endpoint_url=stack.aws_endpoint_url), skip={ROOM_QUEUE.name})
         poller.start_in_thread()
         scheduler = Scheduler(app)
         scheduler.start_in_thread()

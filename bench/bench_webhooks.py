@@ -152,10 +152,16 @@ def _pollers(stack: Any) -> Iterator[None]:
     import boto3
 
     from app import app
+    from chalicelib.resources import ROOM_QUEUE
     from infra.local.sqs_poller import SqsPoller
 
     pollers = [
-        SqsPoller(app, boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1"), wait_time_s=1)
+        SqsPoller(
+            app,
+            boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1"),
+            wait_time_s=1,
+            skip={ROOM_QUEUE.name},  # local_stack's room publisher polls it (one poller per FIFO queue)
+        )
         for _ in range(POLLERS)
     ]
     for poller in pollers:

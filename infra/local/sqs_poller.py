@@ -34,6 +34,18 @@ MAX_BACKOFF_S = 5.0
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
+# The FIFO queues a running poller of this process polls, by (emulator URL, queue name). A second
+# poller of one is refused: it long-polls while the first holds the group, and moto's long poll then
+# spins a core for the whole wait (measured: 77% of the emulator's CPU in bench_load, room pushes
+# seconds late). Lambda has one event source mapping per FIFO queue, which handles groups
+# concurrently (as `_poll_groups` does); standard queues may have several pollers, as Lambda scales.
+_polled: set[tuple[str, str]] = set()
+_polled_lock = threading.Lock()
+
+
+class QueueAlreadyPolledError(RuntimeError):
+    """Another running poller of this process polls the FIFO queue already."""
+
 
 class LambdaContext:
     """The attributes and method of Lambda's Python context object that handlers and Powertools read."""
@@ -130,6 +142,14 @@ class _Source:
     in_flight: set[futures.Future[None]] = field(default_factory=set)  # FIFO: group batches being handled
 
 
+def _queue_name(source: SQSEventConfig) -> str:
+    return source.queue or (source.queue_arn or "").rsplit(":", 1)[-1]
+
+
+def _wanted(name: str, only: set[str] | None, skip: set[str]) -> bool:
+    return (only is None or name in only) and name not in skip
+
+
 def room_publisher(app: chalice.Chalice, endpoint_url: str) -> SqsPoller:
     """A poller of the room queue only, started: what a stack without the full poller needs for live rooms."""
     import boto3
@@ -157,8 +177,10 @@ class SqsPoller:
         wait_time_s: int = 1,
         queue_url_for: Callable[[str], str] | None = None,
         only: set[str] | None = None,
+        skip: set[str] | None = None,
     ) -> None:
-        """`only`: the queue names to poll (default every SQS event source of the app)."""
+        """`only`: the queue names to poll (default every SQS event source of the app); `skip`: names
+        not to poll (e.g. the room queue, when `room_publisher` polls it)."""
         self._app = app
         self._sqs = sqs_client
         self._wait_time_s = wait_time_s
@@ -167,14 +189,13 @@ class SqsPoller:
         self._sources = [
             _Source(
                 config=source,
-                queue_name=source.queue or (source.queue_arn or "").rsplit(":", 1)[-1],
+                queue_name=_queue_name(source),
                 handler=app.handler_map[source.name],
                 function_name=lambda_function_name(app, source.name),
                 arn=source.queue_arn,
             )
             for source in app.event_sources
-            if isinstance(source, SQSEventConfig)
-            and (only is None or (source.queue or (source.queue_arn or "").rsplit(":", 1)[-1]) in only)
+            if isinstance(source, SQSEventConfig) and _wanted(_queue_name(source), only, skip or set())
         ]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -187,9 +208,11 @@ class SqsPoller:
         return sum(self._poll(source, threading.Event()) for source in self._sources)
 
     def start_in_thread(self) -> None:
-        """Poll every event source in its own daemon thread until stop()."""
+        """Poll every event source in its own daemon thread until stop(). Raises
+        QueueAlreadyPolledError, starting nothing, when another running poller polls one of its FIFO queues."""
         if self._threads:
             return
+        self._claim()
         # A fresh event per start, so a straggler from a previous start can never resume.
         self._stop = threading.Event()
         for source in self._sources:
@@ -208,7 +231,25 @@ class SqsPoller:
         deadline = time.monotonic() + self._wait_time_s + 1.0
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if self._threads:
+            with _polled_lock:
+                _polled.difference_update(self._claims())
         self._threads = []
+
+    def _claims(self) -> set[tuple[str, str]]:
+        endpoint = str(self._sqs.meta.endpoint_url)
+        return {(endpoint, source.queue_name) for source in self._sources if source.queue_name.endswith(".fifo")}
+
+    def _claim(self) -> None:
+        claims = self._claims()
+        with _polled_lock:
+            taken = sorted(name for _, name in claims & _polled)
+            if taken:
+                raise QueueAlreadyPolledError(
+                    f"another poller of this process polls {', '.join(taken)} already: pass `only=` so each "
+                    "queue has one poller"
+                )
+            _polled.update(claims)
 
     def _run(self, source: _Source, stop: threading.Event) -> None:
         if source.queue_name.endswith(".fifo"):

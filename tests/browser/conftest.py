@@ -340,8 +340,14 @@ def webhook_worker(stack: Stack) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in FAST_WEBHOOKS}
     os.environ.update(FAST_WEBHOOKS)
     schedule.policy.cache_clear()
+    from chalicelib.resources import ROOM_QUEUE
+
+    # Every other queue: the stack's own room publisher polls the room queue.
     poller = SqsPoller(
-        app, boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1"), wait_time_s=0
+        app,
+        boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1"),
+        wait_time_s=0,
+        skip={ROOM_QUEUE.name},
     )
     poller.start_in_thread()
     try:

@@ -23,7 +23,7 @@ from chalice.app import SQSEvent
 
 from infra.local.emulator import Emulator
 from infra.local.ports import free_port
-from infra.local.sqs_poller import SqsPoller
+from infra.local.sqs_poller import QueueAlreadyPolledError, SqsPoller
 
 pytestmark = pytest.mark.integration
 
@@ -405,3 +405,39 @@ def test_a_fifo_queue_keeps_each_groups_order_and_one_slow_group_holds_back_no_o
         poller.stop()
     for group, n in (("slow", 3), ("fast", 5)):
         assert [body for g, body, _ in seen if g == group] == [f"{group}-{i}" for i in range(n)]
+
+
+def test_a_second_poller_of_a_fifo_queue_is_refused_until_the_first_stops(sqs: Any) -> None:
+    # Two pollers of one FIFO queue make moto's long poll spin while the other holds the group.
+    name = f"test-poller-{uuid.uuid4().hex[:12]}.fifo"
+    sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})
+    app = Chalice(app_name="poller-test")
+
+    @app.on_sqs_message(queue=name, batch_size=10)
+    def handle(event: SQSEvent) -> Any:
+        return {}
+
+    first = SqsPoller(app, sqs, wait_time_s=0)
+    first.start_in_thread()
+    try:
+        with pytest.raises(QueueAlreadyPolledError, match=name):
+            SqsPoller(app, sqs, wait_time_s=0).start_in_thread()
+        SqsPoller(app, sqs, wait_time_s=0, skip={name}).start_in_thread()  # polls nothing: allowed
+    finally:
+        first.stop()
+    second = SqsPoller(app, sqs, wait_time_s=0)
+    second.start_in_thread()  # the queue is free again
+    second.stop()
+
+
+def test_standard_queues_may_have_several_pollers(sqs: Any, queue: QueueUnderTest) -> None:
+    app, seen = recording_app(queue, lambda event: {})
+    pollers = [SqsPoller(app, sqs, wait_time_s=0) for _ in range(2)]
+    for poller in pollers:
+        poller.start_in_thread()
+    try:
+        send(sqs, queue, "one", "two")
+        wait_until(lambda: len(seen) == 2, "both messages handled")
+    finally:
+        for poller in pollers:
+            poller.stop()
