@@ -4,8 +4,10 @@ the same mix against `chalice local` (the peer; it cannot serve WebSockets).
 Mix (LOAD_SECONDS, default 60 s, loopback only):
 - 4 engineers, each POSTing one lap every LOAD_WRITE_INTERVAL_S (default 0.5 s; a fixed rate, so a
   faster write does not just raise the load) to its own run sheet of one session;
-- 4 viewers listing laps (`GET /laps?runSheetId=...&limit=100`) and events;
-- a room of 50 members joined to the session, each expected to receive every `lap.create`;
+- 4 viewers listing laps (`GET /laps?runSheetId=...&limit=100`) and events, back to back (or one
+  read every LOAD_VIEWER_INTERVAL_S);
+- a room of 50 members joined to the session, each expected to receive every `lap.create` (they
+  keep receiving until no push came for DRAIN_QUIET_S after the writers stop);
 - a webhook subscription on `lap.create` delivered to a receiver on 127.0.0.1 by the SQS worker.
 Figures: requests/s of the mix (ratio to chalice local on the HTTP part), p50/p99 per route, errors,
 pushes lost, webhooks delivered; `lap_write_p99_under_load` (POST /laps p99, floor: GET /laps p99 of
@@ -35,6 +37,9 @@ TARGETS = {
 }
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 WRITE_INTERVAL_S = float(os.environ.get("LOAD_WRITE_INTERVAL_S", "0.5"))
+# 0: viewers read back to back (the machine saturated, as the baseline was measured); e.g.
+# 0.04 for 25 reads/s each, a fixed load.
+VIEWER_INTERVAL_S = float(os.environ.get("LOAD_VIEWER_INTERVAL_S", "0"))
 PUSH_LAG_TARGET_MS = 250.0
 DRAIN_QUIET_S, DRAIN_MAX_S = 3.0, 60.0
 ENGINEERS, VIEWERS, MEMBERS = 4, 4, 50
@@ -48,7 +53,7 @@ def _worker(kind: str, base_url: str, token: str, sheet_id: str, seconds: float,
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     lap, stop_at, i = 0, time.monotonic() + seconds, 0
-    next_write = time.monotonic()
+    next_write = next_read = time.monotonic()
     while time.monotonic() < stop_at:
         if kind == "engineer":
             next_write += WRITE_INTERVAL_S
@@ -65,6 +70,9 @@ def _worker(kind: str, base_url: str, token: str, sheet_id: str, seconds: float,
             )
             request = ("POST", "/laps", body)
         else:
+            if VIEWER_INTERVAL_S > 0:
+                next_read += VIEWER_INTERVAL_S
+                time.sleep(max(0.0, next_read - VIEWER_INTERVAL_S - time.monotonic()))
             route = "GET /laps" if i % 2 == 0 else "GET /events"
             path = f"/laps?runSheetId={sheet_id}&limit=100" if i % 2 == 0 else "/events"
             request = ("GET", path, None)
@@ -108,7 +116,7 @@ def _members(ws_url: str, token: str, session_id: str, ready: Any, stop: Any, qu
             while json.loads(await ws.recv()).get("type") != "joined":
                 pass
             counts[n] = 0
-            while not stop.is_set():
+            while not drained.is_set():  # not `stop`: pushes still on their way must be counted
                 try:
                     message = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
                 except TimeoutError:
@@ -116,6 +124,8 @@ def _members(ws_url: str, token: str, session_id: str, ready: Any, stop: Any, qu
                 if message.get("type") == "lap.create":
                     counts[n] += 1
                     arrived(message.get("data") or {})
+
+    drained = asyncio.Event()
 
     async def main() -> None:
         counts = [-1] * MEMBERS
@@ -128,6 +138,8 @@ def _members(ws_url: str, token: str, session_id: str, ready: Any, stop: Any, qu
         drain_until = time.monotonic() + DRAIN_MAX_S
         while time.monotonic() - last_push[0] < DRAIN_QUIET_S and time.monotonic() < drain_until:
             await asyncio.sleep(0.2)  # the last pushes are still on their way
+        drained.set()
+        await asyncio.sleep(0.6)  # each member leaves its receive loop (0.5 s timeout)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

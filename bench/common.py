@@ -95,9 +95,10 @@ def backing_services(*, seed: bool = True) -> Iterator[tuple[str, str]]:
 @contextmanager
 def local_stack(*, seed: bool = True) -> Iterator[Stack]:
     """The whole platform on 127.0.0.1 in this process (gateways as threads); stopped and wiped on exit."""
+    from chalicelib.resources import ROOM_QUEUE
     from infra.local import http_gateway
+    from infra.local.poller_process import PollerProcess
     from infra.local.ports import free_port
-    from infra.local.sqs_poller import room_publisher
     from infra.local.ws_gateway import WsGateway
 
     with backing_services(seed=seed) as (database_url, aws_url):
@@ -117,7 +118,9 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
 
             ws = WsGateway(app, "127.0.0.1", free_port(), management_port=management_port)
             ws.start_in_thread()
-            publisher = room_publisher(app, aws_url)  # room pushes go out downstream of the commit
+            # Room pushes go out downstream of the commit, from a process of their own as Lambda runs them.
+            publisher = PollerProcess({ROOM_QUEUE.name})
+            publisher.start_in_thread()
             try:
                 http = http_gateway.start_in_thread(app, "127.0.0.1", free_port())
                 try:

@@ -22,8 +22,8 @@ def forget() -> None:
 
     postgres.close_pool()
     settings.cache_clear()
-    aws.client.cache_clear()
-    push._client.cache_clear()
+    aws._new_client.cache_clear()
+    push._new_client.cache_clear()
     connections._register_fingerprint.cache_clear()
     room_queue._queue_url.cache_clear()
     timing_queue._queue_url.cache_clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,8 +20,19 @@ SERVICE_NAMES = {
 }
 
 
-@functools.cache
+_creating = threading.Lock()
+
+
 def client(service: str) -> Any:
+    """The service's client, created once even when many threads ask at once: a cold room fan-out
+    asks from 48 threads, and 48 concurrent creations (each loads the service model) stalled its
+    first push for seconds."""
+    with _creating:
+        return _new_client(service)
+
+
+@functools.cache
+def _new_client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 

@@ -200,6 +200,11 @@ class SqsPoller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    @property
+    def queue_names(self) -> list[str]:
+        """The queues this poller polls."""
+        return [source.queue_name for source in self._sources]
+
     def poll_once(self) -> int:
         """One receive per event source, then invoke and acknowledge; returns the records handed over.
 

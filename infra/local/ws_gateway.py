@@ -215,6 +215,9 @@ class WsGateway:
             process_response=self._process_response,
             open_timeout=INTEGRATION_TIMEOUT_S + 1,
             max_size=self.max_message_bytes,
+            # API Gateway negotiates no permessage-deflate; compressing every push also cost this
+            # process the CPU the room fan-out needs (PerMessageDeflate.encode in bench_load's profile).
+            compression=None,
             logger=_PROTOCOL_LOG,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])

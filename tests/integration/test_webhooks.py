@@ -366,6 +366,34 @@ def test_redirects_and_timeouts_are_failed_attempts(team: Team, receiver: Receiv
 # --- at-least-once without needless duplicates ----------------------------------------------------------
 
 
+def test_the_worker_in_a_process_of_its_own_delivers_as_make_dev_runs_the_room_publisher(
+    stack: Stack, team: Team, receiver: Receiver, queue_url: str
+) -> None:
+    from chalicelib.resources import WEBHOOK_QUEUE
+    from infra.local.poller_process import PollerProcess
+
+    hook = team.subscribe(receiver.url)
+    child = PollerProcess({WEBHOOK_QUEUE.name})  # inherits this process's environment, as make dev's does
+    child.start_in_thread()
+    try:
+        team.write_event()
+        (item,) = team.deliveries(hook["id"])
+        deadline = time.monotonic() + DEADLINE_S
+        while status_of(team, hook["id"], item["id"]) != "succeeded":
+            assert time.monotonic() < deadline, "the child process never delivered"
+            time.sleep(0.1)
+    finally:
+        child.stop()
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [item["id"]]
+
+
+def test_a_poller_process_for_a_queue_the_app_does_not_handle_fails_to_start(stack: Stack) -> None:
+    from infra.local.poller_process import PollerProcess
+
+    with pytest.raises(RuntimeError, match="did not start"):
+        PollerProcess({"race-no-such-queue"}).start_in_thread()
+
+
 def test_a_worker_killed_after_the_post_is_redelivered_with_the_same_webhook_id(
     stack: Stack, team: Team, receiver: Receiver, worker: SqsPoller
 ) -> None:

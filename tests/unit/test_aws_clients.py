@@ -1,0 +1,61 @@
+"""boto3 clients are made once per container, even when many threads ask for the first one at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.caches import forget as reset_caches
+from chalicelib.realtime import push
+from chalicelib.store import aws
+
+pytestmark = pytest.mark.unit
+
+ENV = {
+    "STAGE": "local",
+    "JWT_SECRET": "s" * 40,
+    "DATABASE_URL": "postgresql://x/y",
+    "WEBHOOK_KEY": "k" * 43 + "=",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+}
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    reset_caches()
+    yield
+    reset_caches()
+
+
+def all_at_once(get: Callable[[], Any], threads: int = 24) -> list[Any]:
+    """`get()` from `threads` threads released together, as a cold fan-out's workers are."""
+    start = threading.Barrier(threads)
+    got: list[Any] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(get())
+
+    workers = [threading.Thread(target=ask) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return got
+
+
+def test_the_management_client_is_made_once_under_a_cold_fan_out() -> None:
+    got = all_at_once(lambda: push._client("http://127.0.0.1:9/local"))
+    assert len({id(c) for c in got}) == 1  # 24 creations cost a cold publisher seconds per push
+
+
+def test_a_service_client_is_made_once_under_concurrent_first_use() -> None:
+    got = all_at_once(lambda: aws.client("dynamodb"))
+    assert len({id(c) for c in got}) == 1
