@@ -5,7 +5,7 @@ POST per member and message, about 0.6 ms of boto3 CPU each) no longer competes 
 requests for one interpreter lock. Measured in bench_load: see docs/decisions.md.
 
 `python -m infra.local.poller_process QUEUE...` polls the named queues of the app with the
-environment it inherits, until its stdin closes or it gets SIGTERM. Its output is the parent's.
+environment it inherits, until its stdin closes or it gets SIGTERM. Its output goes to the parent's stderr.
 """
 
 from __future__ import annotations
@@ -73,14 +73,15 @@ class PollerProcess:
 
 
 def _forward(child: subprocess.Popen[str], ready: threading.Event) -> None:
-    """The child's output, line by line, to ours (so `make dev`'s log keeps it); notes its ready line."""
+    """The child's output, line by line, to our stderr (so `make dev`'s log keeps it, and our stdout
+    stays what the caller prints: bench.common's serve answers on it); notes its ready line."""
     assert child.stdout is not None
     for line in child.stdout:
         if line.strip() == READY:
             ready.set()
             continue
-        sys.stdout.write(line)
-        sys.stdout.flush()
+        sys.stderr.write(line)
+        sys.stderr.flush()
     ready.set()  # it ended: the starter looks at its exit status
 
 

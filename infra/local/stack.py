@@ -120,6 +120,8 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     from infra.local import http_gateway, static
     from infra.local.maintenance import Gate, Maintenance
     from infra.local.scheduler import Scheduler
+    from chalicelib.resources import ROOM_QUEUE
+    from infra.local.poller_process import PollerProcess
     from infra.local.sqs_poller import SqsPoller
     from infra.local.ws_gateway import WsGateway
 
@@ -144,13 +146,19 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     api.gate = gate
     stack.callback(api.server_close)
     stack.callback(api.shutdown)
-    poller = SqsPoller(app, boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"]))
+    # The room publisher in a process of its own, as Lambda runs it apart from the API: its fan-out
+    # (a management-API POST per member and message) does not wait for the API's requests' turn
+    # at this process's interpreter lock (docs/decisions.md). The other queues' workers stay here.
+    publisher = PollerProcess({ROOM_QUEUE.name})
+    publisher.start_in_thread()
+    stack.callback(publisher.stop)
+    poller = SqsPoller(app, boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"]), skip={ROOM_QUEUE.name})
     poller.start_in_thread()
     stack.callback(poller.stop)
     scheduler = Scheduler(app)
     scheduler.start_in_thread()
     stack.callback(scheduler.stop)
-    Maintenance(directory, gate, [poller, scheduler]).install_signals()  # `make restore` pauses us
+    Maintenance(directory, gate, [poller, publisher, scheduler]).install_signals()  # `make restore` pauses us
     urls = {"api": f"http://{HOST}:{ports.api}", "ws": f"ws://{HOST}:{ports.ws}"}
     from infra.local.docs_site import build
 

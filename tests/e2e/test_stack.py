@@ -42,6 +42,7 @@ def test_setup_smoke_teardown(tmp_path: Path) -> None:
         )
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert smoke.stdout.count("PASS ") == 6
+        _a_lap_reaches_a_room_member(ports["API_PORT"], ports["WS_PORT"])
         _no_secrets_in_the_log(ports["API_PORT"], tmp_path / "state" / "logs" / "stack.log")
     finally:
         down = run("./teardown.sh", "--wipe")
@@ -49,6 +50,36 @@ def test_setup_smoke_teardown(tmp_path: Path) -> None:
     assert not is_listening("127.0.0.1", ports["API_PORT"])
     assert not is_listening("127.0.0.1", ports["EMULATOR_PORT"])
     assert not (tmp_path / "state").exists()
+
+
+def _a_lap_reaches_a_room_member(api_port: int, ws_port: int) -> None:
+    """A lap written over HTTP reaches a joined member: through the room queue and the publisher
+    process the stack runs beside itself."""
+    import json
+
+    import requests
+    from websockets.sync.client import connect
+
+    api = f"http://127.0.0.1:{api_port}"
+    token = requests.post(
+        f"{api}/auth/login", json={"email": "jamie@apexracing.io", "password": "sebring12h"}, timeout=30
+    ).json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    sheet = requests.get(f"{api}/run-sheets?limit=1", headers=auth, timeout=30).json()["items"][0]
+    with connect(f"ws://127.0.0.1:{ws_port}/?token={token}", open_timeout=30) as ws:
+        ws.send(json.dumps({"action": "join", "sessionId": sheet["sessionId"]}))
+        while json.loads(ws.recv(timeout=30))["type"] != "joined":
+            pass
+        lap = requests.post(
+            f"{api}/laps",
+            json={"runSheetId": sheet["id"], "lapNumber": 901, "lapTimeMs": 101_234},
+            headers=auth,
+            timeout=30,
+        )
+        assert lap.status_code == 201, lap.text
+        while (frame := json.loads(ws.recv(timeout=30)))["type"] != "lap.create":
+            pass
+        assert frame["data"]["id"] == lap.json()["id"]
 
 
 def _no_secrets_in_the_log(api_port: int, log: Path) -> None:
