@@ -117,11 +117,11 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     """Start every server of the stack in this process; return their URLs."""
     import boto3
 
+    from chalicelib.resources import ROOM_QUEUE
     from infra.local import http_gateway, static
     from infra.local.maintenance import Gate, Maintenance
-    from infra.local.scheduler import Scheduler
-    from chalicelib.resources import ROOM_QUEUE
     from infra.local.poller_process import PollerProcess
+    from infra.local.scheduler import Scheduler
     from infra.local.sqs_poller import SqsPoller
     from infra.local.ws_gateway import WsGateway
 
