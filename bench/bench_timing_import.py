@@ -81,6 +81,10 @@ def main() -> None:
             _reset_caches()
             import psycopg
 
+            from chalicelib import wiring
+
+            wiring.install()  # the domain's sinks, as app.py registers them (imports.start writes events)
+
             from chalicelib.domain.caller import Caller
             from chalicelib.timing import imports
 

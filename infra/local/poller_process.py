@@ -100,6 +100,7 @@ def main(queues: list[str]) -> int:
     from infra.local.sqs_poller import SqsPoller
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)  # one "found credentials" per client
     settings()  # fail fast on a bad environment, before polling anything
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
