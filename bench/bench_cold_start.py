@@ -14,7 +14,8 @@ from bench.common import REPO, Stack, account_id_for, emit, fmt, local_stack, to
 
 TARGETS = {"cold_start_events": "<= 1.5x"}
 WHY_BEHIND = {
-    "cold_start_events": "Borderline (1.4-1.6x across runs): `import app` (~65 ms: Chalice ~22 ms, the "
+    "cold_start_events": "Borderline: 1.4-1.6x across runs on Python 3.11, 1.7x on 3.12 (Lambda's runtime "
+    "since #18; its imports cost ~15-20% more CPU). `import app` (~65-95 ms: Chalice ~22 ms, the "
     "standard library's logging/re/dataclasses/typing, our blueprints) comes on top of what the floor does; "
     "heavy imports (psycopg, boto3, PyJWT, Powertools) are already deferred to the first request.",
 }

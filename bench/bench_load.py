@@ -35,6 +35,18 @@ TARGETS = {
     "lap_write_p99_under_load": "<= 2x",
     "push_lag_p99_under_load": "<= 250 ms",
 }
+WHY_BEHIND = {
+    "lap_write_p99_under_load": "A lap write does far more than the floor's read: its transaction (lap, domain "
+    "event, webhook outbox) and, after the commit, two SQS sends through moto, one after the other (room message, "
+    "then webhook message: ~17 + 16 ms p50, ~60 + 55 ms p99 under this load). POST /laps p50 is ~85 ms against "
+    "GET's ~11 ms, so the p99 ratio stays above 2 unless the floor is inflated by saturation. Next: send the two "
+    "after-commit messages concurrently (docs/decisions.md).",
+    "push_lag_p99_under_load": "Was 17-25 s; 0.7-1.2 s since the publisher left the API's process and its "
+    "stalls were fixed (docs/decisions.md). What is left is the fan-out's CPU on 2 shared cores: 400 "
+    "management-API POSTs/s (8 laps/s x 50 members), ~0.6 ms of boto3 each in the publisher plus ~0.3 ms in "
+    "the gateway process, which also serves the viewers' back-to-back reads. In AWS neither share runs on the "
+    "API's CPU. Next: the WebSocket gateway in a process apart from the HTTP API, as API Gateway is.",
+}
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 WRITE_INTERVAL_S = float(os.environ.get("LOAD_WRITE_INTERVAL_S", "0.5"))
 # 0: viewers read back to back (the machine saturated, as the issue's baseline was measured); e.g.

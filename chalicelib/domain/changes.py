@@ -12,7 +12,9 @@ messages). Those never undo a committed write: whatever fails, the consumers' sw
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -173,12 +175,39 @@ def write(caller: Caller) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], 
 
 
 def after_commit(recorder: Recorder) -> None:
-    """Once the recorder's transaction has committed: each sink's after-commit part, in registration
-    order (whatever fails here, the consumers' sweeps do later)."""
-    for name, sink in recorder.sinks.items():
-        try:
-            sink.committed()
-        except Exception:
-            from chalicelib.observability import logger
+    """Once the recorder's transaction has committed: every sink's after-commit part, at once, and
+    the write answers when the slowest is done (whatever fails here, the consumers' sweeps do later).
 
-            logger().exception("an after-commit sink failed; its sweep catches up", extra={"sink": name})
+    The parts are independent network calls (the room message and the webhook messages are sends to
+    two queues; closing sockets is the management API): one after the other, a lap write waited for
+    their sum (two SQS sends, ~17 + 16 ms p50 under bench_load). No order between them is promised
+    to anyone: each consumer is downstream of its own queue, and the room publisher re-checks access
+    before every push whatever the access sink has closed yet.
+    """
+    parts = list(recorder.sinks.items())
+    if len(parts) == 1:
+        _after_commit_part(*parts[0])
+        return
+    import contextvars
+
+    # Each part in the request's context (the logger's keys, the caller's idempotency key).
+    pending = [
+        _parts_pool().submit(contextvars.copy_context().run, _after_commit_part, name, sink) for name, sink in parts
+    ]
+    for done in pending:
+        done.result()
+
+
+def _after_commit_part(name: str, sink: SinkTransaction) -> None:
+    try:
+        sink.committed()
+    except Exception:
+        from chalicelib.observability import logger
+
+        logger().exception("an after-commit sink failed; its sweep catches up", extra={"sink": name})
+
+
+@functools.cache
+def _parts_pool() -> concurrent.futures.ThreadPoolExecutor:
+    # A few threads for the container's life: a request's parts are at most one per sink.
+    return concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="after-commit")

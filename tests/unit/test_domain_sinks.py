@@ -95,12 +95,34 @@ def test_a_failing_after_commit_part_does_not_stop_the_next_sink(only: list[Any]
     recorder = Recorder(FakeConnection(), caller())  # type: ignore[arg-type]
     recorder.record("lap", "create", {"id": "l1"}, session_id=SESSION)
     changes.after_commit(recorder)  # never raises: the write is committed
-    assert [step for step, _ in only] == [
-        "rooms.recorded",
-        "webhooks.recorded",
-        "rooms.committed",
-        "webhooks.committed",
-    ]
+    steps = [step for step, _ in only]
+    assert steps[:2] == ["rooms.recorded", "webhooks.recorded"]
+    assert sorted(steps[2:]) == ["rooms.committed", "webhooks.committed"]  # run at once: no order between them
+
+
+def test_after_commit_parts_run_at_once_so_a_write_waits_for_the_slowest_not_their_sum() -> None:
+    import threading
+
+    both = threading.Barrier(2, timeout=5)  # one after the other, the first would wait here in vain
+
+    class Waiting:
+        def recorded(self, events: Sequence[DomainEvent], *, live: bool) -> None:
+            pass
+
+        def committed(self) -> None:
+            both.wait()
+
+    saved = dict(sinks._registered)
+    sinks._registered.clear()
+    try:
+        for name in ("rooms", "webhooks"):
+            sinks.register(name, lambda conn: Waiting())
+        recorder = Recorder(FakeConnection(), caller())  # type: ignore[arg-type]
+        changes.after_commit(recorder)
+        assert not both.broken
+    finally:
+        sinks._registered.clear()
+        sinks._registered.update(saved)
 
 
 def test_a_write_before_wiring_is_refused_not_lost(only: list[Any]) -> None:
