@@ -32,8 +32,9 @@ def _access(conn: psycopg.Connection[dict[str, Any]]) -> SinkTransaction:
 
 
 def install() -> None:
-    """Register the sinks: access first (sockets that lost it close before anything else is sent),
-    then rooms before webhooks (a write's room push precedes its webhook messages); idempotent."""
+    """Register the sinks (idempotent): access, rooms, webhooks. Their after-commit parts run at once:
+    a push never reaches a socket that lost access anyway, because the publisher re-checks access
+    before each page it sends."""
     from chalicelib.domain import sinks
 
     sinks.register("access", _access)

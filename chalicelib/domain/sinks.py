@@ -49,7 +49,8 @@ _registered: dict[str, Sink] = {}
 
 
 def register(name: str, sink: Sink) -> None:
-    """Add (or replace, by name) a consumer of every later write; registration order is delivery order."""
+    """Add (or replace, by name) a consumer of every later write. Its in-transaction part hears events
+    in registration order; the after-commit parts of all sinks run at once (domain/changes.py)."""
     _registered[name] = sink
 
 
