@@ -83,12 +83,20 @@ class _Worker(Protocol):
     def stop(self) -> None: ...
 
 
+class _Pausable(Protocol):
+    """A Gate, or a child process that keeps one (the WebSocket gateway's)."""
+
+    def pause(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool: ...
+
+    def resume(self) -> None: ...
+
+
 class Maintenance:
     """The stack side: pause and resume the API, the WebSocket handlers and the workers together."""
 
-    def __init__(self, directory: Path, gate: Gate, workers: list[_Worker]) -> None:
+    def __init__(self, directory: Path, gates: list[_Pausable], workers: list[_Worker]) -> None:
         self.directory = directory
-        self.gate = gate
+        self.gates = gates
         self.workers = workers
         self._lock = threading.Lock()
 
@@ -107,7 +115,7 @@ class Maintenance:
 
         with self._lock:
             print("maintenance: pausing the API, WebSocket handlers and workers for a database swap", flush=True)
-            drained = self.gate.pause()
+            drained = all([gate.pause() for gate in self.gates])  # a list: every gate closes
             for worker in self.workers:
                 worker.stop()
             caches.forget()  # closes the pool: no connection or prepared statement survives the swap
@@ -121,7 +129,8 @@ class Maintenance:
             caches.forget()
             for worker in self.workers:
                 worker.start_in_thread()
-            self.gate.resume()
+            for gate in reversed(self.gates):
+                gate.resume()
             (self.directory / f"{RECORD}.json").unlink(missing_ok=True)
             print("maintenance: resumed with fresh connections", flush=True)
 

@@ -119,11 +119,11 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
 
     from chalicelib.resources import ROOM_QUEUE
     from infra.local import http_gateway, static
+    from infra.local.gateway_process import GatewayProcess
     from infra.local.maintenance import Gate, Maintenance
     from infra.local.poller_process import PollerProcess
     from infra.local.scheduler import Scheduler
     from infra.local.sqs_poller import SqsPoller
-    from infra.local.ws_gateway import WsGateway
 
     management_port = free_port()
     env["WS_MANAGEMENT_URL"] = f"http://{HOST}:{management_port}/local"
@@ -138,8 +138,10 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     from app import app
 
     gate = Gate()
-    ws = WsGateway(app, HOST, ports.ws, management_port=management_port)
-    ws.gate = gate
+    # The WebSocket gateway in a process of its own, as API Gateway runs apart from the functions: a
+    # room fan-out's management-API POSTs do not wait for the API's requests at this process's
+    # interpreter lock (docs/decisions.md). It runs the app's WebSocket handlers itself.
+    ws = GatewayProcess(HOST, ports.ws, management_port)
     ws.start_in_thread()
     stack.callback(ws.stop)
     api = http_gateway.start_in_thread(app, HOST, ports.api)
@@ -158,8 +160,8 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     scheduler = Scheduler(app)
     scheduler.start_in_thread()
     stack.callback(scheduler.stop)
-    Maintenance(directory, gate, [poller, publisher, scheduler]).install_signals()  # `make restore` pauses us
-    urls = {"api": f"http://{HOST}:{ports.api}", "ws": f"ws://{HOST}:{ports.ws}"}
+    Maintenance(directory, [gate, ws], [poller, publisher, scheduler]).install_signals()  # `make restore` pauses us
+    urls = {"api": f"http://{HOST}:{ports.api}", "ws": ws.url}
     from infra.local.docs_site import build
 
     docs_site = directory / "docs-site"

@@ -130,6 +130,23 @@ def test_restore_with_the_stack_running(running: RunningStack, tmp_path: Path) -
             "SELECT count(*) FROM laps l JOIN accounts a ON a.id = l.account_id WHERE a.slug = 'apex-racing'"
         ).fetchone()[0]  # type: ignore[index]
     assert laps_before > mine > 0 and len(laps) == min(mine, 500)
+    # The WebSocket gateway (a process of its own) was paused and resumed too, with fresh pools.
+    assert _joins_a_room(running, headers) == "joined"
+
+
+def _joins_a_room(stack: RunningStack, headers: dict[str, str]) -> str:
+    """The answer to a `join` of a seeded session over the running stack's WebSocket gateway."""
+    import json
+
+    from websockets.sync.client import connect
+
+    sessions = requests.get(f"{stack.api_url}/sessions", headers=headers, timeout=30).json()["items"]
+    token = headers["Authorization"].removeprefix("Bearer ")
+    with connect(f"ws://127.0.0.1:{stack.env['WS_PORT']}/?token={token}") as ws:
+        ws.send(json.dumps({"action": "join", "sessionId": sessions[0]["id"]}))
+        while (message := json.loads(ws.recv(timeout=30)))["type"] not in ("joined", "error"):
+            pass
+    return str(message["type"])
 
 
 def test_a_backup_restored_into_a_wiped_stack_brings_back_plugin_bundles_and_attachments(
