@@ -14,7 +14,7 @@ from contextlib import contextmanager
 def forget() -> None:
     """Close the PostgreSQL pool and drop every cached setting, client and queue URL."""
     from chalicelib.config import settings
-    from chalicelib.realtime import push, room_queue
+    from chalicelib.realtime import push, room_queue, roster
     from chalicelib.store import aws, connections, postgres
     from chalicelib.timing import queue as timing_queue
     from chalicelib.webhooks import queue as webhook_queue
@@ -26,6 +26,7 @@ def forget() -> None:
     push._new_client.cache_clear()
     connections._register_fingerprint.cache_clear()
     room_queue._queue_url.cache_clear()
+    roster.forget()
     timing_queue._queue_url.cache_clear()
     webhook_queue._queue_url.cache_clear()
     schedule.policy.cache_clear()

@@ -32,7 +32,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from chalicelib.realtime import push, room_keys
+from chalicelib.realtime import push, room_keys, roster
 from chalicelib.realtime.access import reachable
 from chalicelib.store import connections
 from chalicelib.store.connections import LoggedMessage
@@ -129,8 +129,9 @@ def publish(events: list[DomainEvent]) -> None:
 
 def _publish_page(session_id: str, entries: list[tuple[int, Callable[[int], str]]]) -> None:
     """Log the entries, then send them (or wait for the turn's holder to). The turn is tried first:
-    its answer says where the log ends, so when it is free (the common case) the page costs four
-    DynamoDB calls (turn, log, members, end of turn), not six; when it is taken, the same answer
+    its answer says where the log ends, so when it is free (the common case) the page costs three
+    DynamoDB calls (turn, log, end of turn; plus the members when someone joined or left since the
+    last round, realtime/roster.py), and the page is sent as logged, not read back; when it is taken, the same answer
     serves the logging and the publisher waits for the holder as before."""
     holder = uuid.uuid4().hex
     ours, state = _log().try_turn(session_id, holder, LEASE_MS)
@@ -148,7 +149,7 @@ def _publish_page(session_id: str, entries: list[tuple[int, Callable[[int], str]
     # Every number up to our last message is written (numbers are taken by writing them), so the
     # holder may send up to it; what others logged after it, end_turn's answer shows.
     head = max(state.seq, until_seq or 0)
-    deliver(session_id, until_seq=until_seq, held=(holder, replace(state, seq=head)))
+    deliver(session_id, until_seq=until_seq, held=(holder, replace(state, seq=head)), written=logged)
 
 
 def _last_seq(logged: list[LoggedMessage]) -> int | None:
@@ -160,6 +161,7 @@ def deliver(
     endpoint_url: str | None = None,
     until_seq: int | None = None,
     held: tuple[str, connections.RoomState] | None = None,
+    written: list[LoggedMessage] | None = None,
 ) -> None:
     """Send what the room has logged but not sent yet.
 
@@ -170,14 +172,17 @@ def deliver(
     sending a busy room's traffic for everyone else. Without `until_seq` (the sweep), it sends
     until nothing is left or DELIVER_BUDGET_S runs out, and returns at once when the turn is taken
     (the holder looks again after its turn). `held` is (holder, room state) when the caller already
-    holds the turn: the first round sends from there.
+    holds the turn: the first round sends from there, and `written` (what the caller has just logged)
+    spares it reading those messages back.
     """
     deadline = time.monotonic() + DELIVER_BUDGET_S
     pause_s = PUBLISHER_POLL_S
     own_sent_at: float | None = None
     while True:
+        known: dict[int, str] = {}
         if held is not None:
             (holder, state), held = held, None
+            known = {m.seq: m.body for m in written or ()}
         else:
             if until_seq is not None and own_sent_at is None:
                 seen = _log().state(session_id)
@@ -196,7 +201,7 @@ def deliver(
                     return  # the holder looks again after its turn
                 continue
             state = taken
-        after = _drain_and_end(session_id, holder, state, endpoint_url)
+        after = _drain_and_end(session_id, holder, state, endpoint_url, known)
         if after is None or not _unsent(after):
             return
         now = time.monotonic()
@@ -250,18 +255,23 @@ def turn(session_id: str, endpoint_url: str | None = None) -> Iterator[Position]
 
 
 def _drain_and_end(
-    session_id: str, holder: str, state: connections.RoomState, endpoint_url: str | None
+    session_id: str,
+    holder: str,
+    state: connections.RoomState,
+    endpoint_url: str | None,
+    known: dict[int, str] | None = None,
 ) -> connections.RoomState | None:
     """While holding the turn: send the logged messages after `state.sentSeq` up to `state.seq`, a
     page at a time, then give the turn up recording how far it got. Returns the room's state after
-    (None when the turn was lost)."""
+    (None when the turn was lost). `known` maps seqs to the frames just logged under them: a page
+    made only of those is not read back from the log."""
     sent_seq = state.sent_seq
     try:
         while state.seq > sent_seq:
-            # Re-checked before every page: a connection whose principal lost access gets nothing more.
-            members = reachable(connections.member_principals(session_id), endpoint_url)
+            # Access is re-checked before every page: a connection whose principal lost it gets nothing more.
+            members = reachable(roster.principals(session_id, state), endpoint_url)
             # An empty room has nobody to send to: its log is kept for resumes, the turn moves on.
-            page = _log().read(session_id, sent_seq + 1, state.seq, PAGE_MESSAGES) if members else []
+            page = _page(session_id, sent_seq, state.seq, known or {}) if members else []
             # Absent entries (expired: the room was not sent to for WINDOW_S) are skipped.
             upto = page[-1].seq if len(page) == PAGE_MESSAGES else state.seq
             if page:
@@ -277,6 +287,14 @@ def _drain_and_end(
         _log().end_turn(session_id, holder, sent_seq)
         raise
     return _log().end_turn(session_id, holder, sent_seq)
+
+
+def _page(session_id: str, sent_seq: int, head: int, known: dict[int, str]) -> list[LoggedMessage]:
+    """The next page after `sent_seq`: from `known` when it holds every one of its seqs, else from the log."""
+    wanted = range(sent_seq + 1, min(head, sent_seq + PAGE_MESSAGES) + 1)
+    if known and all(seq in known for seq in wanted):
+        return [LoggedMessage(seq, known[seq]) for seq in wanted]
+    return _log().read(session_id, sent_seq + 1, head, PAGE_MESSAGES)
 
 
 def forget(connection_ids: set[str], session_id: str) -> None:

@@ -191,6 +191,7 @@ def join_room(session_id: str, connection: dict[str, Any]) -> dict[str, Any]:
     with translated_errors("dynamodb"):
         client("dynamodb").put_item(TableName=_table(), Item=mirror_item)
         client("dynamodb").put_item(TableName=_table(), Item=room_item)
+    _count_roster_change(session_id)
     return {
         "connectionId": cid,
         "userId": connection.get("userId"),
@@ -204,6 +205,20 @@ def leave_room(session_id: str, connection_id: str) -> None:
     with translated_errors("dynamodb"):
         client("dynamodb").delete_item(TableName=_table(), Key=_key(f"room#{session_id}", f"conn#{connection_id}"))
         client("dynamodb").delete_item(TableName=_table(), Key=_key(f"conn#{connection_id}", f"room#{session_id}"))
+    _count_roster_change(session_id)
+
+
+def _count_roster_change(session_id: str) -> None:
+    """Number the room's membership change on its state item (`roster`), after the change is
+    written: a publisher that finds the number it last read the members under reuses that list
+    (realtime/roster.py); one that finds another number reads them again."""
+    with translated_errors("dynamodb"):
+        client("dynamodb").update_item(
+            TableName=_table(),
+            Key=_key(f"room#{session_id}", "turn"),
+            UpdateExpression="ADD roster :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
 
 
 def is_member(session_id: str, connection_id: str) -> bool:
@@ -247,13 +262,15 @@ def member_ids(session_id: str) -> list[str]:
 
 
 def member_principals(session_id: str) -> list[dict[str, Any]]:
-    """The room's live members with who each acts for (what the fan-out re-checks before sending)."""
+    """The room's live members with who each acts for (what the fan-out re-checks before sending),
+    and when each membership expires (`expiresAt`, epoch seconds; absent: never)."""
     items = _query(f"room#{session_id}", "conn#", projection="sk, accountId, userId, apiKeyId, secretFp, expiresAt")
     return [
         {
             "connectionId": item["sk"]["S"].removeprefix("conn#"),
             "accountId": item["accountId"]["S"],
             **{name: item[name]["S"] for name in ("userId", "apiKeyId", "secretFp") if name in item},
+            **({"expiresAt": int(item["expiresAt"]["N"])} if "expiresAt" in item else {}),
         }
         for item in items
     ]
@@ -325,6 +342,7 @@ class RoomState:
     holder: str | None  # who may fan out now
     lease_until_ms: int
     epoch: str | None = None  # the numbering's id (None only before the state item was first written)
+    roster: int | None = None  # counts the room's joins and leaves (None: none since rosters exist)
 
 
 # Sets the epoch only on the update that creates the state item (or the first since epochs exist).
@@ -580,6 +598,7 @@ def _state(item: dict[str, Any]) -> RoomState:
         holder=item.get("holder", {}).get("S"),
         lease_until_ms=int(item.get("leaseUntilMs", {}).get("N", "0")),
         epoch=item.get("epoch", {}).get("S"),
+        roster=int(item["roster"]["N"]) if "roster" in item else None,
     )
 
 

@@ -224,6 +224,87 @@ def test_ping_answers_pong_with_the_server_time(stack: Stack, team: Team) -> Non
     assert pong["serverTime"].endswith("Z") and pong["serverTime"][:4].isdigit()
 
 
+# The roster: the publisher reuses a room's member list until someone joins or leaves
+
+
+def test_a_member_who_joins_between_two_writes_gets_the_second(stack: Stack, team: Team) -> None:
+    sid = team.session_id
+    with Member(stack, team.owner.token or "") as a, Member(stack, team.engineer.token or "") as b:
+        with Member(stack, team.owner.token or "") as c:  # joins and leaves: whatever counts, counts from here
+            c.join(sid)
+        a.join(sid)
+        team.record(1)
+        first = a.changes(1)[0]["seq"]  # the publisher now knows the room as [a]
+        assert b.join(sid)["seq"] == first
+        team.record(1)
+        assert _seqs(a.changes(1)) == _seqs(b.changes(1)) == [first + 1]
+
+
+def test_a_member_who_leaves_gets_nothing_more_while_still_connected(stack: Stack, team: Team) -> None:
+    sid = team.session_id
+    with Member(stack, team.owner.token or "") as a, Member(stack, team.engineer.token or "") as b:
+        a.join(sid)
+        b.join(sid)
+        team.record(1)
+        assert len(a.changes(1)) == len(b.changes(1)) == 1  # the publisher now knows the room as [a, b]
+        b.send({"action": "leave", "sessionId": sid})
+        b.next("left")
+        team.record(1)
+        assert len(a.changes(1)) == 1
+        assert b.quiet()
+
+
+def test_the_publisher_reads_a_rooms_members_again_only_after_a_join_or_leave(
+    stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.realtime import roster
+
+    reads: list[str] = []
+    read = roster.connections.member_principals
+
+    def counted(session_id: str) -> list[dict[str, Any]]:
+        reads.append(session_id)
+        return read(session_id)
+
+    monkeypatch.setattr(roster.connections, "member_principals", counted)
+    with Member(stack, team.owner.token or "") as a, Member(stack, team.engineer.token or "") as b:
+        a.join(team.session_id)
+        team.record(1)
+        a.changes(1)
+        reads.clear()
+        for _ in range(3):
+            team.record(1)
+            a.changes(1)
+        assert reads == []  # three rounds, one list
+        b.join(team.session_id)
+        reads.clear()
+        team.record(1)
+        a.changes(1)
+        b.changes(1)
+        assert reads.count(team.session_id) >= 1
+
+
+def test_the_publisher_sends_what_it_has_just_logged_without_reading_it_back(
+    stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.store import connections
+
+    reads: list[tuple[int, int]] = []
+    read = connections.logged_messages
+
+    def counted(session_id: str, first_seq: int, last_seq: int, limit: int) -> list[Any]:
+        reads.append((first_seq, last_seq))
+        return read(session_id, first_seq, last_seq, limit)
+
+    monkeypatch.setattr(connections, "logged_messages", counted)
+    with Member(stack, team.owner.token or "") as a:
+        a.join(team.session_id)
+        reads.clear()
+        team.record(3)
+        assert len(a.changes(3)) == 3
+    assert reads == []
+
+
 # Resume and resync
 
 

@@ -29,6 +29,7 @@ ENV = {
 def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("OUTBOUND_ALLOW", raising=False)  # an integration test's receivers may have set it
     reset_caches()
     yield
     reset_caches()
