@@ -69,12 +69,19 @@ def encode(message: dict[str, Any]) -> bytes:
 
 def post(connection_id: str, data: bytes, endpoint_url: str | None = None) -> str:
     """POST one frame: SENT, GONE (410: the connection no longer exists) or FAILED (anything else)."""
+    from chalicelib.realtime.poster import poster
+
     try:
-        _client(endpoint_url or management_url()).post_to_connection(ConnectionId=connection_id, Data=data)
+        status = poster(endpoint_url or management_url(), settings().aws_region, FANOUT_WORKERS + 2).post(
+            connection_id, data
+        )
     except Exception as exc:
-        if type(exc).__name__ == "GoneException":
-            return GONE
         logger().warning("push failed", extra={"connection_id": connection_id, "error": type(exc).__name__})
+        return FAILED
+    if status == 410:
+        return GONE
+    if not 200 <= status < 300:
+        logger().warning("push failed", extra={"connection_id": connection_id, "status": status})
         return FAILED
     return SENT
 
