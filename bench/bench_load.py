@@ -36,16 +36,18 @@ TARGETS = {
     "push_lag_p99_under_load": "<= 250 ms",
 }
 WHY_BEHIND = {
-    "lap_write_p99_under_load": "A lap write does far more than the floor's read: its transaction (lap, domain "
-    "event, webhook outbox) and, after the commit, two SQS sends through moto, one after the other (room message, "
-    "then webhook message: ~17 + 16 ms p50, ~60 + 55 ms p99 under this load). POST /laps p50 is ~85 ms against "
-    "GET's ~11 ms, so the p99 ratio stays above 2 unless the floor is inflated by saturation. Next: send the two "
-    "after-commit messages concurrently (docs/decisions.md).",
-    "push_lag_p99_under_load": "Was 17-25 s; 0.7-1.2 s since the publisher left the API's process and its "
-    "stalls were fixed (docs/decisions.md). What is left is the fan-out's CPU on 2 shared cores: 400 "
-    "management-API POSTs/s (8 laps/s x 50 members), ~0.6 ms of boto3 each in the publisher plus ~0.3 ms in "
-    "the gateway process, which also serves the viewers' back-to-back reads. In AWS neither share runs on the "
-    "API's CPU. Next: the WebSocket gateway in a process apart from the HTTP API, as API Gateway is.",
+    "lap_write_p99_under_load": "A lap write does far more than the floor's read: about ten PostgreSQL round "
+    "trips (caller, run sheets, event ids, the COPYs of lap and event, webhook outbox, commit) against the "
+    "read's three, then the slower of two concurrent SQS sends through a busy moto (room message, webhook "
+    "message: ~17 ms p50, ~45 ms p99 under this mix). With the machine saturated by the back-to-back viewers "
+    "every round trip waits for a core, so POST p50 (~50 ms) is ~6x GET's and the p99 ratio stays near 3. "
+    "With the viewers at a fixed 25 reads/s each (LOAD_VIEWER_INTERVAL_S=0.04) the floor falls too (ratio ~4).",
+    "push_lag_p99_under_load": "Was 17-25 s, then ~1 s; now ~0.4 s (p50 ~0.27 s). One room's messages go "
+    "through the FIFO queue one batch after another, so a lap waits for the round before its own. A round "
+    "under this mix: SQS receive, room turn, log append, access re-check, ~150 PostToConnection POSTs (3 laps "
+    "x 50 members at ~0.6 ms of the publisher's CPU each, plus the local gateway's share), end of turn, SQS "
+    "delete: ~200 ms on 2 cores that the viewers keep busy. With the viewers at a fixed rate "
+    "(LOAD_VIEWER_INTERVAL_S=0.04) p99 is ~0.36 s: the round's CPU, not the saturation, is what is left.",
 }
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 WRITE_INTERVAL_S = float(os.environ.get("LOAD_WRITE_INTERVAL_S", "0.5"))
