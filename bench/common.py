@@ -94,12 +94,13 @@ def backing_services(*, seed: bool = True) -> Iterator[tuple[str, str]]:
 
 @contextmanager
 def local_stack(*, seed: bool = True) -> Iterator[Stack]:
-    """The whole platform on 127.0.0.1 in this process (gateways as threads); stopped and wiped on exit."""
+    """The whole platform on 127.0.0.1 as `make dev` runs it (the HTTP API in this process, the
+    WebSocket gateway and the room publisher in processes of their own); stopped and wiped on exit."""
     from chalicelib.resources import ROOM_QUEUE
     from infra.local import http_gateway
+    from infra.local.gateway_process import GatewayProcess
     from infra.local.poller_process import PollerProcess
     from infra.local.ports import free_port
-    from infra.local.ws_gateway import WsGateway
 
     with backing_services(seed=seed) as (database_url, aws_url):
         management_port = free_port()
@@ -116,7 +117,7 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
             reset_caches()
             from app import app
 
-            ws = WsGateway(app, "127.0.0.1", free_port(), management_port=management_port)
+            ws = GatewayProcess("127.0.0.1", free_port(), management_port)
             ws.start_in_thread()
             # Room pushes go out downstream of the commit, from a process of their own as Lambda runs them.
             publisher = PollerProcess({ROOM_QUEUE.name})
