@@ -72,9 +72,7 @@ def post(connection_id: str, data: bytes, endpoint_url: str | None = None) -> st
     from chalicelib.realtime.poster import poster
 
     try:
-        status = poster(endpoint_url or management_url(), settings().aws_region, FANOUT_WORKERS + 2).post(
-            connection_id, data
-        )
+        status = poster(endpoint_url or management_url(), settings().aws_region).post(connection_id, data)
     except Exception as exc:
         logger().warning("push failed", extra={"connection_id": connection_id, "error": type(exc).__name__})
         return FAILED
