@@ -157,8 +157,10 @@ def _members(ws_url: str, token: str, session_id: str, ready: Any, stop: Any, qu
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        lags = [latest - created for created, latest, members in reached.values() if members == MEMBERS]
-        queue.put((counts, lags))
+        timed = sorted(
+            (created, latest - created) for created, latest, members in reached.values() if members == MEMBERS
+        )
+        queue.put((counts, timed))
 
     asyncio.run(main())
 
@@ -270,7 +272,8 @@ def main() -> None:
         latencies, errors, laps = _run_mix(stack.api_url, token, sheets, SECONDS)
         elapsed = time.monotonic() - started
         stop.set()
-        counts, lags = room_queue.get(timeout=DRAIN_MAX_S + 60)
+        counts, timed = room_queue.get(timeout=DRAIN_MAX_S + 60)
+        lags = [lag for _, lag in timed]
         room.join()
         deadline = time.monotonic() + 60
         while len(_Receiver.delivered) < laps and time.monotonic() < deadline:
@@ -289,6 +292,12 @@ def main() -> None:
         f"load: errors={dict(errors)} laps={laps} room pushes lost={lost} (of {laps * MEMBERS}) "
         f"webhooks delivered={len(_Receiver.delivered)}/{laps}"
     )
+    if timed:  # where the tail is: at the start (joins settling), at the minute sweep, or spread
+        worst = sorted(timed, key=lambda t: t[1])[-5:]
+        print(
+            "load: slowest pushes: "
+            + ", ".join(f"{fmt(lag * 1000)} ms at +{created - timed[0][0]:.1f} s" for created, lag in worst)
+        )
     emit(
         "lap_write_p99_under_load",
         percentile(latencies["POST /laps"], 99) * 1000,
