@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import chalice
@@ -49,9 +49,6 @@ MAX_CONNECTION_S = 7200.0
 MAX_MESSAGE_BYTES = 128 * 1024
 INTEGRATION_TIMEOUT_S = 29.0
 LAMBDA_TIMEOUT_MS = 60_000
-SEND_TIMEOUT_S = 10.0
-
-_T = TypeVar("_T")
 
 
 def new_aws_id() -> str:
@@ -163,9 +160,8 @@ class WsGateway:
         self._thread.start()
         try:
             self._management = ManagementServer(self.host, self.management_port, self.stage, self)
-            self.management_port = self._management.port
             asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=15)
-            self._management.start_in_thread()
+            self.management_port = self._management.port
         except BaseException:
             self.stop()
             raise
@@ -188,7 +184,7 @@ class WsGateway:
         if self._server is not None:
             asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=120)
         if self._management is not None:
-            self._management.stop()
+            asyncio.run_coroutine_threadsafe(self._management.close(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
@@ -207,6 +203,8 @@ class WsGateway:
         self._connections.clear()
 
     async def _listen(self) -> None:
+        assert self._management is not None
+        await self._management.start()
         self._server = await serve(
             self._serve_connection,
             self.host,
@@ -407,23 +405,7 @@ class WsGateway:
             event.update(_single_and_multi("queryStringParameters", query))
         return event
 
-    # The management API's view of connections (ConnectionRegistry), called from its HTTP threads
-
-    def post(self, connection_id: str, data: bytes) -> None:
-        self._run_on_loop(self._post(connection_id, data))
-
-    def info(self, connection_id: str) -> dict[str, Any]:
-        return self._run_on_loop(self._info(connection_id))
-
-    def delete(self, connection_id: str) -> None:
-        self._run_on_loop(self._delete(connection_id))
-
-    def _run_on_loop(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            coro.close()
-            raise ConnectionGoneError("the gateway is stopped")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=SEND_TIMEOUT_S)
+    # The management API's view of connections (ConnectionRegistry), awaited on this loop
 
     def _open(self, connection_id: str) -> tuple[_Connection, ServerConnection]:
         conn = self._connections.get(connection_id)
@@ -431,7 +413,7 @@ class WsGateway:
             raise ConnectionGoneError(connection_id)
         return conn, conn.ws
 
-    async def _post(self, connection_id: str, data: bytes) -> None:
+    async def post(self, connection_id: str, data: bytes) -> None:
         _, ws = self._open(connection_id)
         message: str | bytes
         try:
@@ -443,7 +425,7 @@ class WsGateway:
         except ConnectionClosed as exc:
             raise ConnectionGoneError(connection_id) from exc
 
-    async def _info(self, connection_id: str) -> dict[str, Any]:
+    async def info(self, connection_id: str) -> dict[str, Any]:
         conn, _ = self._open(connection_id)
         return {
             "connectedAt": _iso_ms(conn.connected_at_ms),
@@ -451,7 +433,7 @@ class WsGateway:
             "lastActiveAt": _iso_ms(conn.last_active_ms),
         }
 
-    async def _delete(self, connection_id: str) -> None:
+    async def delete(self, connection_id: str) -> None:
         _, ws = self._open(connection_id)
         self._connections.pop(connection_id, None)
         self._spawn(ws.close(CloseCode.NORMAL_CLOSURE, ""))

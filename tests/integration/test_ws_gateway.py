@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
 import os
@@ -11,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -263,6 +266,57 @@ def test_management_api_posts_describes_and_deletes_connections(
         management.post_to_connection(ConnectionId=connection_id, Data=b"late")
     with pytest.raises(management.exceptions.GoneException):
         management.get_connection(ConnectionId="Ab3dEfGhIAMCJ-Q=")
+
+
+def _raw(gateway: WsGateway, request: bytes) -> bytes:
+    """Send bytes to the management API as they are; everything it answers until it closes (or goes quiet)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", gateway.management_port), timeout=WAIT_S) as sock:
+        sock.sendall(request)
+        sock.settimeout(1.0)
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
+
+
+def test_management_api_keeps_connections_alive_and_answers_each_request(gateway: WsGateway) -> None:
+    with open_client(gateway) as ws:
+        path = f"/local/@connections/{quote(whoami(ws), safe='')}"
+        conn = http.client.HTTPConnection("127.0.0.1", gateway.management_port, timeout=WAIT_S)
+        for body in (b"one", b"two"):
+            conn.request("POST", path, body=body)
+            answer = conn.getresponse()
+            assert (answer.status, answer.read()) == (200, b"")
+            assert answer.getheader("x-amzn-RequestId")
+        conn.close()
+        assert [ws.recv(timeout=WAIT_S), ws.recv(timeout=WAIT_S)] == ["one", "two"]  # UTF-8: text frames
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"PUT /local/@connections/abc HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"403"),
+        (b"POST /prod/@connections/abc HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"403"),
+        (b"POST /local/@connections/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"403"),
+        (b"POST /local/@connections/abc HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"410"),
+        (b"POST /local/@connections/abc HTTP/1.1\r\nContent-Length: 999999\r\n\r\n", b"413"),
+        (b"POST /local/@connections/abc HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"400"),
+        (b"POST /local/@connections/abc HTTP/1.0\r\nContent-Length: 0\r\n\r\n", b"400"),
+        (b"POST /local/@connections/abc HTTP/1.1\r\nContent-Length: x\r\n\r\n", b"400"),
+        (b"nonsense\r\n\r\n", b"400"),
+    ],
+)
+def test_management_api_answers_what_it_cannot_serve_with_an_error(
+    gateway: WsGateway, request_bytes: bytes, status: bytes
+) -> None:
+    assert _raw(gateway, request_bytes).split(b" ", 2)[1] == status
+
+
+def test_management_api_closes_a_connection_whose_head_never_ends(gateway: WsGateway) -> None:
+    assert _raw(gateway, b"POST /local/@connections/abc HTTP/1.1\r\nX: " + b"a" * 70_000) == b""
 
 
 def test_disconnect_fires_when_the_client_closes(gateway: WsGateway, recorder: Recorder) -> None:
