@@ -41,14 +41,14 @@ WHY_BEHIND = {
     "trips (caller, run sheets, event ids, the COPYs of lap and event, webhook outbox, commit) against the "
     "read's three, then the slower of two concurrent SQS sends through a busy moto (room message, webhook "
     "message: ~17 ms p50, ~45 ms p99 under this mix). With the machine saturated by the back-to-back viewers "
-    "every round trip waits for a core, so POST p50 (~50 ms) is ~6x GET's and the p99 ratio stays near 3. "
+    "every round trip waits for a core, so POST p50 (~55 ms) is ~7x GET's and the p99 ratio stays near 3. "
     "With the viewers at a fixed 25 reads/s each (LOAD_VIEWER_INTERVAL_S=0.04) the floor falls too (ratio ~4).",
-    "push_lag_p99_under_load": "Was 17-25 s, then ~1 s; now ~0.4 s (p50 ~0.27 s). One room's messages go "
+    "push_lag_p99_under_load": "Was 17-25 s, then ~1 s; now ~0.3 s (p50 ~0.19 s). One room's messages go "
     "through the FIFO queue one batch after another, so a lap waits for the round before its own. A round "
-    "under this mix: SQS receive, room turn, log append, access re-check, ~150 PostToConnection POSTs (3 laps "
-    "x 50 members at ~0.6 ms of the publisher's CPU each, plus the local gateway's share), end of turn, SQS "
-    "delete: ~200 ms on 2 cores that the viewers keep busy. With the viewers at a fixed rate "
-    "(LOAD_VIEWER_INTERVAL_S=0.04) p99 is ~0.36 s: the round's CPU, not the saturation, is what is left.",
+    "under this mix: SQS receive, room turn, log append, access re-check, ~125 PostToConnection POSTs (2-3 "
+    "laps x 50 members; ~0.45 ms of the publisher's CPU and ~0.13 ms of the local gateway's each), end of "
+    "turn, SQS delete: ~130 ms on 2 cores that the viewers keep busy. The slowest pushes (printed above the "
+    "figure) include the first laps of the run, when the publisher opens its 48 connections.",
 }
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 WRITE_INTERVAL_S = float(os.environ.get("LOAD_WRITE_INTERVAL_S", "0.5"))
