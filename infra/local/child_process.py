@@ -60,9 +60,7 @@ class ChildProcess:
         )
         self._child = child
         self._replies = queue.Queue()
-        self._forward = threading.Thread(
-            target=_forward, args=(child, self._replies), name=f"{self.name}-output", daemon=True
-        )
+        self._forward = threading.Thread(target=self._watch, args=(child,), name=f"{self.name}-output", daemon=True)
         self._forward.start()
         try:
             ready = self._replies.get(timeout=ready_timeout_s)
@@ -103,6 +101,18 @@ class ChildProcess:
             self._forward.join(timeout=STOP_TIMEOUT_S)
         if child.returncode not in (0, -signal.SIGKILL):
             print(f"the {self.name} process exited with {child.returncode}", file=sys.stderr)
+
+    def _watch(self, child: subprocess.Popen[str]) -> None:
+        """Forward the child's output; if it ends while it was meant to run, say so loudly."""
+        _forward(child, self._replies)
+        if self._child is child:  # not stopped by us (stop() forgets the child first)
+            code = child.wait()
+            print(
+                f"the {self.name} process ended on its own (exit {code}): its part of the stack is down; "
+                "restart the stack (make dev)",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _forward(child: subprocess.Popen[str], replies: queue.Queue[str | None]) -> None:

@@ -62,3 +62,16 @@ def test_frames_wait_while_the_gateway_process_is_paused_and_are_answered_after(
 
 def test_a_command_the_gateway_process_does_not_know_is_answered_as_unknown(gateway: GatewayProcess) -> None:
     assert gateway.request("reboot", 10) == "unknown command 'reboot'"
+
+
+def test_a_gateway_process_that_dies_is_reported_loudly(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    child = GatewayProcess("127.0.0.1", free_port(), free_port())
+    child.start_in_thread()
+    try:
+        assert child._child is not None
+        child._child.kill()  # as the OOM killer would
+        assert child._forward is not None
+        child._forward.join(timeout=30)
+        assert "the ws gateway process ended on its own (exit -9)" in capsys.readouterr().err
+    finally:
+        child.stop()
