@@ -116,6 +116,9 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
         with environment(env):
             reset_caches()
             from app import app
+            from infra.local.stack import warm_clients
+
+            warm_clients()  # as make dev does
 
             ws = GatewayProcess("127.0.0.1", free_port(), management_port)
             ws.start_in_thread()

@@ -113,6 +113,21 @@ def prepare(directory: Path, stack: ExitStack, *, seed: bool = True) -> dict[str
     return env
 
 
+# The AWS services the app's code asks chalicelib.store.aws for.
+APP_SERVICES = ("dynamodb", "s3", "ses", "sqs")
+
+
+def warm_clients() -> None:
+    """Make the app's AWS clients before serving. Each functions' container makes its own in AWS;
+    here every function shares one process, and the first to ask under load (the minute sweep's
+    first DynamoDB call, in bench_load) spent ~1 s loading the service model at this process's
+    interpreter lock, stalling every request in flight and the pushes of their writes."""
+    from chalicelib.store.aws import client
+
+    for service in APP_SERVICES:
+        client(service)
+
+
 def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) -> dict[str, str]:
     """Start every server of the stack in this process; return their URLs."""
     import boto3
@@ -137,6 +152,7 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
         LOG.info("sealed %d webhook secrets stored in plaintext", sealed)
     from app import app
 
+    warm_clients()
     gate = Gate()
     # The WebSocket gateway in a process of its own, as API Gateway runs apart from the functions: a
     # room fan-out's management-API POSTs do not wait for the API's requests at this process's

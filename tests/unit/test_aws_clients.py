@@ -60,3 +60,26 @@ def test_the_management_client_is_made_once_under_a_cold_fan_out() -> None:
 def test_a_service_client_is_made_once_under_concurrent_first_use() -> None:
     got = all_at_once(lambda: aws.client("dynamodb"))
     assert len({id(c) for c in got}) == 1
+
+
+def test_the_local_stack_makes_every_client_the_app_uses_before_serving() -> None:
+    from infra.local.stack import APP_SERVICES, warm_clients
+
+    warm_clients()
+    assert aws._new_client.cache_info().currsize == len(APP_SERVICES)
+    for service in APP_SERVICES:
+        assert aws.client(service) is aws._new_client(service)
+
+
+def test_the_warmed_services_are_every_one_the_code_asks_for() -> None:
+    import re
+    from pathlib import Path
+
+    from infra.local.stack import APP_SERVICES
+
+    asked = {
+        name
+        for path in (Path(__file__).resolve().parents[2] / "chalicelib").rglob("*.py")
+        for name in re.findall(r'\bclient\("([a-z0-9-]+)"\)', path.read_text())
+    }
+    assert asked and asked <= set(APP_SERVICES)
