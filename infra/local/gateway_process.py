@@ -54,10 +54,12 @@ def main(host: str, port: int, management_port: int) -> int:
     from chalicelib import caches
     from chalicelib.config import settings
     from infra.local.maintenance import Gate
+    from infra.local.stack import warm_clients
     from infra.local.ws_gateway import WsGateway
 
     child_setup()
     settings()  # fail fast on a bad environment, before anything listens
+    warm_clients()  # before the first join or message, not during it (infra/local/stack.py)
     gate = Gate()
     gateway = WsGateway(app, host, port, management_port=management_port)
     gateway.gate = gate

@@ -30,9 +30,11 @@ def main(queues: list[str]) -> int:
     from app import app
     from chalicelib.config import settings
     from infra.local.sqs_poller import SqsPoller
+    from infra.local.stack import warm_clients
 
     child_setup()
     settings()  # fail fast on a bad environment, before polling anything
+    warm_clients()  # before the first join or message, not during it (infra/local/stack.py)
     poller = SqsPoller(app, boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL")), only=set(queues))
     if unknown := sorted(set(queues) - set(poller.queue_names)):
         print(f"poller process: no SQS handler of the app polls {', '.join(unknown)}", file=sys.stderr)
