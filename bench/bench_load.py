@@ -48,7 +48,8 @@ WHY_BEHIND = {
     "under this mix: SQS receive, room turn, log append, access re-check, ~125 PostToConnection POSTs (2-3 "
     "laps x 50 members; ~0.45 ms of the publisher's CPU and ~0.13 ms of the local gateway's each), end of "
     "turn, SQS delete: ~130 ms on 2 cores that the viewers keep busy. The slowest pushes (printed above the "
-    "figure) include the first laps of the run, when the publisher opens its 48 connections.",
+    "figure) are mostly the run's first laps: the publisher's first rounds open its 48 connections and "
+    "threads, and read the room's members.",
 }
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 WRITE_INTERVAL_S = float(os.environ.get("LOAD_WRITE_INTERVAL_S", "0.5"))
