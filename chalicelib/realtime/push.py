@@ -16,7 +16,7 @@ from chalicelib.observability import logger
 # API Gateway splits WebSocket messages into 32 KB frames, and a room message over it is replaced
 # by a pointer (broadcast.py) so clients never reassemble or choke on a huge push.
 MAX_FRAME_BYTES = 32 * 1024
-# Concurrent POSTs per fan-out; the management client keeps as many keep-alive connections.
+# Concurrent POSTs per fan-out (in AWS each waits on the network); each thread keeps its own connection (poster.py).
 FANOUT_WORKERS = 48
 
 SENT, GONE, FAILED = "sent", "gone", "failed"
