@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -115,9 +116,9 @@ class Maintenance:
 
         with self._lock:
             print("maintenance: pausing the API, WebSocket handlers and workers for a database swap", flush=True)
-            drained = all([gate.pause() for gate in self.gates])  # a list: every gate closes
+            drained = all([_try(f"pausing {gate!r}", gate.pause, False) for gate in self.gates])  # each closes
             for worker in self.workers:
-                worker.stop()
+                _try(f"stopping {worker!r}", worker.stop, None)
             caches.forget()  # closes the pool: no connection or prepared statement survives the swap
             state.write_record(self.directory, RECORD, {"pid": os.getpid(), "paused": True, "drained": drained})
             print(f"maintenance: paused ({'drained' if drained else 'requests still running after 30 s'})", flush=True)
@@ -127,12 +128,22 @@ class Maintenance:
 
         with self._lock:
             caches.forget()
+            # Each part on its own: a worker or child that fails to come back must not leave the API paused.
             for worker in self.workers:
-                worker.start_in_thread()
+                _try(f"restarting {worker!r}", worker.start_in_thread, None)
             for gate in reversed(self.gates):
-                gate.resume()
+                _try(f"resuming {gate!r}", gate.resume, None)
             (self.directory / f"{RECORD}.json").unlink(missing_ok=True)
             print("maintenance: resumed with fresh connections", flush=True)
+
+
+def _try(what: str, action: Any, failed: Any) -> Any:
+    """`action()`, or `failed` after saying loudly on stderr that it raised."""
+    try:
+        return action()
+    except Exception as exc:
+        print(f"maintenance: {what} failed: {exc!r}", file=sys.stderr, flush=True)
+        return failed
 
 
 def _wait(condition: Any, timeout_s: float) -> bool:
