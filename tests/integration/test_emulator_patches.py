@@ -98,3 +98,94 @@ def test_sqs_delay_and_visibility_still_hold(emulator_url: str) -> None:
     time.sleep(1.2)
     bodies = sorted(m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"])
     assert bodies == ["later", "now"]  # the delay ran out; the unacknowledged one came back
+
+
+def test_a_query_answers_its_partition_in_key_order_page_by_page(table: tuple[Any, str]) -> None:
+    dynamodb, name = table
+    for pk in ("room#1", "room#2", "room#10"):
+        for n in (3, 1, 2, 5, 4):
+            dynamodb.put_item(TableName=name, Item={"pk": {"S": pk}, "sk": {"S": f"msg#{n}"}, "at": {"S": pk}})
+
+    def sks(pk: str, **kwargs: Any) -> tuple[list[str], Any]:
+        answer = dynamodb.query(
+            TableName=name,
+            KeyConditionExpression=kwargs.pop("condition", "pk = :p"),
+            ExpressionAttributeValues={":p": {"S": pk}, **kwargs.pop("values", {})},
+            **kwargs,
+        )
+        assert {item["at"]["S"] for item in answer["Items"]} <= {pk}  # nothing of another partition
+        return [item["sk"]["S"] for item in answer["Items"]], answer.get("LastEvaluatedKey")
+
+    assert sks("room#1")[0] == ["msg#1", "msg#2", "msg#3", "msg#4", "msg#5"]
+    assert sks("room#10", ScanIndexForward=False)[0] == ["msg#5", "msg#4", "msg#3", "msg#2", "msg#1"]
+    between = {"condition": "pk = :p AND sk BETWEEN :a AND :b", "values": {":a": {"S": "msg#2"}, ":b": {"S": "msg#4"}}}
+    assert sks("room#2", **between)[0] == ["msg#2", "msg#3", "msg#4"]
+    first, last_key = sks("room#2", Limit=2)
+    second, _ = sks("room#2", Limit=10, ExclusiveStartKey=last_key)
+    assert (first, second) == (["msg#1", "msg#2"], ["msg#3", "msg#4", "msg#5"])
+    assert sks("room#3") == ([], None)
+    assert dynamodb.scan(TableName=name)["Count"] == 15  # a Query of an empty partition added nothing
+
+
+def test_a_query_never_reads_another_partition() -> None:
+    """In the emulator's process: an item of another partition that cannot be read does not matter."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    from infra.local import moto_patches
+
+    moto_patches.queries_within_their_partition()  # this patch alone: the others are the emulator's own business
+    table = Table(
+        "t",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+    )
+    table.put_item({"pk": {"S": "mine"}, "sk": {"S": "1"}})
+
+    class Unreadable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"the query read another partition's item ({name})")
+
+    table.items[DynamoType({"S": "other"})][DynamoType({"S": "1"})] = Unreadable()
+    items, _, _ = table.query(DynamoType({"S": "mine"}), None, [], None, None, True, None)
+    assert [item.attrs["sk"].value for item in items] == ["1"]
+
+
+def test_one_condition_with_other_values_is_judged_on_its_own_values(table: tuple[Any, str]) -> None:
+    dynamodb, name = table
+    claim = "attribute_not_exists(sk) OR expiresAt < :now"
+    dynamodb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"S": "evt#1"}, "expiresAt": {"N": "100"}})
+
+    def put(now: int, **extra: Any) -> bool:
+        try:
+            dynamodb.put_item(
+                TableName=name,
+                Item={"pk": {"S": "p"}, "sk": {"S": "evt#1"}, "expiresAt": {"N": str(now + 100)}},
+                ConditionExpression=claim,
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+                **extra,
+            )
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
+        return True
+
+    for _ in range(3):  # the same expression and values again and again: the same answer
+        assert not put(50)
+    assert put(150)  # 100 < 150: the claim has expired
+    assert not put(150)  # now it expires at 250
+    assert put(251)
+    named = {"ExpressionAttributeNames": {"#e": "expiresAt"}}
+    try:
+        dynamodb.put_item(
+            TableName=name,
+            Item={"pk": {"S": "p"}, "sk": {"S": "evt#1"}},
+            ConditionExpression="#e < :now",
+            ExpressionAttributeValues={":now": {"N": "10"}},
+            **named,
+        )
+        raise AssertionError("the condition should have failed: 351 < 10 is false")
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
