@@ -246,6 +246,10 @@ def main() -> None:
 
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    from tests.webhook_receiver import allow_outbound
+
+    # Loopback receivers need OUTBOUND_ALLOW in every stage, set before the stack's processes start.
+    allow_outbound(receiver.server_address[1])
     with local_stack() as stack:
         from app import app
         from chalicelib.resources import ROOM_QUEUE
@@ -258,9 +262,6 @@ def main() -> None:
         scheduler = Scheduler(app)
         scheduler.start_in_thread()
         token = token_for(stack)
-        from tests.webhook_receiver import allow_outbound
-
-        allow_outbound(receiver.server_address[1])  # loopback receivers need OUTBOUND_ALLOW in every stage
         hook = requests.post(
             f"{stack.api_url}/webhooks",
             headers={"Authorization": f"Bearer {token}"},

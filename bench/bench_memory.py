@@ -1,4 +1,4 @@
-"""RSS of the process serving the gateways after 1,000 mixed requests vs after the first 100 (growth)."""
+"""RSS of the process serving the HTTP API after 1,000 mixed requests vs after the first 100 (growth)."""
 
 from __future__ import annotations
 
@@ -39,14 +39,14 @@ def send(base_url: str, token: str, start: int, count: int) -> None:
 def main() -> None:
     with stack_in_subprocess() as remote:
         token = token_for(remote.stack)
-        started_kb = rss_kb(remote.pid)
+        started_kb = rss_kb(remote.stack.api_pid)
         send(remote.stack.api_url, token, 0, FIRST)
-        first_kb = rss_kb(remote.pid)
+        first_kb = rss_kb(remote.stack.api_pid)
         send(remote.stack.api_url, token, FIRST, TOTAL - FIRST)
-        total_kb = rss_kb(remote.pid)
+        total_kb = rss_kb(remote.stack.api_pid)
     per_request_bytes = (total_kb - first_kb) * 1024 / (TOTAL - FIRST)
     note = (
-        f"lower is better; VmRSS of the gateway process after {TOTAL} vs after {FIRST} requests "
+        f"lower is better; VmRSS of the API process after {TOTAL} vs after {FIRST} requests "
         f"({', '.join(PATHS)} round robin, a new connection every {REQUESTS_PER_CONNECTION}); "
         f"{fmt(started_kb / 1024)} MB before any request; "
         f"{fmt(per_request_bytes)} bytes/request after the first {FIRST}"

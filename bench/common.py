@@ -38,6 +38,7 @@ class Stack:
     database_url: str
     aws_endpoint_url: str
     jwt_secret: str
+    api_pid: int = 0  # the (first) process serving the HTTP API, for RSS readings
 
     def env(self) -> dict[str, str]:
         """The environment a child process needs to run the app against this stack."""
@@ -94,10 +95,11 @@ def backing_services(*, seed: bool = True) -> Iterator[tuple[str, str]]:
 
 @contextmanager
 def local_stack(*, seed: bool = True) -> Iterator[Stack]:
-    """The whole platform on 127.0.0.1 as `make dev` runs it (the HTTP API in this process, the
-    WebSocket gateway and the room publisher in processes of their own); stopped and wiped on exit."""
+    """The whole platform on 127.0.0.1 as `make dev` runs it (the HTTP API, the WebSocket gateway and
+    the room publisher in processes of their own; the caller runs any other worker); stopped and
+    wiped on exit."""
     from chalicelib.resources import ROOM_QUEUE
-    from infra.local import http_gateway
+    from infra.local.api_process import ApiProcesses, api_processes
     from infra.local.gateway_process import GatewayProcess
     from infra.local.poller_process import PollerProcess
     from infra.local.ports import free_port
@@ -115,10 +117,9 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
         }
         with environment(env):
             reset_caches()
-            from app import app
             from infra.local.stack import warm_clients
 
-            warm_clients()  # as make dev does
+            warm_clients()  # as make dev does, for the workers the caller runs here
 
             ws = GatewayProcess("127.0.0.1", free_port(), management_port)
             ws.start_in_thread()
@@ -126,12 +127,12 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
             publisher = PollerProcess({ROOM_QUEUE.name})
             publisher.start_in_thread()
             try:
-                http = http_gateway.start_in_thread(app, "127.0.0.1", free_port())
+                api = ApiProcesses("127.0.0.1", 0, api_processes())  # as make dev runs it
+                api.start_in_thread()
                 try:
-                    yield Stack(http.url, ws.url, database_url, aws_url, JWT_SECRET)
+                    yield Stack(api.url, ws.url, database_url, aws_url, JWT_SECRET, api.children[0].pid)
                 finally:
-                    http.shutdown()
-                    http.server_close()
+                    api.stop()
             finally:
                 publisher.stop()
                 ws.stop()
@@ -141,7 +142,7 @@ def local_stack(*, seed: bool = True) -> Iterator[Stack]:
 @dataclass(frozen=True)
 class RemoteStack:
     stack: Stack
-    pid: int  # the process that serves the gateways (for RSS readings)
+    pid: int  # the process that runs the stack (its API, gateway and publisher are its children)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ child ignores SIGINT and lets the parent stop it in order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -18,8 +19,13 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from infra.local.maintenance import Gate
 
 REPO = Path(__file__).resolve().parents[2]
+PAUSED, BUSY, RESUMED = "paused", "paused-busy", "resumed"
 STOP_TIMEOUT_S = 10.0
 READY = "@ready"
 REPLY = "@"
@@ -29,11 +35,19 @@ class ChildProcess:
     """Start/stop like the in-process workers (so Maintenance can stop and restart it); each start
     is a fresh process."""
 
-    def __init__(self, name: str, module: str, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> None:
         self.name = name
         self.module = module
         self.args = args
         self.env = env or {}  # on top of this process's environment
+        self.pass_fds = pass_fds  # descriptors the child inherits (the API's listening socket)
         self._child: subprocess.Popen[str] | None = None
         self._forward: threading.Thread | None = None
         self._replies: queue.Queue[str | None] = queue.Queue()
@@ -57,6 +71,7 @@ class ChildProcess:
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            pass_fds=self.pass_fds,
         )
         self._child = child
         self._replies = queue.Queue()
@@ -70,14 +85,22 @@ class ChildProcess:
             self.stop()
             raise RuntimeError(f"the {self.name} process did not start (see its output above)")
 
+    @property
+    def pid(self) -> int:
+        """The running child's process id (0 when it is not running)."""
+        return self._child.pid if self._child is not None else 0
+
     def request(self, command: str, timeout_s: float) -> str:
         """Send one command line; the child's reply (without its `@`). Raises if it gave none in time."""
         child = self._child
         if child is None or child.stdin is None:
             raise RuntimeError(f"the {self.name} process is not running")
         with self._talking:
-            child.stdin.write(command + "\n")
-            child.stdin.flush()
+            try:
+                child.stdin.write(command + "\n")
+                child.stdin.flush()
+            except OSError as exc:  # its end of the pipe is closed: it died
+                raise RuntimeError(f"the {self.name} process is not running (exit {child.poll()})") from exc
             try:
                 reply = self._replies.get(timeout=timeout_s)
             except queue.Empty:
@@ -91,7 +114,8 @@ class ChildProcess:
         if child is None:
             return
         if child.stdin is not None:
-            child.stdin.close()  # the child finishes what it is doing and exits
+            with contextlib.suppress(OSError):  # a dead child's pipe: flushing what is left fails
+                child.stdin.close()  # the child finishes what it is doing and exits
         try:
             child.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -113,6 +137,23 @@ class ChildProcess:
                 file=sys.stderr,
                 flush=True,
             )
+
+
+class GatedChildProcess(ChildProcess):
+    """A child that serves requests behind a Gate (the API, the ws gateway): `make restore` pauses
+    it with a command and resumes it after (`gate_commands` is the child's side)."""
+
+    def pause(self, timeout_s: float | None = None) -> bool:
+        """Hold new work; True once the work already inside has finished."""
+        from infra.local.maintenance import DRAIN_TIMEOUT_S
+
+        timeout_s = DRAIN_TIMEOUT_S if timeout_s is None else timeout_s
+        return self.request("pause", timeout_s + 15) == PAUSED
+
+    def resume(self) -> None:
+        reply = self.request("resume", 30)
+        if reply != RESUMED:
+            raise RuntimeError(f"the {self.name} process answered {reply!r} to resume")
 
 
 def _forward(child: subprocess.Popen[str], replies: queue.Queue[str | None]) -> None:
@@ -156,3 +197,21 @@ def serve_commands(commands: dict[str, Callable[[], str]]) -> None:
     print(READY, flush=True)
     threading.Thread(target=read, name="commands", daemon=True).start()
     stop.wait()
+
+
+def gate_commands(gate: Gate) -> dict[str, Callable[[], str]]:
+    """`pause` and `resume` for a child serving behind `gate`: pausing waits for the work inside,
+    then closes the database pool, so no connection or prepared statement survives a restore."""
+    from chalicelib import caches
+
+    def pause() -> str:
+        drained = gate.pause()
+        caches.forget()
+        return PAUSED if drained else BUSY
+
+    def resume() -> str:
+        caches.forget()
+        gate.resume()
+        return RESUMED
+
+    return {"pause": pause, "resume": resume}

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import sys
 
-from infra.local.child_process import ChildProcess, child_setup, serve_commands
-from infra.local.maintenance import DRAIN_TIMEOUT_S
+from infra.local.child_process import GatedChildProcess, child_setup, gate_commands, serve_commands
 from infra.local.ws_management import ENV_VAR
 
-PAUSED, BUSY, RESUMED = "paused", "paused-busy", "resumed"
 
-
-class GatewayProcess(ChildProcess):
+class GatewayProcess(GatedChildProcess):
     """ws://host:port and the management API on management_port, served by a child process."""
 
     def __init__(self, host: str, port: int, management_port: int) -> None:
@@ -39,19 +36,9 @@ class GatewayProcess(ChildProcess):
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
-    def pause(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
-        """Hold new WebSocket invocations; True once those already running have finished."""
-        return self.request("pause", timeout_s + 15) == PAUSED
-
-    def resume(self) -> None:
-        reply = self.request("resume", 30)
-        if reply != RESUMED:
-            raise RuntimeError(f"the ws gateway process answered {reply!r} to resume")
-
 
 def main(host: str, port: int, management_port: int) -> int:
     from app import app
-    from chalicelib import caches
     from chalicelib.config import settings
     from infra.local.maintenance import Gate
     from infra.local.stack import warm_clients
@@ -65,18 +52,8 @@ def main(host: str, port: int, management_port: int) -> int:
     gateway.gate = gate
     gateway.start_in_thread()
 
-    def pause() -> str:
-        drained = gate.pause()
-        caches.forget()  # closes the pool: no connection or prepared statement survives the swap
-        return PAUSED if drained else BUSY
-
-    def resume() -> str:
-        caches.forget()
-        gate.resume()
-        return RESUMED
-
     try:
-        serve_commands({"pause": pause, "resume": resume})
+        serve_commands(gate_commands(gate))
     finally:
         gateway.stop()
     return 0

@@ -201,7 +201,14 @@ class HttpGateway(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, app: chalice.Chalice, host: str = "127.0.0.1", port: int = 8000, stage: str = "local"):
+    def __init__(
+        self,
+        app: chalice.Chalice,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        stage: str = "local",
+        listener: socket.socket | None = None,
+    ):
         self.app = app
         self.stage = stage
         self.function_name = f"{app.app_name}-{stage}"
@@ -219,7 +226,15 @@ class HttpGateway(ThreadingHTTPServer):
         self._serving = threading.Event()
         self._stopped = False
         self.gate: Gate | None = None  # set by the stack: closed while a restore swaps the database
-        super().__init__((host, port), _Handler)
+        super().__init__((host, port), _Handler, bind_and_activate=listener is None)
+        if listener is not None:
+            # A listening socket shared with other API processes (infra/local/api_process.py): whichever
+            # is free accepts; the others' accept finds nothing (non-blocking) and goes back to waiting.
+            self.socket.close()
+            listener.setblocking(False)
+            self.socket = listener
+            self.server_address = listener.getsockname()
+            self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn) we do not need.
@@ -250,6 +265,12 @@ class HttpGateway(ThreadingHTTPServer):
                 return
             self._serving.set()
         super().serve_forever(poll_interval)
+
+    def start_serving_thread(self) -> None:
+        """serve_forever in a daemon thread; returns once serving."""
+        self.thread = threading.Thread(target=self.serve_forever, name=f"http-gateway:{self.port}", daemon=True)
+        self.thread.start()
+        self.wait_serving()
 
     def wait_serving(self, timeout_s: float = 10.0) -> bool:
         return self._serving.wait(timeout_s)
@@ -599,7 +620,5 @@ def start_in_thread(
 
     Stop it with shutdown() then server_close()."""
     server = make_server(app, host, port, stage)
-    server.thread = threading.Thread(target=server.serve_forever, name=f"http-gateway:{server.port}", daemon=True)
-    server.thread.start()
-    server.wait_serving()
+    server.start_serving_thread()
     return server

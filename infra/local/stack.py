@@ -133,9 +133,10 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     import boto3
 
     from chalicelib.resources import ROOM_QUEUE
-    from infra.local import http_gateway, static
+    from infra.local import static
+    from infra.local.api_process import ApiProcesses, api_processes
     from infra.local.gateway_process import GatewayProcess
-    from infra.local.maintenance import Gate, Maintenance
+    from infra.local.maintenance import Maintenance
     from infra.local.poller_process import PollerProcess
     from infra.local.scheduler import Scheduler
     from infra.local.sqs_poller import SqsPoller
@@ -153,17 +154,18 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     from app import app
 
     warm_clients()
-    gate = Gate()
     # The WebSocket gateway in a process of its own, as API Gateway runs apart from the functions: a
     # room fan-out's management-API POSTs do not wait for the API's requests at this process's
     # interpreter lock (docs/decisions.md). It runs the app's WebSocket handlers itself.
     ws = GatewayProcess(HOST, ports.ws, management_port)
     ws.start_in_thread()
     stack.callback(ws.stop)
-    api = http_gateway.start_in_thread(app, HOST, ports.api)
-    api.gate = gate
-    stack.callback(api.server_close)
-    stack.callback(api.shutdown)
+    # The HTTP API in processes of its own, as Lambda runs the API function apart from the queue
+    # workers and the scheduler that stay here: a lap write does not wait for webhook deliveries at
+    # this process's interpreter lock (docs/decisions.md).
+    api = ApiProcesses(HOST, ports.api, api_processes())
+    api.start_in_thread()
+    stack.callback(api.stop)
     # The room publisher in a process of its own, as Lambda runs it apart from the API: its fan-out
     # (a management-API POST per member and message) does not wait for the API's requests' turn
     # at this process's interpreter lock (docs/decisions.md). The other queues' workers stay here.
@@ -176,8 +178,8 @@ def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) 
     scheduler = Scheduler(app)
     scheduler.start_in_thread()
     stack.callback(scheduler.stop)
-    Maintenance(directory, [gate, ws], [poller, publisher, scheduler]).install_signals()  # `make restore` pauses us
-    urls = {"api": f"http://{HOST}:{ports.api}", "ws": ws.url}
+    Maintenance(directory, [api, ws], [poller, publisher, scheduler]).install_signals()  # `make restore` pauses us
+    urls = {"api": api.url, "ws": ws.url}
     from infra.local.docs_site import build
 
     docs_site = directory / "docs-site"
