@@ -16,7 +16,6 @@ import functools
 import json
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,10 +273,14 @@ def _location(stack: str) -> str:
     return ""
 
 
-# V8 contexts still open when the interpreter finalizes deadlock in mini-racer's __del__ (its
-# isolate thread calls back into Python, which no longer hands out the GIL), so the process closes
-# them at exit, while threads still run. Lambda never gets there; the local stack and tests do.
-_live_racers: weakref.WeakSet[MiniRacer] = weakref.WeakSet()
+# Every context is closed on purpose, never by mini-racer's __del__: closing joins the context's
+# event-loop thread, and a __del__ run by the garbage collector can run in any thread at any
+# allocation, including one holding threading's internal lock that a finishing thread needs (a test
+# run hung so: a loop thread finalizing a context joined a thread waiting for that lock). So the
+# registry holds each open context strongly until `_close_later` hands it to its closer, and the
+# process closes what is left at exit, while threads still run (at interpreter finalization the
+# isolate thread's call back into Python would deadlock too). Lambda never exits; tests do.
+_live_racers: set[MiniRacer] = set()
 _closers: list[threading.Thread] = []
 _registry_lock = threading.Lock()
 

@@ -409,3 +409,31 @@ def test_host_calls_outside_an_invocation_and_unawaited_ones_go_nowhere() -> Non
     assert run(plugin, True, host=host) == "host.storage.get is only available while the plugin is being invoked"
     assert served == []  # the put was not awaited before the result: dropped
     assert "JSON-serialisable" in fails(compiled("() => host.storage.put('k', 10n)")).message
+
+
+# ---- closing contexts
+
+
+def test_a_context_is_closed_on_purpose_never_by_the_garbage_collector() -> None:
+    """A context dropped without close() stays registered (its __del__ would join threads wherever the
+    collector happens to run) until it is handed to a closer; after that it is freed."""
+    import gc
+    import weakref
+
+    from chalicelib.plugins import runtime
+
+    plugin = CompiledPlugin.compile("var plugin = { math: (x) => x };", label="t", entry_points=["math"])
+    racer = plugin._racer
+    assert racer is not None
+    dropped = weakref.ref(racer)
+    del plugin, racer
+    gc.collect()
+    held = dropped()
+    assert held is not None and held in runtime._live_racers  # not finalized by the collector
+    runtime._close_later(held)
+    assert held not in runtime._live_racers
+    del held
+    for closer in list(runtime._closers):
+        closer.join(timeout=10)
+    gc.collect()
+    assert dropped() is None  # closed, then freed
