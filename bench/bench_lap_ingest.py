@@ -192,33 +192,11 @@ def measure(
     return ours, floor
 
 
-def timing_room_queueing() -> list[float]:
-    """Seconds each request's after-commit room part takes (the API runs in this process): queueing
-    the room message for the publisher (its fan-out runs in another process), a fixed cost per
-    request, shown in the note so the figure can be read."""
-    from chalicelib.realtime import sink
-
-    queued: list[float] = []
-    enqueue = sink.enqueue
-
-    def timed(*args: Any, **kwargs: Any) -> None:
-        started = time.perf_counter()
-        try:
-            enqueue(*args, **kwargs)
-        finally:
-            queued.append(time.perf_counter() - started)
-
-    sink.enqueue = timed  # type: ignore[assignment]
-    return queued
-
-
 def main() -> None:
     with local_stack() as stack:
-        queued = timing_room_queueing()
         client = Client(stack.api_url, token_for(stack))
         account_id = account_id_for(stack)
         sheets = run_sheets(client, 3 * (WARMUP_ROUNDS + ROUNDS) + 2 * (WARMUP_ROUNDS + BIG_ROUNDS))
-        queued.clear()
         ours, floor = measure(
             client,
             stack,
@@ -228,7 +206,6 @@ def main() -> None:
             ROUNDS,
             ("plain", "idempotent"),
         )
-        queue_p50_ms = statistics.median(queued) * 1000
         big, big_floor = measure(
             client, stack, account_id, sheets[3 * (WARMUP_ROUNDS + ROUNDS) :], BIG_BATCH, BIG_ROUNDS, ("plain",)
         )
@@ -243,7 +220,7 @@ def main() -> None:
                 "laps/s",
                 f"higher is better; POST /laps of {LAPS_PER_REQUEST} laps"
                 f"{' with Idempotency-Key' if kind == 'idempotent' else ''}: p50 {p50 * 1000:.0f} ms "
-                f"(p90 {percentile(ours[kind], 90) * 1000:.0f}; of which the room message p50 {queue_p50_ms:.0f}) "
+                f"(p90 {percentile(ours[kind], 90) * 1000:.0f}) "
                 f"vs COPY p50 {statistics.median(floor) * 1000:.0f} ms",
             )
         p50 = statistics.median(big["plain"])

@@ -11,6 +11,7 @@ child ignores SIGINT and lets the parent stop it in order.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import signal
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from infra.local.maintenance import Gate
 
 REPO = Path(__file__).resolve().parents[2]
+LOG_LEVEL_VAR = "RACE_CHILD_LOG_LEVEL"
 PAUSED, BUSY, RESUMED = "paused", "paused-busy", "resumed"
 STOP_TIMEOUT_S = 10.0
 READY = "@ready"
@@ -59,6 +61,9 @@ class ChildProcess:
             return
         env = {
             **os.environ,
+            # A child logs as its parent does: `make dev` at INFO, a benchmark's stack at its default
+            # WARNING (a per-request INFO line forwarded through the parent costs the API's requests).
+            LOG_LEVEL_VAR: logging.getLevelName(logging.getLogger().getEffectiveLevel()),
             **self.env,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         }
@@ -174,10 +179,12 @@ def _forward(child: subprocess.Popen[str], replies: queue.Queue[str | None]) -> 
 
 def child_setup() -> None:
     """What every child does first: logging like the stack's, and Ctrl-C left to the parent."""
-    import logging
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us in order when Ctrl-C reaches it
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    level = os.environ.get(LOG_LEVEL_VAR, "INFO")
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "INFO",
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     logging.getLogger("botocore.credentials").setLevel(logging.WARNING)  # one "found credentials" per client
 
 

@@ -4,6 +4,7 @@ paused (`make restore`) and serves again after; a port in use fails at once."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -110,3 +111,21 @@ def test_a_dead_api_process_does_not_keep_the_others_serving_during_a_restore(st
         assert requests.get(f"{processes.url}/health", timeout=30).status_code == 200
     finally:
         processes.stop()
+
+
+@pytest.mark.parametrize(("level", "logged"), [(logging.INFO, True), (logging.WARNING, False)])
+def test_api_processes_log_as_their_parent_does(
+    stack: Stack, capsys: pytest.CaptureFixture[str], level: int, logged: bool
+) -> None:
+    """make dev logs every request at INFO; a benchmark's stack (WARNING) does not pay for the lines."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(level)
+    processes = ApiProcesses("127.0.0.1", 0, 1)
+    try:
+        processes.start_in_thread()
+        assert requests.get(f"{processes.url}/health", timeout=30).status_code == 200
+    finally:
+        processes.stop()  # the output is forwarded until the child has exited
+        root.setLevel(before)
+    assert ("GET /health 200" in capsys.readouterr().err) is logged
