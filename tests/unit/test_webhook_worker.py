@@ -56,23 +56,25 @@ def _ids(n: int) -> list[str]:
     return [str(uuid.uuid4()) for _ in range(n)]
 
 
-def test_a_writes_deliveries_travel_together_in_messages_of_at_most_ten() -> None:
+def test_a_writes_deliveries_travel_together_in_messages_of_at_most_a_hundred() -> None:
     account, other = "a0c1", "b0c2"
-    messages = [queue.Message(d, account) for d in _ids(23)] + [queue.Message(d, other) for d in _ids(2)]
+    messages = [queue.Message(d, account) for d in _ids(230)] + [queue.Message(d, other) for d in _ids(2)]
     messages += [queue.Message(d, account, 30.0) for d in _ids(3)]  # retries due later travel apart
     packs = queue.packs(messages)
     assert [(len(p), p[0].account_id, p[0].delay_s) for p in packs] == [
-        (10, account, 0),
-        (10, account, 0),
-        (3, account, 0),
+        (100, account, 0),
+        (100, account, 0),
+        (30, account, 0),
         (2, other, 0),
         (3, account, 30.0),
     ]
     body = queue.pack_body(packs[0])
-    assert json.loads(body) == {"accountId": account, "deliveryIds": [m.delivery_id for m in messages[:10]]}
-    assert queue.parse_many(body) == [m.delivery_id for m in messages[:10]]
-    assert len(body.encode()) < 1024  # far under SQS's 256 KB
+    assert json.loads(body) == {"accountId": account, "deliveryIds": [m.delivery_id for m in messages[:100]]}
+    assert queue.parse_many(body) == [m.delivery_id for m in messages[:100]]
+    assert len(body.encode()) < 8 * 1024  # far under SQS's 256 KB
     assert queue.parse_many(queue.pack_body(messages[:1])) == [messages[0].delivery_id]  # one: the old shape
+    old_shape = json.dumps({"accountId": account, "deliveryIds": [m.delivery_id for m in messages[:10]]})
+    assert queue.parse_many(old_shape) == [m.delivery_id for m in messages[:10]]  # messages queued before
 
 
 @pytest.mark.parametrize(
@@ -81,7 +83,7 @@ def test_a_writes_deliveries_travel_together_in_messages_of_at_most_ten() -> Non
         '{"deliveryIds": []}',
         '{"deliveryIds": "x"}',
         '{"deliveryIds": ["not-a-uuid"]}',
-        json.dumps({"deliveryIds": _ids(11)}),  # more than a message ever carries
+        json.dumps({"deliveryIds": _ids(101)}),  # more than a message ever carries
         '{"deliveryIds": [5]}',
     ],
 )
