@@ -13,8 +13,6 @@ from chalicelib.domain.records import LAPS, encode
 from chalicelib.domain.validation import Body
 from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge
 from chalicelib.plugins import bundles, limits, manifest, storage
-from chalicelib.plugins.capabilities import PluginHost
-from chalicelib.plugins.sandbox import InvokeRequest, sandbox_pool
 from chalicelib.store.postgres import Row, execute, fetch_all, fetch_one, transaction
 
 # Who may do what (docs/plugins.md): admins manage plugins; anyone in the account may invoke them.
@@ -76,6 +74,8 @@ def upload(caller: Caller, payload: Any) -> tuple[bool, dict[str, Any]]:
         return False, _same_or_conflict(caller, spec, existing["bundle_sha256"], sha)
 
     # Compiled once in the account's sandbox, so a broken bundle is refused now, not at its first call.
+    from chalicelib.plugins.sandbox import sandbox_pool  # deferred: the sandbox is not on a cold start's path
+
     problem = sandbox_pool().check_bundle(
         caller.account_id,
         source,
@@ -201,6 +201,8 @@ def delete_plugin(caller: Caller, plugin_id: str) -> None:
         keys = [r["s3_key"] for r in fetch_all(conn, "plugin_bundle_keys", params)]
         if execute(conn, "plugin_delete", params) == 0:
             raise NotFound(f"plugin {plugin_id} not found")
+    from chalicelib.plugins.sandbox import sandbox_pool
+
     sandbox_pool().discard(caller.account_id, plugin_id)
     bundles.delete(keys)
     storage.delete_all(caller.account_id, plugin_id)
@@ -288,6 +290,10 @@ def invoke(caller: Caller, plugin_id: str, route: str, payload: Any) -> dict[str
     else:
         plugin_input = {"runSheetId": run_sheet_id, "laps": laps, "params": body.payload.get("params")}
     entry_point = row["manifest"].get("entryPoints", {}).get(interface, interface)
+    # Deferred: the sandbox and the host bridge (~15 ms of imports) are not on a cold start's path.
+    from chalicelib.plugins.capabilities import PluginHost
+    from chalicelib.plugins.sandbox import InvokeRequest, sandbox_pool
+
     host = PluginHost(
         account_id=caller.account_id,
         plugin_id=plugin_id,
