@@ -37,19 +37,22 @@ TARGETS = {
     "push_lag_p99_under_load": "<= 250 ms",
 }
 WHY_BEHIND = {
-    "lap_write_p99_under_load": "A lap write does far more than the floor's read: about ten PostgreSQL round "
-    "trips (caller, run sheets, event ids, the COPYs of lap and event, webhook outbox, commit) against the "
-    "read's three, then the slower of two concurrent SQS sends through a busy moto (room message, webhook "
-    "message: ~17 ms p50, ~45 ms p99 under this mix). With the machine saturated by the back-to-back viewers "
-    "every round trip waits for a core, so POST p50 (~55 ms) is ~7x GET's and the p99 ratio stays near 3. "
-    "With the viewers at a fixed 25 reads/s each (LOAD_VIEWER_INTERVAL_S=0.04) the floor falls too (ratio ~4).",
-    "push_lag_p99_under_load": "Was 17-25 s, then ~1 s; now ~0.3 s (p50 ~0.19 s). One room's messages go "
-    "through the FIFO queue one batch after another, so a lap waits for the round before its own. A round "
-    "under this mix: SQS receive, room turn, log append, access re-check, ~125 PostToConnection POSTs (2-3 "
-    "laps x 50 members; ~0.45 ms of the publisher's CPU and ~0.13 ms of the local gateway's each), end of "
-    "turn, SQS delete: ~130 ms on 2 cores that the viewers keep busy. The slowest pushes (printed above the "
-    "figure) are mostly the run's first laps: the publisher's first rounds open its 48 connections and "
-    "threads, and read the room's members.",
+    "lap_write_p99_under_load": "A write does far more than the floor's read. Measured inside the API under this "
+    "mix: ~17 PostgreSQL round trips (the caller's lookup; run sheets, lap, event ids, event, webhook outbox, "
+    "each checkout's check, BEGIN and COMMIT) against the read's ~8, ~24 ms p50 of waiting for them, then the "
+    "slower of two concurrent SQS sends through a busy moto (room message, webhook message: ~30 ms p50, ~67 ms "
+    "p99). POST p50 is ~60 ms against GET's ~8 ms, so the p99 ratio stays at 3-4. The sends cannot leave the "
+    "request: Lambda freezes a container once its handler returns, so a send after the answer could wait for "
+    "the next request. Tried and not kept: the API in two processes (the reads got faster as much), moto at a "
+    "0.5 ms interpreter switch interval (no change), the API processes at nice 5 (2.7x against 3.4x in one "
+    "pair of runs; a local scheduling trick that proves nothing about AWS).",
+    "push_lag_p99_under_load": "Was 17-25 s, then ~1 s; now ~0.35-0.45 s (p50 ~0.2 s). One room's messages go "
+    "through the FIFO queue one batch after another, so a lap waits for the round before its own (queue wait "
+    "p50 64 ms, p99 236 ms in a probed run). A round under this mix, p50 107 ms: room turn 13 ms, log append "
+    "12 ms, access re-check 2 ms, ~125 PostToConnection POSTs (2-3 laps x 50 members; ~0.45 ms of the "
+    "publisher's CPU and ~0.13 ms of the local gateway's each) 76-87 ms, end of turn 10 ms, on 2 cores that "
+    "the viewers keep busy. The slowest pushes (printed above the figure) are the run's first laps and a "
+    "cluster a few seconds in.",
 }
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 WRITE_INTERVAL_S = float(os.environ.get("LOAD_WRITE_INTERVAL_S", "0.5"))
