@@ -186,12 +186,11 @@ def join_room(session_id: str, connection: dict[str, Any]) -> dict[str, Any]:
     room_item = {"pk": _s(f"room#{session_id}"), "sk": _s(f"conn#{cid}"), **member}
     mirror_item = {"pk": _s(f"conn#{cid}"), "sk": _s(f"room#{session_id}"), "expiresAt": member["expiresAt"]}
     # Mirror first, then membership (and the reverse on leave): a crash in between leaves at most
-    # a mirror, which the disconnect cleans up. Two puts, not a transaction: moto deep-copies the
-    # whole table per transaction item, which makes joins slow once the table has grown.
+    # a mirror, which the disconnect cleans up. The membership and its roster count in one
+    # transaction: a publisher never keeps a member list that misses a change nobody counted.
     with translated_errors("dynamodb"):
         client("dynamodb").put_item(TableName=_table(), Item=mirror_item)
-        client("dynamodb").put_item(TableName=_table(), Item=room_item)
-    _count_roster_change(session_id)
+    _change_membership(session_id, {"Put": {"TableName": _table(), "Item": room_item}})
     return {
         "connectionId": cid,
         "userId": connection.get("userId"),
@@ -202,23 +201,27 @@ def join_room(session_id: str, connection: dict[str, Any]) -> dict[str, Any]:
 
 
 def leave_room(session_id: str, connection_id: str) -> None:
+    key = _key(f"room#{session_id}", f"conn#{connection_id}")
+    _change_membership(session_id, {"Delete": {"TableName": _table(), "Key": key}})
     with translated_errors("dynamodb"):
-        client("dynamodb").delete_item(TableName=_table(), Key=_key(f"room#{session_id}", f"conn#{connection_id}"))
         client("dynamodb").delete_item(TableName=_table(), Key=_key(f"conn#{connection_id}", f"room#{session_id}"))
-    _count_roster_change(session_id)
 
 
-def _count_roster_change(session_id: str) -> None:
-    """Number the room's membership change on its state item (`roster`), after the change is
-    written: a publisher that finds the number it last read the members under reuses that list
-    (realtime/roster.py); one that finds another number reads them again."""
+def _change_membership(session_id: str, change: dict[str, Any]) -> None:
+    """Write a membership change and number it on the room's state item (`roster`) at once, all or
+    nothing: a publisher that finds the number it last read the members under reuses that list
+    (realtime/roster.py); one that finds another number reads them again. Counted apart, a leave
+    whose count failed after its delete left a publisher sending to the gone member."""
+    count = {
+        "Update": {
+            "TableName": _table(),
+            "Key": _key(f"room#{session_id}", "turn"),
+            "UpdateExpression": "ADD roster :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
     with translated_errors("dynamodb"):
-        client("dynamodb").update_item(
-            TableName=_table(),
-            Key=_key(f"room#{session_id}", "turn"),
-            UpdateExpression="ADD roster :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-        )
+        client("dynamodb").transact_write_items(TransactItems=[change, count])
 
 
 def is_member(session_id: str, connection_id: str) -> bool:

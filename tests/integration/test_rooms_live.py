@@ -254,6 +254,63 @@ def test_a_member_who_leaves_gets_nothing_more_while_still_connected(stack: Stac
         assert b.quiet()
 
 
+class _FailingWrite:
+    """The DynamoDB client, except that its `fail_at`-th write call raises (as a throttle or a
+    network error between two writes would)."""
+
+    WRITES = ("put_item", "delete_item", "update_item", "transact_write_items")
+
+    def __init__(self, real: Any, fail_at: int) -> None:
+        self.real, self.fail_at, self.calls = real, fail_at, 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.real, name)
+        if name not in self.WRITES:
+            return method
+
+        def write(**kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == self.fail_at:
+                raise ConnectionError("DynamoDB went away")
+            return method(**kwargs)
+
+        return write
+
+
+@pytest.mark.parametrize("change", ["join", "leave"])
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+def test_a_membership_change_is_never_written_without_its_roster_count(
+    stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch, change: str, fail_at: int
+) -> None:
+    """Whichever write of a join or leave fails, the membership item and the roster number move
+    together: a publisher never keeps a member list that misses an uncounted change."""
+    from chalicelib.store import connections
+
+    ghost = f"rosterConn{fail_at}{change}="
+    connections.save_connection(ghost, team.account_id, "viewer", None, str(uuid.uuid4()), "Roster")
+    record = connections.get_connection(ghost)
+    assert record is not None
+    if change == "leave":
+        connections.join_room(team.session_id, record)
+
+    def member() -> bool:
+        return ghost in [m["connectionId"] for m in connections.members(team.session_id)]
+
+    before = (member(), connections.room_state(team.session_id).roster or 0)
+    failing = _FailingWrite(connections.client("dynamodb"), fail_at)
+    monkeypatch.setattr(connections, "client", lambda service: failing)
+    try:
+        if change == "join":
+            connections.join_room(team.session_id, record)
+        else:
+            connections.leave_room(team.session_id, ghost)
+    except Exception:  # which write failed is the parameter; the outcome is what counts
+        pass
+    monkeypatch.undo()
+    after = (member(), connections.room_state(team.session_id).roster or 0)
+    assert (after[0] != before[0]) == (after[1] != before[1]), (before, after)
+
+
 def test_the_publisher_reads_a_rooms_members_again_only_after_a_join_or_leave(
     stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
