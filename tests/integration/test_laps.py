@@ -184,14 +184,40 @@ def test_oversized_batches_and_bodies_are_refused(stack: Stack, team: Sheet) -> 
     assert counts(stack, team.account_id) == before
 
 
-def test_duplicates_in_the_batch_or_against_stored_laps_are_409_naming_them(stack: Stack, team: Sheet) -> None:
+@pytest.mark.parametrize("size", [3, 30])  # a few laps go in as INSERTs, more as a COPY
+def test_duplicates_in_the_batch_or_against_stored_laps_are_409_naming_them(
+    stack: Stack, team: Sheet, size: int
+) -> None:
     ok(team.api.post("/laps", lap(team, 3)), 201)
     before = counts(stack, team.account_id)
     twice = team.api.post("/laps", {"laps": [lap(team, 1), lap(team, 2), lap(team, 1)]})
     assert twice.status_code == 409 and f"lap 1 of run sheet {team.id}" in twice.json()["error"]["message"]
-    stored = team.api.post("/laps", {"laps": [lap(team, 1), lap(team, 2), lap(team, 3)]})
+    stored = team.api.post("/laps", {"laps": [lap(team, n) for n in range(1, size + 1)]})
     assert stored.status_code == 409 and f"lap 3 of run sheet {team.id} already exists" in stored.text
     assert counts(stack, team.account_id) == before
+
+
+def test_a_lap_reads_back_the_same_whether_it_was_inserted_or_copied(stack: Stack, team: Sheet) -> None:
+    fields = {
+        "sectorTimesMs": [30_000, 40_000, 30_000],
+        "isInLap": True,
+        "pitTimeMs": 21_500,
+        "flag": "FCY",
+        "driverNumber": "7",
+        "stint": 2,
+        "fuelL": 41.25,
+        "tyreSet": "S-04",
+        "recordedAt": "2026-03-14T10:00:00.250Z",
+        "custom": {"note": "traffic in T17", "nested": {"deg": [1, 2]}},
+    }
+    single = ok(team.api.post("/laps", lap(team, 1, **fields)), 201)  # INSERT
+    batch = ok(team.api.post("/laps", {"laps": [lap(team, n, **fields) for n in range(2, 14)]}), 201)  # COPY
+    copied = next(item for item in batch["items"] if item["lapNumber"] == 2)
+    one, other = (ok(team.api.get(f"/laps/{lap_id}"), 200) for lap_id in (single["id"], copied["id"]))
+    same = {k: v for k, v in one.items() if k not in ("id", "lapNumber", "createdAt", "updatedAt")}
+    assert same == {k: v for k, v in other.items() if k not in ("id", "lapNumber", "createdAt", "updatedAt")}
+    assert {k: one[k] for k in fields} == {**fields, "recordedAt": one["recordedAt"]}
+    assert one["recordedAt"].startswith("2026-03-14T10:00:00.25")
 
 
 def test_another_accounts_run_sheet_or_driver_is_404_and_nothing_is_written(
