@@ -37,15 +37,16 @@ TARGETS = {
     "push_lag_p99_under_load": "<= 250 ms",
 }
 WHY_BEHIND = {
-    "lap_write_p99_under_load": "A write does far more than the floor's read. Measured inside the API under this "
-    "mix: ~17 PostgreSQL round trips (the caller's lookup; run sheets, lap, event ids, event, webhook outbox, "
-    "each checkout's check, BEGIN and COMMIT) against the read's ~8, ~24 ms p50 of waiting for them, then the "
-    "slower of two concurrent SQS sends through a busy moto (room message, webhook message: ~30 ms p50, ~67 ms "
-    "p99). POST p50 is ~60 ms against GET's ~8 ms, so the p99 ratio stays at 3-4. The sends cannot leave the "
-    "request: Lambda freezes a container once its handler returns, so a send after the answer could wait for "
-    "the next request. Tried and not kept: the API in two processes (the reads got faster as much), moto at a "
-    "0.5 ms interpreter switch interval (no change), the API processes at nice 5 (2.7x against 3.4x in one "
-    "pair of runs; a local scheduling trick that proves nothing about AWS).",
+    "lap_write_p99_under_load": "A write does far more than the floor's read: 12 PostgreSQL round trips "
+    "(strace of the API process: the caller's lookup; run sheets, lap and event, webhook outbox; each "
+    "checkout's check, BEGIN and COMMIT), ~24 ms p50 of waiting for them under this mix, then the slower of "
+    "two concurrent SQS sends through a busy moto (room message, webhook message: ~30 ms p50, ~67 ms p99). "
+    "POST p50 is ~60 ms against GET's ~8 ms, so the p99 ratio stays at 3-4 (30 s runs of one setting spread "
+    "3.1-4.5). The sends cannot leave the request: Lambda freezes a container once its handler returns, so a "
+    "send after the answer could wait for the next request. Tried and not kept: the API in two processes "
+    "(the reads got faster as much), moto at a 0.5 ms interpreter switch interval (no change), the API "
+    "processes at nice 5 (2.7x against 3.4x in one pair of runs; a local scheduling trick that proves "
+    "nothing about AWS).",
     "push_lag_p99_under_load": "Was 17-25 s, then ~1 s; now ~0.35-0.45 s (p50 ~0.2 s). One room's messages go "
     "through the FIFO queue one batch after another, so a lap waits for the round before its own (queue wait "
     "p50 64 ms, p99 236 ms in a probed run). A round under this mix, p50 107 ms: room turn 13 ms, log append "
