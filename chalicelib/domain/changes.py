@@ -59,26 +59,11 @@ class Recorder:
             self.sinks = open_all(self.conn)
 
     def record(self, entity: str, op: str, data: dict[str, Any], *, session_id: str | None = None) -> DomainEvent:
-        from psycopg.types.json import Jsonb
-
         if op not in OPS:
             raise ValueError(f"op must be one of {OPS}")
         actor = {"userId": self.caller.user_id} if self.caller.user_id else {"apiKeyId": self.caller.api_key_id}
         entity_id = data.get("id") if isinstance(data.get("id"), str) else None
-        row = fetch_one(
-            self.conn,
-            "insert_domain_event",
-            {
-                "account_id": self.caller.account_id,
-                "type": f"{entity}.{op}",
-                "entity": entity,
-                "op": op,
-                "entity_id": entity_id,
-                "session_id": session_id,
-                "actor": Jsonb(actor),
-                "data": Jsonb(data),
-            },
-        )
+        row = fetch_one(self.conn, "insert_domain_event", self._row(entity, op, data, session_id, actor))
         assert row is not None
         event = DomainEvent(
             row["id"],
@@ -140,27 +125,13 @@ class Recorder:
     ) -> tuple[list[int], dt.datetime]:
         """Insert a few events (pipelined: one round trip) and return their ids, in input order, and
         the transaction's now() (every row's created_at)."""
-        from psycopg.types.json import Jsonb
-
         from chalicelib.store.sql import query
 
-        params = [
-            {
-                "account_id": self.caller.account_id,
-                "type": f"{entity}.{op}",
-                "entity": entity,
-                "op": op,
-                "entity_id": data.get("id") if isinstance(data.get("id"), str) else None,
-                "session_id": session,
-                "actor": Jsonb(actor),
-                "data": Jsonb(data),
-            }
-            for data, session in changes
-        ]
+        params = [self._row(entity, op, data, session, actor) for data, session in changes]
         ids: list[int] = []
         now: dt.datetime | None = None
         with self.conn.cursor() as cursor:
-            cursor.executemany(query("insert_domain_event_returning"), params, returning=True)
+            cursor.executemany(query("insert_domain_event"), params, returning=True)
             while True:
                 row = cursor.fetchone()
                 assert row is not None
@@ -170,6 +141,23 @@ class Recorder:
                     break
         assert now is not None
         return ids, now
+
+    def _row(
+        self, entity: str, op: str, data: dict[str, Any], session_id: str | None, actor: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The parameters of `insert_domain_event` for one change."""
+        from psycopg.types.json import Jsonb
+
+        return {
+            "account_id": self.caller.account_id,
+            "type": f"{entity}.{op}",
+            "entity": entity,
+            "op": op,
+            "entity_id": data.get("id") if isinstance(data.get("id"), str) else None,
+            "session_id": session_id,
+            "actor": Jsonb(actor),
+            "data": Jsonb(data),
+        }
 
     def _reserve_ids(self, count: int) -> tuple[list[int], dt.datetime]:
         """`count` new event ids, ascending (so in input order, as one INSERT would draw them), and the

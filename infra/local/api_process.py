@@ -19,9 +19,12 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from infra.local.child_process import GatedChildProcess, child_setup, gate_commands, serve_commands
+from infra.local.child_process import GatedChildProcess, serve_gated
+
+if TYPE_CHECKING:
+    from infra.local.maintenance import Gate
 
 LISTEN_BACKLOG = 128
 DEFAULT_PROCESSES = 1  # bench_load on 2 cores: 2 served the back-to-back readers faster and pushed slower
@@ -93,26 +96,21 @@ class ApiProcesses:
 
 
 def main(fd: int) -> int:
-    from app import app
-    from chalicelib.config import settings
-    from infra.local import http_gateway
-    from infra.local.maintenance import Gate
-    from infra.local.stack import warm_clients
+    def start(gate: Gate) -> Callable[[], None]:
+        from app import app
+        from infra.local import http_gateway
 
-    child_setup()
-    settings()  # fail fast on a bad environment, before anything is served
-    warm_clients()  # before the first request, not during it (infra/local/stack.py)
-    server = http_gateway.HttpGateway(app, listener=socket.socket(fileno=fd))
-    gate = Gate()
-    server.gate = gate
-    server.start_serving_thread()
+        server = http_gateway.HttpGateway(app, listener=socket.socket(fileno=fd))
+        server.gate = gate
+        server.start_serving_thread()
 
-    try:
-        serve_commands(gate_commands(gate))
-    finally:
-        server.shutdown()
-        server.server_close()
-    return 0
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+
+        return stop
+
+    return serve_gated(start)
 
 
 if __name__ == "__main__":

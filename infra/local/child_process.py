@@ -222,3 +222,22 @@ def gate_commands(gate: Gate) -> dict[str, Callable[[], str]]:
         return RESUMED
 
     return {"pause": pause, "resume": resume}
+
+
+def serve_gated(start: Callable[[Gate], Callable[[], None]]) -> int:
+    """A gated child's whole life: set up, check the environment, make the AWS clients, `start(gate)`
+    its server (which returns how to stop it), then answer pause/resume until stdin closes."""
+    from chalicelib.config import settings
+    from infra.local.maintenance import Gate
+    from infra.local.stack import warm_clients
+
+    child_setup()
+    settings()  # fail fast on a bad environment, before anything is served
+    warm_clients()  # before the first request, not during it (infra/local/stack.py)
+    gate = Gate()
+    stop = start(gate)
+    try:
+        serve_commands(gate_commands(gate))
+    finally:
+        stop()
+    return 0

@@ -14,9 +14,14 @@ Commands: `pause` (WebSocket invocations wait, the work inside finishes, the dat
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from infra.local.child_process import GatedChildProcess, child_setup, gate_commands, serve_commands
+from infra.local.child_process import GatedChildProcess, serve_gated
 from infra.local.ws_management import ENV_VAR
+
+if TYPE_CHECKING:
+    from infra.local.maintenance import Gate
 
 
 class GatewayProcess(GatedChildProcess):
@@ -38,25 +43,16 @@ class GatewayProcess(GatedChildProcess):
 
 
 def main(host: str, port: int, management_port: int) -> int:
-    from app import app
-    from chalicelib.config import settings
-    from infra.local.maintenance import Gate
-    from infra.local.stack import warm_clients
-    from infra.local.ws_gateway import WsGateway
+    def start(gate: Gate) -> Callable[[], None]:
+        from app import app
+        from infra.local.ws_gateway import WsGateway
 
-    child_setup()
-    settings()  # fail fast on a bad environment, before anything listens
-    warm_clients()  # before the first join or message, not during it (infra/local/stack.py)
-    gate = Gate()
-    gateway = WsGateway(app, host, port, management_port=management_port)
-    gateway.gate = gate
-    gateway.start_in_thread()
+        gateway = WsGateway(app, host, port, management_port=management_port)
+        gateway.gate = gate
+        gateway.start_in_thread()
+        return gateway.stop
 
-    try:
-        serve_commands(gate_commands(gate))
-    finally:
-        gateway.stop()
-    return 0
+    return serve_gated(start)
 
 
 if __name__ == "__main__":

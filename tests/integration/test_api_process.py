@@ -14,6 +14,7 @@ import requests
 
 from infra.local.api_process import ApiProcesses, api_processes
 from tests.integration.conftest import Stack, new_account, token_for
+from tests.integration.test_gateway_process import kill_and_read_report
 
 pytestmark = pytest.mark.integration
 
@@ -74,11 +75,7 @@ def test_an_api_process_that_dies_is_reported_loudly(stack: Stack, capsys: pytes
     processes.start_in_thread()
     try:
         (child,) = processes.children
-        assert child._child is not None
-        child._child.kill()  # as the OOM killer would
-        assert child._forward is not None
-        child._forward.join(timeout=30)
-        assert "the api 1 process ended on its own (exit -9)" in capsys.readouterr().err
+        assert "the api 1 process ended on its own (exit -9)" in kill_and_read_report(child, capsys)
     finally:
         processes.stop()
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from infra.local.child_process import ChildProcess
 from infra.local.gateway_process import GatewayProcess
 from infra.local.ports import free_port
 from tests.integration.conftest import Api, Stack, new_account, token_for
@@ -64,14 +65,19 @@ def test_a_command_the_gateway_process_does_not_know_is_answered_as_unknown(gate
     assert gateway.request("reboot", 10) == "unknown command 'reboot'"
 
 
+def kill_and_read_report(child: ChildProcess, capsys: pytest.CaptureFixture[str]) -> str:
+    """Kill a running child as the OOM killer would; what the stack printed about it."""
+    assert child._child is not None
+    child._child.kill()
+    assert child._forward is not None
+    child._forward.join(timeout=30)
+    return capsys.readouterr().err
+
+
 def test_a_gateway_process_that_dies_is_reported_loudly(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     child = GatewayProcess("127.0.0.1", free_port(), free_port())
     child.start_in_thread()
     try:
-        assert child._child is not None
-        child._child.kill()  # as the OOM killer would
-        assert child._forward is not None
-        child._forward.join(timeout=30)
-        assert "the ws gateway process ended on its own (exit -9)" in capsys.readouterr().err
+        assert "the ws gateway process ended on its own (exit -9)" in kill_and_read_report(child, capsys)
     finally:
         child.stop()

@@ -8,11 +8,3 @@ SELECT array_agg(nextval('domain_events_id_seq')) AS ids, now() AS now FROM gene
 -- A COPY: a third cheaper than INSERT ... SELECT FROM jsonb_array_elements for a 1,000-lap batch.
 COPY domain_events (id, account_id, type, entity, op, entity_id, session_id, actor, data, created_at, published_at)
 FROM STDIN;
-
--- name: insert_domain_event_returning
--- One of a few events of one write (changes.Recorder.record_many, pipelined): its id and the
--- transaction's time come back with it, a round trip for all of them instead of the three of
--- reserve_domain_event_ids and a COPY.
-INSERT INTO domain_events (account_id, type, entity, op, entity_id, session_id, actor, data)
-VALUES (%(account_id)s, %(type)s, %(entity)s, %(op)s, %(entity_id)s, %(session_id)s, %(actor)s, %(data)s)
-RETURNING id, created_at;
