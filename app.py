@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib import config, webhooks, wiring
+from chalicelib import config, heap, webhooks, wiring
 from chalicelib.api import (
     api_keys,
     attachments,
@@ -55,6 +55,7 @@ for blueprint in (
     app.register_blueprint(blueprint.bp)
 
 app.register_middleware(uniform_errors, "http")
+heap.register(app)  # what the first invocations load is kept out of full GC passes
 realtime.register(app)
 timing_worker.register(app)
 webhooks.register(app)

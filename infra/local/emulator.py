@@ -26,6 +26,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 lock = threading.Lock()
 dispatch = DomainDispatcherApplication.__call__
 def one_dynamodb_request_at_a_time(self, environ, start_response):
+    moto_patches.request_started()
     if environ.get("PATH_INFO") == "/_aws/ses" and environ.get("REQUEST_METHOD") == "GET":
         # The mail SES sent, as LocalStack lists it (make mail, the smoke test and the tests read it).
         body = json.dumps(moto_patches.sent_mail(environ.get("QUERY_STRING", ""))).encode()
@@ -45,6 +46,7 @@ def one_dynamodb_request_at_a_time(self, environ, start_response):
         return [b""]
     return dispatch(self, environ, start_response)
 DomainDispatcherApplication.__call__ = one_dynamodb_request_at_a_time
+moto_patches.full_collections_when_idle()
 server.main()
 """
 

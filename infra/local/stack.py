@@ -121,11 +121,14 @@ def warm_clients() -> None:
     """Make the app's AWS clients before serving. Each functions' container makes its own in AWS;
     here every function shares one process, and the first to ask under load (the minute sweep's
     first DynamoDB call, in bench_load) spent ~1 s loading the service model at this process's
-    interpreter lock, stalling every request in flight and the pushes of their writes."""
+    interpreter lock, stalling every request in flight and the pushes of their writes. Then what
+    the process has loaded is frozen out of the collector's full passes (chalicelib/heap.py)."""
+    from chalicelib.heap import freeze_loaded
     from chalicelib.store.aws import client
 
     for service in APP_SERVICES:
         client(service)
+    freeze_loaded(collect_first=True)
 
 
 def serve(directory: Path, ports: Ports, env: dict[str, str], stack: ExitStack) -> dict[str, str]:

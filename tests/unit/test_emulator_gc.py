@@ -1,0 +1,56 @@
+"""The emulator makes full GC passes only while idle; busy, it freezes what survives the young ones."""
+
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from infra.local import moto_patches
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_busy_it_collects_the_young_garbage_then_freezes() -> None:
+    young = _Cycle()
+    young_gone = weakref.ref(young)
+    del young
+    moto_patches.request_started()
+    assert moto_patches.collect_or_freeze(idle_s=60) == "young"
+    assert young_gone() is None
+    assert gc.get_freeze_count() > 0
+
+
+def test_busy_it_never_walks_what_it_froze() -> None:
+    old = _Cycle()
+    old_gone = weakref.ref(old)
+    gc.freeze()
+    del old
+    moto_patches.request_started()
+    moto_patches.collect_or_freeze(idle_s=60)
+    gc.collect()  # even a full pass skips the frozen
+    assert old_gone() is not None
+
+
+def test_idle_it_collects_everything_including_what_it_froze(monkeypatch: pytest.MonkeyPatch) -> None:
+    old = _Cycle()
+    old_gone = weakref.ref(old)
+    gc.freeze()
+    del old
+    monkeypatch.setattr(moto_patches, "_last_request", [time.monotonic() - 10])
+    assert moto_patches.collect_or_freeze(idle_s=2) == "full"
+    assert old_gone() is None
+    assert gc.get_freeze_count() > 0  # what lives is frozen again

@@ -1,0 +1,86 @@
+"""What a container loads is frozen out of full GC passes; what requests make later is collected."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import types
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from chalice import Chalice
+from chalice.test import Client
+
+from chalicelib import heap
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(heap, "_modules_frozen", 0)
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def _load_a_module(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+
+
+def test_it_freezes_only_after_modules_were_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert heap.freeze_loaded() is True
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    assert heap.freeze_loaded() is False  # nothing imported since
+    _load_a_module(monkeypatch, "race_heap_probe")
+    assert heap.freeze_loaded() is True
+
+
+def test_frozen_objects_are_not_walked_by_a_full_pass() -> None:
+    cycle = _Cycle()
+    gone = weakref.ref(cycle)
+    heap.freeze_loaded()
+    del cycle
+    gc.collect()
+    assert gone() is not None  # frozen: the full pass did not look at it
+    gc.unfreeze()
+    gc.collect()
+    assert gone() is None
+
+
+def test_collect_first_frees_the_garbage_already_made() -> None:
+    cycle = _Cycle()
+    gone = weakref.ref(cycle)
+    del cycle
+    heap.freeze_loaded(collect_first=True)
+    assert gone() is None
+
+
+def test_the_middleware_freezes_what_an_invocation_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = Chalice(app_name="heap-probe")
+    heap.register(app)
+
+    @app.lambda_function()
+    def loads(event: dict[str, str], context: object) -> dict[str, str]:
+        _load_a_module(monkeypatch, event["module"])
+        return {}
+
+    with Client(app) as client:
+        heap.freeze_loaded()
+        before = gc.get_freeze_count()
+        client.lambda_.invoke("loads", {"module": "race_heap_probe_2"})
+        assert gc.get_freeze_count() > before
+        frozen = gc.get_freeze_count()
+        client.lambda_.invoke("loads", {"module": "race_heap_probe_2"})  # loads nothing new
+        assert gc.get_freeze_count() == frozen
+
+
+def test_the_app_registers_it_for_every_kind_of_event() -> None:
+    from app import app
+
+    assert heap.after_loading in app._get_middleware_handlers("all")
