@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 from chalicelib.store.connections import LoggedMessage, RoomState, new_epoch
 from chalicelib.store.room_log import Entry
@@ -38,6 +39,41 @@ class MemoryRoomLog:
                 self._states[session_id] = RoomState(
                     seq, current.sent_seq, current.holder, current.lease_until_ms, current.epoch or new_epoch()
                 )
+            return logged
+
+    def append_in_turn(
+        self, session_id: str, entries: list[Entry], expected: RoomState, holder: str, lease_ms: int
+    ) -> list[LoggedMessage] | None:
+        now_ms = int(time.time() * 1000)
+        with self._lock:
+            current = self._state(session_id)
+            claims = self._claims.setdefault(session_id, {})
+            as_expected = (current.seq, current.sent_seq, current.epoch, current.roster) == (
+                expected.seq,
+                expected.sent_seq,
+                expected.epoch,
+                expected.roster,
+            )
+            lease_runs = current.holder is not None and current.lease_until_ms >= now_ms
+            if (
+                not entries
+                or expected.epoch is None
+                or expected.seq < 1
+                or not as_expected
+                or lease_runs
+                or any(event_id in claims for event_id, _ in entries)
+            ):
+                return None
+            messages = self._messages.setdefault(session_id, {})
+            logged = []
+            for seq, (event_id, render) in enumerate(entries, current.seq + 1):
+                message = LoggedMessage(seq, render(seq))
+                messages[seq] = (message, time.time() + self.ttl_s)
+                claims[event_id] = seq
+                logged.append(message)
+            self._states[session_id] = replace(
+                current, seq=logged[-1].seq, holder=holder, lease_until_ms=now_ms + lease_ms
+            )
             return logged
 
     def read(self, session_id: str, first_seq: int, last_seq: int, limit: int) -> list[LoggedMessage]:

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -128,12 +130,22 @@ def publish(events: list[DomainEvent]) -> None:
 
 
 def _publish_page(session_id: str, entries: list[tuple[int, Callable[[int], str]]]) -> None:
-    """Log the entries, then send them (or wait for the turn's holder to). The turn is tried first:
-    its answer says where the log ends, so when it is free (the common case) the page costs three
-    DynamoDB calls (turn, log, end of turn; plus the members when someone joined or left since the
-    last round, realtime/roster.py), and the page is sent as logged, not read back; when it is taken, the same answer
-    serves the logging and the publisher waits for the holder as before."""
+    """Log the entries, then send them (or wait for the turn's holder to). When the room is as this
+    process's last round left it (nobody logged, sent, joined or left since, no lease runs), logging
+    and taking the turn are one transaction: the page costs two DynamoDB calls (log with turn, end
+    of turn). Otherwise the turn is tried first: its answer says where the log ends, so when it is
+    free the page costs three (turn, log, end of turn; plus the members when someone joined or left
+    since the last round, realtime/roster.py), and the page is sent as logged, not read back; when
+    it is taken, the same answer serves the logging and the publisher waits for the holder as before."""
     holder = uuid.uuid4().hex
+    last_round = _last_rounds.get(session_id)
+    if last_round is not None:
+        logged = _log().append_in_turn(session_id, entries, last_round, holder, LEASE_MS)
+        if logged:
+            now_ms = int(time.time() * 1000)
+            in_turn = replace(last_round, seq=logged[-1].seq, holder=holder, lease_until_ms=now_ms + LEASE_MS)
+            deliver(session_id, until_seq=in_turn.seq, held=(holder, in_turn), written=logged)
+            return
     ours, state = _log().try_turn(session_id, holder, LEASE_MS)
     if not ours:
         logged = _log().append(session_id, entries, state)
@@ -150,6 +162,37 @@ def _publish_page(session_id: str, entries: list[tuple[int, Callable[[int], str]
     # holder may send up to it; what others logged after it, end_turn's answer shows.
     head = max(state.seq, until_seq or 0)
     deliver(session_id, until_seq=until_seq, held=(holder, replace(state, seq=head)), written=logged)
+
+
+class _LastRounds:
+    """How each room was left by this process's last turn that sent everything (bounded, per container)."""
+
+    MAX_ROOMS = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rooms: OrderedDict[str, connections.RoomState] = OrderedDict()
+
+    def get(self, session_id: str) -> connections.RoomState | None:
+        with self._lock:
+            return self._rooms.get(session_id)
+
+    def remember(self, session_id: str, after: connections.RoomState | None) -> None:
+        with self._lock:
+            if after is None or _unsent(after) or after.holder is not None or after.epoch is None:
+                self._rooms.pop(session_id, None)
+                return
+            self._rooms[session_id] = after
+            self._rooms.move_to_end(session_id)
+            while len(self._rooms) > self.MAX_ROOMS:
+                self._rooms.popitem(last=False)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._rooms.clear()
+
+
+_last_rounds = _LastRounds()
 
 
 def _last_seq(logged: list[LoggedMessage]) -> int | None:
@@ -284,9 +327,12 @@ def _drain_and_end(
                 return None
             sent_seq = upto
     except BaseException:
+        _last_rounds.remember(session_id, None)
         _log().end_turn(session_id, holder, sent_seq)
         raise
-    return _log().end_turn(session_id, holder, sent_seq)
+    after = _log().end_turn(session_id, holder, sent_seq)
+    _last_rounds.remember(session_id, after)
+    return after
 
 
 def _page(session_id: str, sent_seq: int, head: int, known: dict[int, str]) -> list[LoggedMessage]:

@@ -427,11 +427,56 @@ def append_messages(
     return logged
 
 
+def append_in_turn(
+    session_id: str,
+    entries: list[tuple[int, Callable[[int], str]]],
+    expected: RoomState,
+    holder: str,
+    lease_ms: int,
+) -> list[LoggedMessage] | None:
+    """Log the entries after `expected.seq` and take the turn in one transaction, provided the room
+    is still exactly `expected` (head, sent, epoch, roster: e.g. as this publisher's last end_turn
+    left it) and nobody's lease runs. The logged messages (the room's state is then `expected` with
+    the new head and `holder`'s lease), or None: nothing was written (the caller takes the turn and
+    appends as usual). A publisher whose room nobody else touched since its last round saves the
+    turn's round trip."""
+    if not entries or len(entries) > TRANSACT_EVENTS or expected.epoch is None or expected.seq < 1:
+        return None
+    now_ms = int(time.time() * 1000)
+    conditions = [
+        "(attribute_not_exists(holder) OR leaseUntilMs < :now)",
+        "seq = :head",
+        "epoch = :epoch",
+        "sentSeq = :sent" if expected.sent_seq else "(attribute_not_exists(sentSeq) OR sentSeq = :sent)",
+        "roster = :roster" if expected.roster is not None else "attribute_not_exists(roster)",
+    ]
+    values = {
+        ":me": _s(holder),
+        ":until": {"N": str(now_ms + lease_ms)},
+        ":now": {"N": str(now_ms)},
+        ":head": {"N": str(expected.seq)},
+        ":epoch": _s(expected.epoch),
+        ":sent": {"N": str(expected.sent_seq)},
+    }
+    if expected.roster is not None:
+        values[":roster"] = {"N": str(expected.roster)}
+    turn = {
+        "UpdateExpression": "SET seq = :seq, holder = :me, leaseUntilMs = :until",
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeValues": values,
+    }
+    return _append_at_once(session_id, entries, expected.seq + 1, turn)
+
+
 def _append_at_once(
-    session_id: str, chunk: list[tuple[int, Callable[[int], str]]], first_seq: int
+    session_id: str,
+    chunk: list[tuple[int, Callable[[int], str]]],
+    first_seq: int,
+    turn: dict[str, Any] | None = None,
 ) -> list[LoggedMessage] | None:
     """The common case in one round trip: claim each event and write its message at the next numbers,
-    all or nothing (TransactWriteItems). None when any condition failed: then nothing was written."""
+    all or nothing (TransactWriteItems). None when any condition failed: then nothing was written.
+    `turn` replaces the head's update (expression, condition, values; `:seq` is the new head)."""
     from botocore.exceptions import ClientError
 
     now_s = int(time.time())
@@ -476,14 +521,18 @@ def _append_at_once(
     # The head moves past the new messages in the same transaction: if their puts succeed, no number
     # from first_seq on was written before, so the head was below them and this condition holds.
     last = first_seq + len(chunk) - 1
+    head = turn or {
+        "UpdateExpression": f"SET seq = :seq, {_SET_EPOCH}",
+        "ConditionExpression": "attribute_not_exists(seq) OR seq < :seq",
+        "ExpressionAttributeValues": {":epoch": _s(new_epoch())},
+    }
     actions.append(
         {
             "Update": {
                 "TableName": table,
                 "Key": _key(f"room#{session_id}", "turn"),
-                "UpdateExpression": f"SET seq = :seq, {_SET_EPOCH}",
-                "ConditionExpression": "attribute_not_exists(seq) OR seq < :seq",
-                "ExpressionAttributeValues": {":seq": {"N": str(last)}, ":epoch": _s(new_epoch())},
+                **head,
+                "ExpressionAttributeValues": {**head["ExpressionAttributeValues"], ":seq": {"N": str(last)}},
             }
         }
     )

@@ -25,6 +25,14 @@ class RoomLog(Protocol):
         Returns what was logged now, in seq order. `state`: the room's state if just read."""
         ...
 
+    def append_in_turn(
+        self, session_id: str, entries: list[Entry], expected: RoomState, holder: str, lease_ms: int
+    ) -> list[LoggedMessage] | None:
+        """Log the entries after `expected.seq` and make `holder` the sender, all at once, only if the
+        room's state is still `expected` (head, sent, epoch, roster) with no lease running and no entry
+        logged before; else None, and nothing was written."""
+        ...
+
     def read(self, session_id: str, first_seq: int, last_seq: int, limit: int) -> list[LoggedMessage]:
         """Up to `limit` unexpired messages with first_seq <= seq <= last_seq, in seq order."""
         ...
@@ -62,6 +70,11 @@ class DynamoRoomLog:
 
     def append(self, session_id: str, entries: list[Entry], state: RoomState | None = None) -> list[LoggedMessage]:
         return connections.append_messages(session_id, entries, state)
+
+    def append_in_turn(
+        self, session_id: str, entries: list[Entry], expected: RoomState, holder: str, lease_ms: int
+    ) -> list[LoggedMessage] | None:
+        return connections.append_in_turn(session_id, entries, expected, holder, lease_ms)
 
     def read(self, session_id: str, first_seq: int, last_seq: int, limit: int) -> list[LoggedMessage]:
         return connections.logged_messages(session_id, first_seq, last_seq, limit)

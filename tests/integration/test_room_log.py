@@ -120,6 +120,76 @@ def test_numbers_continue_after_what_was_sent(log: RoomLog, room: str) -> None:
     assert [m.seq for m in log.append(room, entries(1), log.state(room))] == [3]
 
 
+# Logging and taking the turn at once, while the room is as a publisher's last round left it
+
+
+def _after_a_round(log: RoomLog, room: str, n: int = 2) -> RoomState:
+    """The room as a publisher's end_turn leaves it: n messages logged and sent, nobody's turn."""
+    log.append(room, entries(n))
+    holder = uuid.uuid4().hex
+    assert take_turn(log, room, holder, 60_000) is not None
+    after = log.end_turn(room, holder, n)
+    assert after is not None and after.epoch is not None
+    return after
+
+
+def test_appending_in_turn_logs_after_the_head_and_makes_the_holder_sender(log: RoomLog, room: str) -> None:
+    expected = _after_a_round(log, room)
+    logged = log.append_in_turn(room, entries(2, "x"), expected, "me", 60_000)
+    assert logged is not None and [m.seq for m in logged] == [3, 4]
+    assert [json.loads(m.body)["seq"] for m in logged] == [3, 4] and titles(logged) == ["x0", "x1"]
+    state = log.state(room)
+    assert (state.seq, state.sent_seq, state.holder, state.epoch) == (4, 2, "me", expected.epoch)
+    assert not log.try_turn(room, "other", 60_000)[0]  # the turn is ours
+    assert log.end_turn(room, "me", 4) is not None
+    assert titles(log.read(room, 3, 4, 10)) == ["x0", "x1"]
+
+
+def test_appending_in_turn_writes_nothing_once_another_logged_meanwhile(log: RoomLog, room: str) -> None:
+    expected = _after_a_round(log, room)
+    log.append(room, entries(1, "other"))  # another publisher's message: the head moved
+    assert log.append_in_turn(room, entries(1, "x"), expected, "me", 60_000) is None
+    state = log.state(room)
+    assert (state.seq, state.holder) == (3, None)
+    assert titles(log.read(room, 1, 10, 10)) == ["m0", "m1", "other0"]
+
+
+def test_appending_in_turn_writes_nothing_while_anothers_lease_runs(log: RoomLog, room: str) -> None:
+    expected = _after_a_round(log, room)
+    assert take_turn(log, room, "joiner", 60_000) is not None  # e.g. a join answering inside the turn
+    assert log.append_in_turn(room, entries(1), expected, "me", 60_000) is None
+    assert log.state(room).holder == "joiner" and log.read(room, 3, 10, 10) == []
+    log.end_turn(room, "joiner")
+    # The join logged nothing and gave the turn back: the room is as expected again.
+    assert log.append_in_turn(room, entries(1), expected, "me", 60_000) is not None
+
+
+def test_appending_in_turn_writes_nothing_once_more_was_sent(log: RoomLog, room: str) -> None:
+    expected = _after_a_round(log, room)
+    log.append(room, entries(1))
+    _sent(log, room)
+    moved = log.state(room)
+    stale = RoomState(moved.seq, expected.sent_seq, None, 0, expected.epoch, expected.roster)
+    assert log.append_in_turn(room, entries(1), stale, "me", 60_000) is None
+    assert log.append_in_turn(room, entries(1), moved, "me", 60_000) is not None
+
+
+def test_appending_in_turn_writes_nothing_for_an_event_logged_before(log: RoomLog, room: str) -> None:
+    first = entries(1)
+    log.append(room, first)
+    holder = uuid.uuid4().hex
+    assert take_turn(log, room, holder, 60_000) is not None
+    expected = log.end_turn(room, holder, 1)
+    assert expected is not None
+    assert log.append_in_turn(room, [*entries(1, "new"), first[0]], expected, "me", 60_000) is None
+    assert log.state(room).seq == 1 and log.state(room).holder is None
+
+
+def test_appending_in_turn_needs_a_room_with_a_numbering(log: RoomLog, room: str) -> None:
+    assert log.append_in_turn(room, entries(1), RoomState(0, 0, None, 0), "me", 60_000) is None
+    assert log.state(room).seq == 0
+
+
 # The room's epoch: the id of its numbering
 
 
@@ -257,3 +327,15 @@ def test_the_right_epoch_with_a_seq_the_room_never_reached_is_still_unknown_seq(
     _sent(log, room)
     resync = _resume(log, room, 9, log.epoch(room))
     assert (resync["type"], resync["reason"], resync["seq"]) == ("resync", "unknown_seq", 2)
+
+
+def test_appending_in_turn_writes_nothing_once_someone_joined_or_left(stack: Any, room: str) -> None:
+    """DynamoDB's state item counts joins and leaves (the twin has no members): a publisher must read
+    a changed room's members again, so its remembered state no longer holds."""
+    from chalicelib.store import connections
+
+    log = DynamoRoomLog()
+    expected = _after_a_round(log, room)
+    connections.leave_room(room, "gone-connection")  # counted even when nobody was there
+    assert log.append_in_turn(room, entries(1), expected, "me", 60_000) is None
+    assert log.append_in_turn(room, entries(1), log.state(room), "me", 60_000) is not None

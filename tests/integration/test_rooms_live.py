@@ -362,6 +362,62 @@ def test_the_publisher_sends_what_it_has_just_logged_without_reading_it_back(
     assert reads == []
 
 
+def test_a_round_in_a_room_nobody_touched_logs_and_takes_the_turn_at_once(
+    stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.store import connections
+
+    turns: list[str] = []
+    at_once: list[bool] = []
+    try_turn, append_in_turn = connections.try_turn, connections.append_in_turn
+
+    def counted_turn(session_id: str, holder: str, lease_ms: int) -> Any:
+        turns.append(session_id)
+        return try_turn(session_id, holder, lease_ms)
+
+    def counted_at_once(session_id: str, entries: Any, expected: Any, holder: str, lease_ms: int) -> Any:
+        logged = append_in_turn(session_id, entries, expected, holder, lease_ms)
+        at_once.append(logged is not None)
+        return logged
+
+    monkeypatch.setattr(connections, "try_turn", counted_turn)
+    monkeypatch.setattr(connections, "append_in_turn", counted_at_once)
+    with Member(stack, team.owner.token or "") as a, Member(stack, team.engineer.token or "") as b:
+        a.join(team.session_id)
+        seqs = [m["seq"] for m in a.changes(0)]
+        team.record(1)
+        seqs += [m["seq"] for m in a.changes(1)]
+        turns.clear()
+        at_once.clear()
+        for _ in range(3):
+            team.record(1)
+            seqs += [m["seq"] for m in a.changes(1)]
+        assert turns == [] and at_once == [True, True, True]
+        b.join(team.session_id)  # the room changed (a member, a turn): the next round checks again
+        team.record(1)
+        last = a.changes(1)[0]["seq"]
+        assert [m["seq"] for m in b.changes(1)] == [last]
+        assert [*seqs, last] == list(range(seqs[0], seqs[0] + 5))
+
+
+def test_a_round_whose_remembered_room_is_stale_takes_the_turn_as_before(stack: Stack, team: Team) -> None:
+    from dataclasses import replace
+
+    from chalicelib.realtime import broadcast
+
+    with Member(stack, team.owner.token or "") as a:
+        a.join(team.session_id)
+        team.record(1)
+        first = a.changes(1)[0]["seq"]
+        remembered = broadcast._last_rounds.get(team.session_id)
+        assert remembered is not None
+        # Another process logged and sent two messages since (the head this process knows is behind).
+        broadcast._last_rounds.remember(team.session_id, replace(remembered, seq=first - 1, sent_seq=first - 1))
+        team.record(2)
+        assert [m["seq"] for m in a.changes(2)] == [first + 1, first + 2]
+        assert broadcast._last_rounds.get(team.session_id) is not None  # remembered afresh
+
+
 # Resume and resync
 
 
