@@ -96,7 +96,8 @@ class WebhookSink:
 
 
 def dispatch(messages: Sequence[Message]) -> None:
-    """After commit: one queue message per delivery. Never raises: what is not sent, the sweep sends."""
+    """After commit: the deliveries go to the queue packed (up to 100 a message, webhooks/queue.py).
+    Never raises: what is not sent, the sweep sends."""
     if not messages:
         return
     from chalicelib.observability import logger
