@@ -38,23 +38,23 @@ TARGETS = {
     "push_lag_p99_under_load": "<= 250 ms",
 }
 WHY_BEHIND = {
-    "lap_write_p99_under_load": "A write does far more than the floor's read: 12 PostgreSQL round trips "
-    "(strace of the API process: the caller's lookup; run sheets, lap and event, webhook outbox; each "
-    "checkout's check, BEGIN and COMMIT), ~24 ms p50 of waiting for them under this mix, then the slower of "
-    "two concurrent SQS sends through a busy moto (room message, webhook message: ~30 ms p50, ~67 ms p99). "
-    "POST p50 is ~60 ms against GET's ~8 ms, so the p99 ratio stays at 3-4 (30 s runs of one setting spread "
-    "3.1-4.5). The sends cannot leave the request: Lambda freezes a container once its handler returns, so a "
-    "send after the answer could wait for the next request. Tried and not kept: the API in two processes "
-    "(the reads got faster as much), moto at a 0.5 ms interpreter switch interval (no change), the API "
-    "processes at nice 5 (2.7x against 3.4x in one pair of runs; a local scheduling trick that proves "
-    "nothing about AWS).",
-    "push_lag_p99_under_load": "Was 17-25 s, then ~1 s; now ~0.35-0.45 s (p50 ~0.2 s). One room's messages go "
-    "through the FIFO queue one batch after another, so a lap waits for the round before its own (queue wait "
-    "p50 64 ms, p99 236 ms in a probed run). A round under this mix, p50 107 ms: room turn 13 ms, log append "
-    "12 ms, access re-check 2 ms, ~125 PostToConnection POSTs (2-3 laps x 50 members; ~0.45 ms of the "
-    "publisher's CPU and ~0.13 ms of the local gateway's each) 76-87 ms, end of turn 10 ms, on 2 cores that "
-    "the viewers keep busy. The slowest pushes (printed above the figure) are the run's first laps and a "
-    "cluster a few seconds in.",
+    "lap_write_p99_under_load": "A write does far more than the floor's read. Probed per POST in the API process under "
+    "this mix: 18 PostgreSQL waits (the caller's lookup; run sheets, lap and event, webhook outbox; each checkout's "
+    "check, BEGIN and COMMIT), 15-45 ms, then the slower of two concurrent SQS sends through moto (room message, "
+    "webhook message), ~30 ms p50 and 50-130 ms in the worst writes. POST p50 is ~55-70 ms against GET's ~8-11 ms. "
+    "A probe that skipped the sends took POST p50 to 23 ms but left p99 at 39 ms in one run and 110 ms in the next: "
+    "the tail is the saturated machine's (the API process runs at ~0.85 of a core, the viewers read back to back). "
+    "The sends cannot leave the request: Lambda freezes a container once its handler returns. Removed: full GC "
+    "passes that stalled the API, the publisher and moto 50-144 ms. Tried and not kept: the API in two processes "
+    "(the reads got faster as much), moto served by waitress with keep-alive (no change beyond the noise), the API "
+    "processes at nice 5 (a local scheduling trick).",
+    "push_lag_p99_under_load": "Was 17-25 s, then ~1 s, then 0.30-0.45 s; now p50 ~0.18-0.19 s, p99 0.25-0.33 s "
+    "(30 s runs 247-264 ms once a round's turn moved into its log transaction). The four engineers write in "
+    "lockstep, a burst of 4 laps every 0.5 s: the burst's first lap gets a round of its own and the other three "
+    "wait for it (one FIFO group per room), then share the next round: ~150 PostToConnection POSTs, each ~0.13 ms of "
+    "the local gateway's CPU and ~0.45 ms of the publisher's under this mix, on 2 cores the viewers keep busy. A "
+    "round is two DynamoDB calls now (log transaction taking the turn, end of turn). Tried and not kept: 8 fan-out "
+    "threads instead of 48 (p99 296-361 ms), a 100 ms busy poll in the FIFO poller (324-335 ms).",
 }
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 WRITE_INTERVAL_S = float(os.environ.get("LOAD_WRITE_INTERVAL_S", "0.5"))

@@ -38,6 +38,7 @@ from typing import Any
 FREEZE_EVERY_S = 5.0
 IDLE_S = 2.0  # no request started for this long: a full pass delays nobody
 _last_request = [0.0]
+_requests = [0, -1]  # requests started; how many had started at the last full pass
 
 
 def apply() -> None:
@@ -52,6 +53,7 @@ def apply() -> None:
 def request_started() -> None:
     """Called by the emulator's dispatcher for every request (what "idle" is measured from)."""
     _last_request[0] = time.monotonic()
+    _requests[0] += 1
 
 
 def full_collections_when_idle(every_s: float = FREEZE_EVERY_S, idle_s: float = IDLE_S) -> threading.Thread:
@@ -71,9 +73,13 @@ def full_collections_when_idle(every_s: float = FREEZE_EVERY_S, idle_s: float = 
 
 
 def collect_or_freeze(idle_s: float = IDLE_S) -> str:
-    """One step: "full" (idle: unfreeze and collect everything, then freeze what lives) or "young"
-    (busy: collect the young generations, whose garbage would otherwise be frozen, then freeze)."""
+    """One step: "full" (idle: unfreeze and collect everything, then freeze what lives), "young"
+    (busy: collect the young generations, whose garbage would otherwise be frozen, then freeze) or
+    "none" (idle, and no request since the last full pass: nothing new to collect)."""
     if time.monotonic() - _last_request[0] >= idle_s:
+        if _requests[1] == _requests[0]:
+            return "none"
+        _requests[1] = _requests[0]
         gc.unfreeze()
         gc.collect()
         gc.freeze()

@@ -51,6 +51,17 @@ def test_idle_it_collects_everything_including_what_it_froze(monkeypatch: pytest
     gc.freeze()
     del old
     monkeypatch.setattr(moto_patches, "_last_request", [time.monotonic() - 10])
+    monkeypatch.setattr(moto_patches, "_requests", [5, 1])
     assert moto_patches.collect_or_freeze(idle_s=2) == "full"
     assert old_gone() is None
     assert gc.get_freeze_count() > 0  # what lives is frozen again
+
+
+def test_idle_with_no_request_since_the_last_full_pass_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(moto_patches, "_last_request", [time.monotonic() - 10])
+    monkeypatch.setattr(moto_patches, "_requests", [5, 1])
+    assert moto_patches.collect_or_freeze(idle_s=2) == "full"
+    assert moto_patches.collect_or_freeze(idle_s=2) == "none"  # an idle emulator is not walked every 5 s
+    moto_patches.request_started()
+    moto_patches._last_request[0] -= 10
+    assert moto_patches.collect_or_freeze(idle_s=2) == "full"
