@@ -10,7 +10,9 @@ Mix (LOAD_SECONDS, default 60 s, loopback only):
   mix starts once the joins' presence frames have settled, and they keep receiving until no push
   came for DRAIN_QUIET_S after the writers stop);
 - a webhook subscription on `lap.create` delivered to a receiver on 127.0.0.1 by the SQS worker;
-- before the timed mix, lap 1 of each run sheet (not counted) takes the first write's cold path.
+- before the timed mix (not counted): a few concurrent reads per client and lap 1 of each run sheet,
+  so the first calls' cold paths (imports, new pool connections, the publisher's first fan-out
+  connections) are not the figures' tail.
 Figures: requests/s of the mix (ratio to chalice local on the HTTP part), p50/p99 per route, errors,
 pushes lost, webhooks delivered; `lap_write_p99_under_load` (POST /laps p99, floor: GET /laps p99 of
 the same run) and `push_lag_p99_under_load` (a lap's createdAt to its arrival at the last member).
@@ -70,6 +72,7 @@ ENGINEERS, VIEWERS, MEMBERS = 4, 4, 50
 # path, bench_cold_start's subject); the figures are the warm platform's under the mix.
 WARM_UP_LAP = 1
 WARM_UP_SETTLE_S = 2.0
+WARM_UP_READS = 5  # per reader and route, before the timed mix
 
 
 def _worker(kind: str, base_url: str, token: str, sheet_id: str, seconds: float, queue: Any) -> None:
@@ -220,9 +223,20 @@ def _setup(api_url: str, token: str) -> tuple[str, list[str]]:
 
 
 def _warm_up(api_url: str, token: str, sheets: list[str]) -> None:
-    """Lap WARM_UP_LAP on every run sheet, one after another, then time for its pushes to go out."""
+    """Lap WARM_UP_LAP on every run sheet, one after another; as many concurrent readers as the mix
+    has clients, a few reads each (the read routes' first calls, the API's pool grown to the mix's
+    concurrency); then time for the laps' pushes to go out."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import requests
 
+    def reads(n: int) -> None:
+        sheet_id = sheets[n % len(sheets)]
+        for path in [f"/laps?runSheetId={sheet_id}&limit=100", "/events"] * WARM_UP_READS:
+            requests.get(f"{api_url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    with ThreadPoolExecutor(ENGINEERS + VIEWERS) as readers:
+        list(readers.map(reads, range(ENGINEERS + VIEWERS)))
     for sheet_id in sheets:
         answer = requests.post(
             f"{api_url}/laps",
