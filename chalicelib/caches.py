@@ -12,9 +12,9 @@ from contextlib import contextmanager
 
 
 def forget() -> None:
-    """Close the PostgreSQL pool and drop every cached setting, client and queue URL."""
+    """Close the PostgreSQL pool and drop every cached setting, client, queue URL and remembered room."""
     from chalicelib.config import settings
-    from chalicelib.realtime import poster, push, room_queue, roster
+    from chalicelib.realtime import broadcast, poster, push, room_queue, roster
     from chalicelib.store import aws, connections, postgres
     from chalicelib.timing import queue as timing_queue
     from chalicelib.webhooks import queue as webhook_queue
@@ -28,6 +28,7 @@ def forget() -> None:
     connections._register_fingerprint.cache_clear()
     room_queue._queue_url.cache_clear()
     roster.forget()
+    broadcast.forget_last_rounds()
     timing_queue._queue_url.cache_clear()
     webhook_queue._queue_url.cache_clear()
     schedule.policy.cache_clear()

@@ -195,6 +195,11 @@ class _LastRounds:
 _last_rounds = _LastRounds()
 
 
+def forget_last_rounds() -> None:
+    """Every remembered room state (another emulator, a restored table: chalicelib/caches.py)."""
+    _last_rounds.forget()
+
+
 def _last_seq(logged: list[LoggedMessage]) -> int | None:
     return max((m.seq for m in logged), default=None)
 
@@ -324,6 +329,7 @@ def _drain_and_end(
                 from chalicelib.observability import logger
 
                 logger().warning("room turn lost mid fan-out", extra={"session_id": session_id, "seq": upto})
+                _last_rounds.remember(session_id, None)
                 return None
             sent_seq = upto
     except BaseException:

@@ -68,3 +68,16 @@ def test_messages_are_per_session_pages_in_id_order() -> None:
         len(messages[0].body().encode()) < 256 * 1024
         and messages[0].deduplication_id() != messages[2].deduplication_id()
     )
+
+
+def test_forgetting_the_containers_caches_forgets_the_remembered_rooms() -> None:
+    from chalicelib import caches
+    from chalicelib.realtime import broadcast
+    from chalicelib.store.connections import RoomState
+
+    broadcast._last_rounds.remember("room-a", RoomState(3, 3, None, 0, "epoch-1", 2))
+    assert broadcast._last_rounds.get("room-a") is not None
+    broadcast._last_rounds.remember("room-b", RoomState(4, 3, None, 0, "epoch-1", 2))  # not all sent
+    assert broadcast._last_rounds.get("room-b") is None
+    caches.forget()
+    assert broadcast._last_rounds.get("room-a") is None
