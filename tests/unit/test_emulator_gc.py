@@ -10,22 +10,17 @@ from collections.abc import Iterator
 import pytest
 
 from infra.local import moto_patches
-
-
-class _Cycle:
-    def __init__(self) -> None:
-        self.me = self
+from tests.gc_helpers import Cycle, unfrozen
 
 
 @pytest.fixture(autouse=True)
 def _unfrozen() -> Iterator[None]:
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
+    with unfrozen():
+        yield
 
 
 def test_busy_it_collects_the_young_garbage_then_freezes() -> None:
-    young = _Cycle()
+    young = Cycle()
     young_gone = weakref.ref(young)
     del young
     moto_patches.request_started()
@@ -35,7 +30,7 @@ def test_busy_it_collects_the_young_garbage_then_freezes() -> None:
 
 
 def test_busy_it_never_walks_what_it_froze() -> None:
-    old = _Cycle()
+    old = Cycle()
     old_gone = weakref.ref(old)
     gc.freeze()
     del old
@@ -46,7 +41,7 @@ def test_busy_it_never_walks_what_it_froze() -> None:
 
 
 def test_idle_it_collects_everything_including_what_it_froze(monkeypatch: pytest.MonkeyPatch) -> None:
-    old = _Cycle()
+    old = Cycle()
     old_gone = weakref.ref(old)
     gc.freeze()
     del old

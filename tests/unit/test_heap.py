@@ -13,19 +13,14 @@ from chalice import Chalice
 from chalice.test import Client
 
 from chalicelib import heap
-
-
-class _Cycle:
-    def __init__(self) -> None:
-        self.me = self
+from tests.gc_helpers import Cycle, unfrozen
 
 
 @pytest.fixture(autouse=True)
 def _unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(heap, "_modules_frozen", 0)
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
+    with unfrozen():
+        yield
 
 
 def _load_a_module(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
@@ -42,7 +37,7 @@ def test_it_freezes_only_after_modules_were_loaded(monkeypatch: pytest.MonkeyPat
 
 
 def test_frozen_objects_are_not_walked_by_a_full_pass() -> None:
-    cycle = _Cycle()
+    cycle = Cycle()
     gone = weakref.ref(cycle)
     heap.freeze_loaded()
     del cycle
@@ -54,7 +49,7 @@ def test_frozen_objects_are_not_walked_by_a_full_pass() -> None:
 
 
 def test_collect_first_frees_the_garbage_already_made() -> None:
-    cycle = _Cycle()
+    cycle = Cycle()
     gone = weakref.ref(cycle)
     del cycle
     heap.freeze_loaded(collect_first=True)

@@ -42,6 +42,10 @@ def test_an_unreadable_range_falls_back_to_the_linux_default(monkeypatch: pytest
 
 
 def test_a_narrow_gap_below_the_range_lets_the_os_pick(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_low = ports._ephemeral_low()
     monkeypatch.setattr(ports, "_ephemeral_low", lambda: ports.PICK_FROM + 10)
+    monkeypatch.setattr(ports.random, "randrange", lambda a, b: pytest.fail("picked at random in a narrow gap"))
+    port = ports.free_port()
+    assert port >= real_low  # the OS's own pick, from its ephemeral range
     with socket.socket() as server:
-        server.bind(("127.0.0.1", ports.free_port()))
+        server.bind(("127.0.0.1", port))
