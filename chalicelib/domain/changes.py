@@ -212,16 +212,19 @@ def after_commit(recorder: Recorder) -> None:
     to anyone: each consumer is downstream of its own queue, and the room publisher re-checks access
     before every push whatever the access sink has closed yet.
     """
-    parts = list(recorder.sinks.items())
-    if len(parts) == 1:
-        _after_commit_part(*parts[0])
+    parts = [(name, sink) for name, sink in recorder.sinks.items() if sink.pending()]
+    if not parts:
         return
     import contextvars
 
-    # Each part in the request's context (the logger's keys, the caller's idempotency key).
+    # All but the last in other threads, each in the request's context (the logger's keys, the
+    # caller's idempotency key); the last in this thread, which would otherwise only wait (a lap write
+    # has two parts: one thread handoff, not three).
     pending = [
-        _parts_pool().submit(contextvars.copy_context().run, _after_commit_part, name, sink) for name, sink in parts
+        _parts_pool().submit(contextvars.copy_context().run, _after_commit_part, name, sink)
+        for name, sink in parts[:-1]
     ]
+    _after_commit_part(*parts[-1])
     for done in pending:
         done.result()
 

@@ -26,6 +26,10 @@ class SinkTransaction(Protocol):
         """Inside the writer's transaction; `live` is False for events stored as already published
         (room members are told by a summary instead)."""
 
+    def pending(self) -> bool:
+        """Whether `committed` has anything to do (a write with nothing for this consumer hands no
+        part to another thread)."""
+
     def committed(self) -> None:
         """After the commit; never raises (the consumer's sweep catches up)."""
 

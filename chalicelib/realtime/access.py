@@ -37,6 +37,9 @@ class AccessSink:
     def lost(self, loss: access.AccessLoss) -> None:
         self.losses.append(loss)
 
+    def pending(self) -> bool:
+        return bool(self.losses)
+
     def committed(self) -> None:
         if not self.losses:
             return

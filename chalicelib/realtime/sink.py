@@ -26,6 +26,9 @@ class RoomSink:
         if live:
             self.events.extend(events)
 
+    def pending(self) -> bool:
+        return bool(self.events)
+
     def committed(self) -> None:
         if self.events:
             enqueue(self.events)

@@ -91,6 +91,9 @@ class WebhookSink:
     def recorded(self, events: Sequence[DomainEvent], *, live: bool) -> None:
         self.messages += enqueue_for(self.conn, events, self.cache)  # live or not, webhooks get every event
 
+    def pending(self) -> bool:
+        return bool(self.messages)
+
     def committed(self) -> None:
         dispatch(self.messages)
 

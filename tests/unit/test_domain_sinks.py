@@ -49,6 +49,9 @@ class RecordingSink:
     def recorded(self, events: Sequence[DomainEvent], *, live: bool) -> None:
         self.log.append((f"{self.name}.recorded", ([e.type for e in events], live, len(self.conn.calls))))
 
+    def pending(self) -> bool:
+        return True
+
     def committed(self) -> None:
         self.log.append((f"{self.name}.committed", None))
         if self.fail:
@@ -109,6 +112,9 @@ def test_after_commit_parts_run_at_once_so_a_write_waits_for_the_slowest_not_the
         def recorded(self, events: Sequence[DomainEvent], *, live: bool) -> None:
             pass
 
+        def pending(self) -> bool:
+            return True
+
         def committed(self) -> None:
             both.wait()
 
@@ -120,6 +126,48 @@ def test_after_commit_parts_run_at_once_so_a_write_waits_for_the_slowest_not_the
         recorder = Recorder(FakeConnection(), caller())  # type: ignore[arg-type]
         changes.after_commit(recorder)
         assert not both.broken
+    finally:
+        sinks._registered.clear()
+        sinks._registered.update(saved)
+
+
+def test_only_parts_with_work_run_after_commit_and_the_last_in_the_writer_thread() -> None:
+    import threading
+
+    ran: list[tuple[str, str]] = []
+
+    class Part:
+        def __init__(self, name: str, work: bool) -> None:
+            self.name, self.work = name, work
+
+        def recorded(self, events: Sequence[DomainEvent], *, live: bool) -> None:
+            pass
+
+        def pending(self) -> bool:
+            return self.work
+
+        def committed(self) -> None:
+            ran.append((self.name, threading.current_thread().name))
+
+    saved = dict(sinks._registered)
+    sinks._registered.clear()
+    try:
+        for name, work in (("access", False), ("rooms", True), ("webhooks", True)):
+            sinks.register(name, lambda conn, name=name, work=work: Part(name, work))
+        changes.after_commit(Recorder(FakeConnection(), caller()))  # type: ignore[arg-type]
+        writer = threading.current_thread().name
+        threads = dict(ran)
+        assert sorted(threads) == ["rooms", "webhooks"]  # access had nothing to do
+        assert threads["webhooks"] == writer  # the last part: in the writer's thread
+        assert threads["rooms"].startswith("after-commit")  # the other: another thread, at once
+        ran.clear()
+        sinks.register("webhooks", lambda conn: Part("webhooks", False))
+        changes.after_commit(Recorder(FakeConnection(), caller()))  # type: ignore[arg-type]
+        assert ran == [("rooms", writer)]  # one part: no thread handoff at all
+        ran.clear()
+        sinks.register("rooms", lambda conn: Part("rooms", False))
+        changes.after_commit(Recorder(FakeConnection(), caller()))  # type: ignore[arg-type]
+        assert ran == []
     finally:
         sinks._registered.clear()
         sinks._registered.update(saved)
