@@ -14,7 +14,7 @@ from contextlib import contextmanager
 def forget() -> None:
     """Close the PostgreSQL pool and drop every cached setting, client, queue URL and remembered room."""
     from chalicelib.config import settings
-    from chalicelib.realtime import broadcast, poster, push, room_queue, roster
+    from chalicelib.realtime import broadcast, fan_out_loop, poster, push, room_queue, roster
     from chalicelib.store import aws, connections, postgres
     from chalicelib.timing import queue as timing_queue
     from chalicelib.webhooks import queue as webhook_queue
@@ -24,6 +24,7 @@ def forget() -> None:
     settings.cache_clear()
     aws._new_client.cache_clear()
     push._new_client.cache_clear()
+    fan_out_loop.forget()
     poster.forget()
     connections._register_fingerprint.cache_clear()
     room_queue._queue_url.cache_clear()

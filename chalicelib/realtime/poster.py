@@ -1,5 +1,6 @@
-"""PostToConnection for the room fan-out: the request boto3 would send, signed by botocore's own
-SigV4 signer, sent over a keep-alive connection per fan-out thread.
+"""PostToConnection: the request boto3 would send, signed by botocore's own SigV4 signer, sent over
+a keep-alive connection per thread (single pushes); a room's fan-out sends the same signed request
+from one event loop (fan_out_loop.py).
 
 A fan-out is hundreds of these a second in a busy room, and the publisher's CPU was almost all in
 them: boto3's client machinery (parameter validation, endpoint rules, event hooks, response
@@ -36,7 +37,7 @@ class Poster:
         if self._target.scheme not in ("http", "https") or not self._target.hostname:
             raise ValueError(f"not an http(s) endpoint: {endpoint_url!r}")
         self._credentials = botocore.session.get_session().get_credentials()
-        self._local = threading.local()  # each fan-out thread keeps its own connection
+        self._local = threading.local()  # each sending thread keeps its own connection
 
     def request(self, connection_id: str, data: bytes) -> Any:
         """The signed request (botocore's AWSPreparedRequest) for one frame."""

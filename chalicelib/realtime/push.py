@@ -6,7 +6,6 @@ import functools
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,8 @@ from chalicelib.observability import logger
 # API Gateway splits WebSocket messages into 32 KB frames, and a room message over it is replaced
 # by a pointer (broadcast.py) so clients never reassemble or choke on a huge push.
 MAX_FRAME_BYTES = 32 * 1024
-# Concurrent POSTs per fan-out (in AWS each waits on the network); each thread keeps its own connection (poster.py).
+# Concurrent POSTs per fan-out (in AWS each waits on the network), over as many kept-alive
+# connections of one event loop (fan_out_loop.py).
 FANOUT_WORKERS = 48
 
 SENT, GONE, FAILED = "sent", "gone", "failed"
@@ -47,12 +47,6 @@ def _new_client(endpoint_url: str) -> Any:
     )
 
 
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    # Lives as long as the container; idle threads cost nothing while Lambda is frozen.
-    return ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="room-fanout")
-
-
 def management_url(domain_name: str | None = None, stage: str | None = None) -> str:
     """WS_MANAGEMENT_URL when set (local gateway, custom domains), else API Gateway's own endpoint."""
     configured = settings().ws_management_url
@@ -72,14 +66,23 @@ def post(connection_id: str, data: bytes, endpoint_url: str | None = None) -> st
     from chalicelib.realtime.poster import poster
 
     try:
-        status = poster(endpoint_url or management_url(), settings().aws_region).post(connection_id, data)
+        status: int | BaseException = poster(endpoint_url or management_url(), settings().aws_region).post(
+            connection_id, data
+        )
     except Exception as exc:
-        logger().warning("push failed", extra={"connection_id": connection_id, "error": type(exc).__name__})
+        status = exc
+    return outcome_of(connection_id, status)
+
+
+def outcome_of(connection_id: str, answer: int | BaseException) -> str:
+    """SENT for a 2xx status, GONE for 410, else FAILED (logged: the status or the error's type)."""
+    if isinstance(answer, BaseException):
+        logger().warning("push failed", extra={"connection_id": connection_id, "error": type(answer).__name__})
         return FAILED
-    if status == 410:
+    if answer == 410:
         return GONE
-    if not 200 <= status < 300:
-        logger().warning("push failed", extra={"connection_id": connection_id, "status": status})
+    if not 200 <= answer < 300:
+        logger().warning("push failed", extra={"connection_id": connection_id, "status": answer})
         return FAILED
     return SENT
 
@@ -121,18 +124,14 @@ def fan_out(connection_ids: Iterable[str], frames: Sequence[bytes], endpoint_url
     result = FanOut()
     if not ids or not frames:
         return result
-    url = endpoint_url or management_url()
+    from chalicelib.realtime.fan_out_loop import fan_out_loop
 
-    def deliver(connection_id: str) -> str:
-        for frame in frames:
-            outcome = post(connection_id, frame, url)
-            if outcome == FAILED:
-                outcome = post(connection_id, frame, url)
-            if outcome != SENT:
-                return outcome
-        return SENT
-
-    outcomes = [deliver(ids[0])] if len(ids) == 1 else list(_pool().map(deliver, ids))
+    try:
+        loop = fan_out_loop(endpoint_url or management_url(), settings().aws_region, FANOUT_WORKERS)
+    except Exception as exc:  # e.g. no endpoint configured: every member failed, as each POST would have
+        outcomes = [outcome_of(connection_id, exc) for connection_id in ids]
+    else:
+        outcomes = loop.send(ids, frames, outcome_of)
     for connection_id, outcome in zip(ids, outcomes, strict=True):
         if outcome == GONE:
             result.gone.add(connection_id)

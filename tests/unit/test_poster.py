@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from chalicelib.realtime.poster import Poster
+from tests.http_servers import serving
 
 pytestmark = pytest.mark.unit
 
@@ -99,14 +99,8 @@ class _Management(BaseHTTPRequestHandler):
 @pytest.fixture
 def management() -> Iterator[tuple[str, type[_Management]]]:
     handler = type("Handler", (_Management,), {"seen": [], "connections": 0})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/local", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as port:
+        yield f"http://127.0.0.1:{port}/local", handler
 
 
 def test_frames_go_over_one_kept_alive_connection(management: tuple[str, type[_Management]]) -> None:
