@@ -15,7 +15,7 @@ def forget() -> None:
     """Close the PostgreSQL pool and drop every cached setting, client, queue URL and remembered room."""
     from chalicelib.config import settings
     from chalicelib.realtime import broadcast, fan_out_loop, poster, push, room_queue, roster
-    from chalicelib.store import aws, connections, postgres
+    from chalicelib.store import aws, connections, postgres, sqs_send
     from chalicelib.timing import queue as timing_queue
     from chalicelib.webhooks import queue as webhook_queue
     from chalicelib.webhooks import schedule, sealing
@@ -23,6 +23,7 @@ def forget() -> None:
     postgres.close_pool()
     settings.cache_clear()
     aws._new_client.cache_clear()
+    sqs_send.forget()
     push._new_client.cache_clear()
     fan_out_loop.forget()
     poster.forget()

@@ -221,9 +221,9 @@ def _text(value: str | bytes) -> str:
 
 
 def _tls() -> Any:
-    from chalicelib.realtime.poster import _tls as context
+    from chalicelib.store.signed_http import tls
 
-    return context()
+    return tls()
 
 
 _making = threading.Lock()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import settings
+from chalicelib.store import sqs_send
 from chalicelib.store.aws import client, translated_errors
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def send(messages: Sequence[RoomMessage]) -> list[RoomMessage]:
         ]
         try:
             with translated_errors("sqs"):
-                answer = client("sqs").send_message_batch(QueueUrl=_queue_url(settings().room_queue), Entries=entries)
+                answer = sqs_send.send_message_batch(_queue_url(settings().room_queue), entries)
         except Exception:
             _queue_url.cache_clear()  # the queue may be back under another URL (emulator restart)
             unsent += chunk

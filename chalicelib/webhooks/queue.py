@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config import settings
+from chalicelib.store import sqs_send
 from chalicelib.store.aws import client, translated_errors
 
 MAX_BATCH = 10  # SQS SendMessageBatch limit
@@ -96,7 +97,7 @@ def _send_batch(chunk: Sequence[list[Message]]) -> list[str]:
         entries.append(entry)
     try:
         with translated_errors("sqs"):
-            response = client("sqs").send_message_batch(QueueUrl=_queue_url(settings().webhook_queue), Entries=entries)
+            response = sqs_send.send_message_batch(_queue_url(settings().webhook_queue), entries)
     except Exception:
         _queue_url.cache_clear()  # the queue may be back under another URL (recreated, emulator restart)
         return [message.delivery_id for pack in chunk for message in pack]
