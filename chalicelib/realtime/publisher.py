@@ -4,7 +4,9 @@ SQS FIFO hands a session's messages out one batch at a time, in the order they w
 seq follows that order without any lease between writers (the room's turn now only keeps a join's
 or resume's answer in order with the pushes). A session's messages of one batch are published
 together (one turn, one log transaction, one fan-out round); if that fails, all of them are
-reported as failed, so no later one overtakes an earlier one; other sessions' messages go on.
+reported as failed, so no later one overtakes an earlier one; other sessions' messages go on. A
+round also takes the events its session committed since, whose messages are still queued behind
+it (`waiting`): those messages then find nothing left to publish.
 After `maxReceiveCount` tries a message goes to the DLQ and the minute sweep publishes its events
 (they stay unpublished in PostgreSQL).
 """
@@ -16,9 +18,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.observability import logger
-from chalicelib.realtime.room_queue import RoomMessage
+from chalicelib.realtime.room_queue import PAGE_EVENTS, RoomMessage
 
 if TYPE_CHECKING:
+    import psycopg
+
     from chalicelib.domain.changes import DomainEvent
 
 
@@ -72,7 +76,8 @@ def _resources() -> dict[str, Any]:
 
 def publish_message(message: RoomMessage) -> bool:
     """Publish the still unpublished events of one room message (a redelivery or the sweep may have
-    published some: the room logs an event once); False when it must be retried."""
+    published some: the room logs an event once), and those its room committed since (`waiting`);
+    False when it must be retried."""
     from chalicelib.realtime.room_keys import room_of
     from chalicelib.realtime.sink import publish as publish_events
     from chalicelib.realtime.sweep import event_of
@@ -80,9 +85,31 @@ def publish_message(message: RoomMessage) -> bool:
 
     try:
         with transaction() as conn:
-            rows = fetch_all(conn, "room_events_to_publish", {"ids": list(message.event_ids)})
+            ids = [*message.event_ids, *waiting(conn, message)]
+            rows = fetch_all(conn, "room_events_to_publish", {"ids": ids})
             events = [event for event in map(event_of, rows) if room_of(event) == message.session_id]
             return not events or publish_events([in_wire_order(event) for event in events], conn)
     except Exception:
         logger().exception("room message not published; it is retried", extra={"session_id": message.session_id})
         return False
+
+
+def waiting(conn: psycopg.Connection[dict[str, Any]], message: RoomMessage) -> list[int]:
+    """Ids of the other committed, unpublished events of the message's session room (up to a
+    message's page in all). Four engineers writing at once send four messages to one FIFO group:
+    the first took a round alone and the other three waited for it, then took the next. Read ahead,
+    the first round sends all four; the later messages find their events published and end at once.
+    The order is the log's, as before (the log numbers what it is given, in id order here), and an
+    event is logged once whoever publishes it first. Event rooms are not read ahead (their events
+    are rare and not found by session)."""
+    from chalicelib.realtime.room_keys import EVENT_PREFIX, room_of
+    from chalicelib.realtime.sweep import event_of
+    from chalicelib.store.postgres import fetch_all
+
+    room = message.session_id
+    room_limit = PAGE_EVENTS - len(message.event_ids)
+    if room.startswith(EVENT_PREFIX) or room_limit <= 0:
+        return []
+    own = set(message.event_ids)
+    rows = fetch_all(conn, "room_events_waiting", {"session_id": room, "limit": room_limit})
+    return [event.id for event in map(event_of, rows) if event.id not in own and room_of(event) == room]

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -548,6 +548,8 @@ def test_a_resume_from_before_the_room_restarted_answers_resync_even_past_the_ol
 def test_a_resume_naming_another_rooms_epoch_answers_resync(stack: Stack, team: Team) -> None:
     event = _ok(team.owner.post("/events", {"name": "Road Atlanta test", "startsAt": "2026-09-01T14:00:00Z"}))
     other = _ok(team.owner.post("/sessions", {"eventId": event["id"], "name": "FP1", "type": "practice"}))["id"]
+    # The other session's creation is pushed to its room by now: no push of it can come after the join.
+    _eventually(lambda: _drained(replace(team, session_id=other)))
     with Member(stack, team.owner.token or "") as a:
         theirs = a.join(other)["epoch"]
         now = _room_seq(team)
@@ -813,6 +815,41 @@ def test_the_sweep_does_not_resend_an_event_its_writer_got_into_the_room(stack: 
         assert None not in _published_at(stack, [late[0].id])
         team.record(1)
         assert _seqs(a.changes(1)) == [base + 2]
+
+
+def test_a_round_also_sends_what_its_session_committed_since_and_their_messages_send_nothing(
+    stack: Stack, team: Team
+) -> None:
+    from chalicelib.realtime import publisher
+    from chalicelib.realtime.room_queue import RoomMessage
+
+    with Member(stack, team.owner.token or "") as a:
+        base = a.join(team.session_id)["seq"]
+        waiting = team.record_unpublished(2)  # committed; their queue messages not handled yet
+        (card,) = team.record(1)  # its round reads ahead
+        got = a.changes(3)
+        assert [m["data"]["id"] for m in got] == [*(e.data["id"] for e in waiting), card]
+        assert _seqs(got) == [base + 1, base + 2, base + 3]
+        assert None not in _published_at(stack, [e.id for e in waiting])
+        # Their own messages, coming next, find the events published: nothing is sent twice.
+        assert publisher.publish_message(RoomMessage(team.session_id, tuple(e.id for e in waiting)))
+        assert a.quiet()
+
+
+def test_a_round_reads_ahead_only_its_own_session(stack: Stack, team: Team) -> None:
+    from chalicelib.realtime import publisher
+    from chalicelib.realtime.room_queue import RoomMessage
+    from chalicelib.store.postgres import transaction
+
+    event_id = _ok(team.owner.get(f"/sessions/{team.session_id}"))["eventId"]
+    other = _ok(team.owner.post("/sessions", {"eventId": event_id, "name": "Qualifying", "type": "qualifying"}))
+    _eventually(lambda: _drained(team))  # the session's own creation, published by its round
+    mine = team.record_unpublished(2)
+    elsewhere = Team(stack, team.account_id, team.owner, team.engineer, other["id"]).record_unpublished(1)
+    with transaction() as conn:
+        ahead = publisher.waiting(conn, RoomMessage(team.session_id, (mine[0].id,)))
+    assert ahead == [mine[1].id]  # not another session's, not the message's own again
+    assert elsewhere[0].id not in ahead
 
 
 def test_the_sweep_runs_every_minute_from_the_schedule(stack: Stack) -> None:

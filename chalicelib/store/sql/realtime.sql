@@ -5,6 +5,16 @@ SELECT DISTINCT session_id
 FROM (SELECT session_id, published_at FROM domain_events ORDER BY id DESC LIMIT %(recent)s) AS recent
 WHERE session_id IS NOT NULL AND published_at > now() - make_interval(secs => %(window_s)s);
 
+-- name: room_events_waiting
+-- Committed, unpublished events of a session room, oldest first: a round reads ahead so a burst of
+-- writes to one session shares it instead of queueing behind it. Not locked here: the publisher
+-- keeps those of the room, then locks them with the message's own (room_events_to_publish).
+SELECT id, account_id, type, entity, op, entity_id, session_id, actor, data, created_at
+FROM domain_events
+WHERE published_at IS NULL AND session_id = %(session_id)s
+ORDER BY id
+LIMIT %(limit)s;
+
 -- name: room_events_to_publish
 -- The events of one room queue message that are still unpublished (a sweep may have published some),
 -- in id order; rows another publisher or sweeper holds are skipped (they are being published). The
