@@ -41,22 +41,22 @@ TARGETS = {
 }
 WHY_BEHIND = {
     "lap_write_p99_under_load": "A write does far more than the floor's read. Probed per POST in the API process under "
-    "this mix: 18 PostgreSQL waits (the caller's lookup; run sheets, lap and event, webhook outbox; each checkout's "
-    "check, BEGIN and COMMIT), 15-45 ms, then the slower of two concurrent SQS sends through moto (room message, "
-    "webhook message), ~30 ms p50 and 50-130 ms in the worst writes. POST p50 is ~55-70 ms against GET's ~8-11 ms. "
-    "A probe that skipped the sends took POST p50 to 23 ms but left p99 at 39 ms in one run and 110 ms in the next: "
-    "the tail is the saturated machine's (the API process runs at ~0.85 of a core, the viewers read back to back). "
-    "The sends cannot leave the request: Lambda freezes a container once its handler returns. Removed: full GC "
-    "passes that stalled the API, the publisher and moto 50-144 ms. Tried and not kept: the API in two processes "
-    "(the reads got faster as much), moto served by waitress with keep-alive (no change beyond the noise), the API "
-    "processes at nice 5 (a local scheduling trick).",
-    "push_lag_p99_under_load": "Was 17-25 s, then ~1 s, then 0.30-0.45 s; now p50 ~0.18-0.19 s, p99 0.25-0.33 s "
-    "(30 s runs 247-264 ms once a round's turn moved into its log transaction). The four engineers write in "
-    "lockstep, a burst of 4 laps every 0.5 s: the burst's first lap gets a round of its own and the other three "
-    "wait for it (one FIFO group per room), then share the next round: ~150 PostToConnection POSTs, each ~0.13 ms of "
-    "the local gateway's CPU and ~0.45 ms of the publisher's under this mix, on 2 cores the viewers keep busy. A "
-    "round is two DynamoDB calls now (log transaction taking the turn, end of turn). Tried and not kept: 8 fan-out "
-    "threads instead of 48 (p99 296-361 ms), a 100 ms busy poll in the FIFO poller (324-335 ms).",
+    "this mix: ~17 PostgreSQL waits (the caller's lookup; run sheets, lap and event, webhook outbox; each checkout's "
+    "check, BEGIN and COMMIT) against the read's 10, then two SQS sends at once (room message, webhook message): "
+    "~20 ms p50 each, of which ~0.75 ms is the API's CPU (boto3's client was ~1.4 ms, now a signed http.client "
+    "request) and ~2.3 ms the emulator's: the rest is three processes waking on two cores the viewers keep busy. "
+    "POST p50 ~47-60 ms against GET's ~7-9 ms. A probe that skipped the sends took POST p50 to 23 ms but left p99 at "
+    "39-110 ms: the tail is the saturated machine's (the API process runs at ~0.85 of a core, the viewers read back "
+    "to back). The sends cannot leave the request: Lambda freezes a container once its handler returns. Tried and "
+    "not kept: the API in two processes (the reads got faster as much), moto served by waitress with keep-alive, "
+    "the API processes at nice 5.",
+    "push_lag_p99_under_load": "Was 17-25 s, then ~1 s, then 0.30-0.45 s, then 0.25-0.33 s; 30 s runs now p50 "
+    "~0.12-0.14 s, p99 0.20-0.28 s. The four engineers write in lockstep, a burst of 4 laps every 0.5 s: a round "
+    "takes what its session committed so far, the laps committed after it wait for it (one FIFO group per room). A "
+    "round is ~100 PostToConnection POSTs (2 frames p50 to 50 members), from one event loop over up to 100 kept-alive "
+    "connections, ~0.17 ms of the publisher's CPU each, plus two DynamoDB calls (log transaction taking the turn, end "
+    "of turn), on 2 cores the viewers keep busy. Tried and not kept: 8 fan-out threads instead of 48 (p99 296-361 "
+    "ms), a 100 ms busy poll in the FIFO poller (324-335 ms).",
 }
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 WRITE_INTERVAL_S = float(os.environ.get("LOAD_WRITE_INTERVAL_S", "0.5"))
