@@ -80,7 +80,11 @@ class FanOutLoop:
         done: Future[list[Outcome]] = asyncio.run_coroutine_threadsafe(
             self._round(connection_ids, frames, classify), self._loop
         )
-        return done.result(ROUND_TIMEOUT_S)
+        try:
+            return done.result(ROUND_TIMEOUT_S)
+        except TimeoutError:
+            done.cancel()  # the round is retried as a whole: nothing more of this one goes out
+            raise
 
     def close(self) -> None:
         """Stop the loop and close its connections (tests; a container's loop lives as long as it does)."""
@@ -132,6 +136,10 @@ class FanOutLoop:
         reused = connection.used
         try:
             status, keep = await self._exchange(connection, request)
+        except asyncio.CancelledError:  # the round was abandoned (ROUND_TIMEOUT_S): its answer is never read
+            connection.close()
+            self._open -= 1
+            raise
         except Exception as exc:
             await self._release(connection, keep=False)
             return exc, reused

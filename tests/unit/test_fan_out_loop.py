@@ -4,6 +4,7 @@ outcomes the threaded POSTs had (410 gone, anything else retried once, then fail
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -178,3 +179,21 @@ def test_fan_out_reports_gone_and_failed_members(
     finally:
         fan_out_loop.forget()
     assert (outcome.gone, outcome.failed) == ({"Conn0="}, {"Conn1="})
+
+
+def test_a_round_that_outlives_its_time_is_abandoned(monkeypatch: pytest.MonkeyPatch, loops: list[FanOutLoop]) -> None:
+    import socket
+
+    from chalicelib.realtime import fan_out_loop
+
+    monkeypatch.setattr(fan_out_loop, "ROUND_TIMEOUT_S", 0.3)
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        loop = _loop(loops, f"http://127.0.0.1:{silent.getsockname()[1]}/local")
+        with pytest.raises(TimeoutError):
+            loop.send(MEMBERS, FRAMES, push.outcome_of)
+        deadline = time.monotonic() + 5
+        while loop._open and time.monotonic() < deadline:  # the cancellation runs on the loop's thread
+            time.sleep(0.01)
+        assert loop._open == 0  # every connection of the abandoned round is closed
