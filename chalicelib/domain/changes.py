@@ -128,6 +128,10 @@ class Recorder:
         from chalicelib.store.sql import query
 
         params = [self._row(entity, op, data, session, actor) for data, session in changes]
+        if len(params) == 1:  # one event (a single lap): a plain INSERT, one wait; executemany pipelines (three)
+            row = self.conn.execute(query("insert_domain_event"), params[0]).fetchone()
+            assert row is not None
+            return [row["id"]], row["created_at"]
         ids: list[int] = []
         now: dt.datetime | None = None
         with self.conn.cursor() as cursor:

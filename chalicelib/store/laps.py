@@ -73,6 +73,9 @@ def insert_laps(conn: psycopg.Connection[Row], rows: Sequence[Row]) -> None:
 
     ordered = sorted(rows, key=lambda row: (row["run_sheet_id"], row["lap_number"]))
     try:
+        if len(ordered) == 1:  # a single lap (the common write): one round trip and one wait, no pipeline
+            conn.execute(_INSERT_LAP, _inserted(ordered[0], Jsonb))
+            return
         if len(ordered) <= INSERT_MAX_ROWS:
             # A few laps (a single lap is the common write): one pipelined INSERT per lap is one round
             # trip, where a COPY is two (start, then data and end).
