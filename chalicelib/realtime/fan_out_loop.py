@@ -17,6 +17,7 @@ dropped by its seq.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -29,8 +30,9 @@ if TYPE_CHECKING:
 
 TIMEOUT_S = 5.0  # to connect, and for each answer
 ROUND_TIMEOUT_S = 60.0  # a whole round, so a wedged loop cannot hold a publisher forever
-# Raised when a kept-alive connection turns out closed by the other side before it answered.
-_STALE = (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError)
+# Raised when a kept-alive connection turns out closed by the other side before it answered (over TLS,
+# a closed connection may surface as an SSL error instead); a timeout is not one of these.
+_STALE = (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError)
 
 
 class BadAnswer(Exception):
