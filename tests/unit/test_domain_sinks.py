@@ -131,7 +131,7 @@ def test_after_commit_parts_run_at_once_so_a_write_waits_for_the_slowest_not_the
         sinks._registered.update(saved)
 
 
-def test_only_parts_with_work_run_after_commit_and_the_last_in_the_writer_thread() -> None:
+def test_only_parts_with_work_run_after_commit_and_the_first_in_the_writer_thread() -> None:
     import threading
 
     ran: list[tuple[str, str]] = []
@@ -158,8 +158,8 @@ def test_only_parts_with_work_run_after_commit_and_the_last_in_the_writer_thread
         writer = threading.current_thread().name
         threads = dict(ran)
         assert sorted(threads) == ["rooms", "webhooks"]  # access had nothing to do
-        assert threads["webhooks"] == writer  # the last part: in the writer's thread
-        assert threads["rooms"].startswith("after-commit")  # the other: another thread, at once
+        assert threads["rooms"] == writer  # the first part (the room message): in the writer's thread
+        assert threads["webhooks"].startswith("after-commit")  # the other: another thread, at once
         ran.clear()
         sinks.register("webhooks", lambda conn: Part("webhooks", False))
         changes.after_commit(Recorder(FakeConnection(), caller()))  # type: ignore[arg-type]
