@@ -84,6 +84,12 @@ class SignedHttp:
             self._local.connection = connection
         return connection
 
+    def close(self) -> None:
+        """Close this thread's kept-alive connection (tests, shutdown); the next request opens another."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            self._drop(connection)
+
     def _drop(self, connection: http.client.HTTPConnection) -> None:
         connection.close()
         self._local.connection = None

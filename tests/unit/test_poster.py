@@ -88,6 +88,7 @@ def test_frames_go_over_one_kept_alive_connection(management: tuple[str, type[_M
         ("/local/@connections/Ab3dEfGhIAMCJ-Q%3D", b"2"),
     ]
     assert handler.connections == 1
+    poster.close()
 
 
 def test_a_connection_the_other_side_closed_is_replaced_and_the_frame_sent_once(
@@ -99,6 +100,7 @@ def test_a_connection_the_other_side_closed_is_replaced_and_the_frame_sent_once(
     assert [poster.post(CONNECTION_ID, b"1"), poster.post(CONNECTION_ID, b"2")] == [200, 200]
     assert [body for _, body in handler.seen] == [b"1", b"2"]
     assert handler.connections == 2
+    poster.close()
 
 
 def test_an_endpoint_that_does_not_answer_raises(unused_port: int) -> None:
