@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,3 +30,18 @@ def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def closed_after() -> Iterator[Callable[[Any], Any]]:
+    """`closed_after(thing)` returns `thing` and closes it when the test ends (clients that keep a
+    connection open: no socket is left to the garbage collector)."""
+    things: list[Any] = []
+
+    def later(thing: Any) -> Any:
+        things.append(thing)
+        return thing
+
+    yield later
+    for thing in reversed(things):
+        thing.close()

@@ -226,8 +226,7 @@ def after_commit(recorder: Recorder) -> None:
     # order puts the latency-sensitive parts first: closing a removed member's sockets, then the room
     # message a person is watching for; webhooks last (a lap write hands one part to another thread).
     pending = [
-        _parts_pool().submit(contextvars.copy_context().run, _after_commit_part, name, sink)
-        for name, sink in parts[1:]
+        _parts_pool().submit(contextvars.copy_context().run, _after_commit_part, name, sink) for name, sink in parts[1:]
     ]
     _after_commit_part(*parts[0])
     for done in pending:

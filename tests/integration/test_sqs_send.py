@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -15,27 +14,14 @@ from chalicelib.store.sqs_send import SqsError, SqsSender
 pytestmark = pytest.mark.integration
 
 
-_made: list[SqsSender] = []
-
-
-def _sender(endpoint_url: str) -> SqsSender:
-    _made.append(SqsSender(endpoint_url, "us-east-1"))
-    return _made[-1]
-
-
-@pytest.fixture(autouse=True)
-def _senders_closed() -> Iterator[None]:
-    yield
-    while _made:
-        _made.pop().close()
-
-
 @pytest.fixture
 def sqs(emulator_url: str) -> Any:
     return boto3.client("sqs", endpoint_url=emulator_url, region_name="us-east-1")
 
 
-def test_a_fifo_batch_arrives_in_order_with_its_group_and_deduplication(sqs: Any, emulator_url: str) -> None:
+def test_a_fifo_batch_arrives_in_order_with_its_group_and_deduplication(
+    sqs: Any, emulator_url: str, closed_after: Any
+) -> None:
     url = sqs.create_queue(QueueName=f"test-send-{uuid.uuid4().hex[:12]}.fifo", Attributes={"FifoQueue": "true"})[
         "QueueUrl"
     ]
@@ -44,7 +30,7 @@ def test_a_fifo_batch_arrives_in_order_with_its_group_and_deduplication(sqs: Any
         | {"MessageDeduplicationId": f"d{n}"}
         for n in range(3)
     ]
-    sender = _sender(emulator_url)
+    sender = closed_after(SqsSender(emulator_url, "us-east-1"))
     answer = sender.send_message_batch(url, entries)
     assert sorted(s["Id"] for s in answer["Successful"]) == ["0", "1", "2"] and not answer.get("Failed")
     again = sender.send_message_batch(url, entries[:1])  # the same deduplication id: queued once
@@ -54,9 +40,9 @@ def test_a_fifo_batch_arrives_in_order_with_its_group_and_deduplication(sqs: Any
     assert {m["Attributes"]["MessageGroupId"] for m in got} == {"session-1"}
 
 
-def test_a_delayed_entry_is_not_visible_at_once(sqs: Any, emulator_url: str) -> None:
+def test_a_delayed_entry_is_not_visible_at_once(sqs: Any, emulator_url: str, closed_after: Any) -> None:
     url = sqs.create_queue(QueueName=f"test-send-{uuid.uuid4().hex[:12]}")["QueueUrl"]
-    answer = _sender(emulator_url).send_message_batch(
+    answer = closed_after(SqsSender(emulator_url, "us-east-1")).send_message_batch(
         url, [{"Id": "now", "MessageBody": "a"}, {"Id": "later", "MessageBody": "b", "DelaySeconds": 60}]
     )
     assert sorted(s["Id"] for s in answer["Successful"]) == ["later", "now"]
@@ -64,9 +50,9 @@ def test_a_delayed_entry_is_not_visible_at_once(sqs: Any, emulator_url: str) -> 
     assert [m["Body"] for m in got] == ["a"]
 
 
-def test_a_queue_that_does_not_exist_is_refused_with_its_code(emulator_url: str) -> None:
+def test_a_queue_that_does_not_exist_is_refused_with_its_code(emulator_url: str, closed_after: Any) -> None:
     with pytest.raises(SqsError) as refused:
-        _sender(emulator_url).send_message_batch(
+        closed_after(SqsSender(emulator_url, "us-east-1")).send_message_batch(
             f"{emulator_url}/000000000000/no-such-queue-{uuid.uuid4().hex[:8]}", [{"Id": "0", "MessageBody": "a"}]
         )
     assert refused.value.status == 400

@@ -3,7 +3,6 @@ signature; SQS's errors are told apart as boto3's standard retry mode does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -14,21 +13,6 @@ from tests.http_servers import serving
 from tests.signing import boto3_request, sign_at_a_fixed_time, text
 
 pytestmark = pytest.mark.unit
-
-
-_made: list[SqsSender] = []
-
-
-def _sender(endpoint_url: str) -> SqsSender:
-    _made.append(SqsSender(endpoint_url, "us-east-1"))
-    return _made[-1]
-
-
-@pytest.fixture(autouse=True)
-def _senders_closed() -> Iterator[None]:
-    yield
-    while _made:
-        _made.pop().close()
 
 
 ENDPOINT = "https://sqs.eu-west-1.amazonaws.com"
@@ -89,32 +73,36 @@ def _sqs(*answers: tuple[int, bytes]) -> tuple[type[_Sqs], Any]:
 OK = (200, b'{"Successful":[{"Id":"0","MessageId":"m0"}],"Failed":[]}')
 
 
-def test_a_throttled_or_failing_sqs_is_tried_once_more() -> None:
+def test_a_throttled_or_failing_sqs_is_tried_once_more(closed_after: Any) -> None:
     handler, server = _sqs((503, b'{"__type":"ServiceUnavailable","message":"try later"}'), OK)
     with server as port:
-        answer = _sender(f"http://127.0.0.1:{port}").send_message_batch(QUEUE_URL, ENTRIES[:1])
+        answer = closed_after(SqsSender(f"http://127.0.0.1:{port}", "us-east-1")).send_message_batch(
+            QUEUE_URL, ENTRIES[:1]
+        )
     assert answer["Successful"] == [{"Id": "0", "MessageId": "m0"}]
     assert handler.posts == 2
 
 
-def test_a_refused_request_raises_its_code_without_a_second_try() -> None:
+def test_a_refused_request_raises_its_code_without_a_second_try(closed_after: Any) -> None:
     missing = (400, b'{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}')
     handler, server = _sqs(missing, OK)
     with server as port, pytest.raises(SqsError) as refused:
-        _sender(f"http://127.0.0.1:{port}").send_message_batch(QUEUE_URL, ENTRIES[:1])
+        closed_after(SqsSender(f"http://127.0.0.1:{port}", "us-east-1")).send_message_batch(QUEUE_URL, ENTRIES[:1])
     assert (refused.value.status, refused.value.code) == (400, "QueueDoesNotExist")
     assert handler.posts == 1
 
 
-def test_twice_unavailable_raises() -> None:
+def test_twice_unavailable_raises(closed_after: Any) -> None:
     handler, server = _sqs((500, b"oops"), (500, b"oops"))
     with server as port, pytest.raises(SqsError, match="SQS 500 HTTP500"):
-        _sender(f"http://127.0.0.1:{port}").send_message_batch(QUEUE_URL, ENTRIES[:1])
+        closed_after(SqsSender(f"http://127.0.0.1:{port}", "us-east-1")).send_message_batch(QUEUE_URL, ENTRIES[:1])
     assert handler.posts == 2
 
 
-def test_an_unreachable_endpoint_raises_a_connection_error() -> None:
+def test_an_unreachable_endpoint_raises_a_connection_error(closed_after: Any) -> None:
     from infra.local.ports import free_port
 
     with pytest.raises(OSError):
-        _sender(f"http://127.0.0.1:{free_port()}").send_message_batch(QUEUE_URL, ENTRIES[:1])
+        closed_after(SqsSender(f"http://127.0.0.1:{free_port()}", "us-east-1")).send_message_batch(
+            QUEUE_URL, ENTRIES[:1]
+        )
