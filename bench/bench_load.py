@@ -41,8 +41,9 @@ TARGETS = {
 }
 WHY_BEHIND = {
     "lap_write_p99_under_load": "A write does far more than the floor's read. Probed per POST in the API process under "
-    "this mix: ~17 PostgreSQL waits (the caller's lookup; run sheets, lap and event, webhook outbox; each checkout's "
-    "check, BEGIN and COMMIT) against the read's 10, then two SQS sends at once (room message, webhook message): "
+    "this mix: 14 PostgreSQL waits, 10 of them round trips (the caller's lookup; run sheets, lap, event, webhook "
+    "subscriptions and deliveries; each checkout's check and COMMIT) against the read's 10 (6), then two SQS sends "
+    "at once (room message, webhook message): "
     "~20 ms p50 each, of which ~0.75 ms is the API's CPU (boto3's client was ~1.4 ms, now a signed http.client "
     "request) and ~2.3 ms the emulator's: the rest is three processes waking on two cores the viewers keep busy. "
     "POST p50 ~47-60 ms against GET's ~7-9 ms. A probe that skipped the sends took POST p50 to 23 ms but left p99 at "
