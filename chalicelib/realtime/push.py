@@ -28,8 +28,8 @@ _creating = threading.Lock()
 
 
 def _client(endpoint_url: str) -> Any:
-    # Under a lock: the first fan-out of a container asks from FANOUT_WORKERS threads at once, and
-    # as many concurrent creations cost a cold publisher 3-4.5 s per push (measured in bench_load).
+    # Under a lock: closing many connections at once may ask from several threads, and concurrent
+    # creations (each loads the service model) once cost a cold publisher 3-4.5 s (bench_load).
     with _creating:
         return _new_client(endpoint_url)
 

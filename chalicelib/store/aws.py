@@ -24,9 +24,9 @@ _creating = threading.Lock()
 
 
 def client(service: str) -> Any:
-    """The service's client, created once even when many threads ask at once: a cold room fan-out
-    asks from 48 threads, and 48 concurrent creations (each loads the service model) stalled its
-    first push for seconds."""
+    """The service's client, created once even when many threads ask at once (a threaded cold room
+    fan-out once asked from 48 threads, and 48 concurrent creations, each loading the service model,
+    stalled its first push for seconds)."""
     with _creating:
         return _new_client(service)
 
