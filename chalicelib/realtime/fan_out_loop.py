@@ -164,10 +164,14 @@ class FanOutLoop:
         open, or the next one freed."""
         assert self._freed is not None
         async with self._freed:
-            while self._open >= self.width and (fresh or not self._idle):
+            while self._open >= self.width and not self._idle:
                 await self._freed.wait()
-            if self._idle and not fresh:
-                return self._idle.pop()
+            if self._idle:
+                if not fresh:
+                    return self._idle.pop()
+                if self._open >= self.width:  # full: make room by closing the oldest idle one (maybe stale too)
+                    self._idle.pop(0).close()
+                    self._open -= 1
             self._open += 1
         try:
             reader, writer = await asyncio.wait_for(

@@ -197,3 +197,16 @@ def test_a_round_that_outlives_its_time_is_abandoned(monkeypatch: pytest.MonkeyP
         while loop._open and time.monotonic() < deadline:  # the cancellation runs on the loop's thread
             time.sleep(0.01)
         assert loop._open == 0  # every connection of the abandoned round is closed
+
+
+def test_every_frame_gets_through_a_pool_narrower_than_the_room_whose_connections_all_go_stale(
+    gateway: tuple[str, type[_Gateway]], loops: list[FanOutLoop]
+) -> None:
+    url, handler = gateway
+    handler.closes = True  # every kept connection turns out closed: each frame after the first is a replacement
+    loop = _loop(loops, url, width=1)  # fewer connections than members: a replacement finds the pool full
+    started = time.monotonic()
+    assert loop.send(MEMBERS[:3], FRAMES, push.outcome_of) == [push.SENT] * 3
+    assert time.monotonic() - started < 5  # a replacement never waits for a slot that idle connections hold
+    for member in MEMBERS[:3]:
+        assert [body for who, body in handler.seen if who == member] == FRAMES
