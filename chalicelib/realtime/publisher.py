@@ -111,5 +111,7 @@ def waiting(conn: psycopg.Connection[dict[str, Any]], message: RoomMessage) -> l
     if room.startswith(EVENT_PREFIX) or room_limit <= 0:
         return []
     own = set(message.event_ids)
-    rows = fetch_all(conn, "room_events_waiting", {"session_id": room, "limit": room_limit})
+    rows = fetch_all(
+        conn, "room_events_waiting", {"session_id": room, "own_id": message.event_ids[0], "limit": room_limit}
+    )
     return [event.id for event in map(event_of, rows) if event.id not in own and room_of(event) == room]

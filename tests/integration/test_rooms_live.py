@@ -852,6 +852,25 @@ def test_a_round_reads_ahead_only_its_own_session(stack: Stack, team: Team) -> N
     assert elsewhere[0].id not in ahead
 
 
+def test_a_round_never_reads_ahead_into_another_account(stack: Stack, team: Team) -> None:
+    """An event of another account naming this session (no route lets a write do that; a bug or a
+    forged row might) is not taken by this session's round."""
+    from chalicelib.realtime import publisher
+    from chalicelib.realtime.room_queue import RoomMessage
+    from chalicelib.store.postgres import transaction
+
+    _eventually(lambda: _drained(team))
+    mine = team.record_unpublished(2)
+    _, other_account = new_account("owner")
+    intruder = replace(team, account_id=other_account)
+    (theirs,) = intruder.record_unpublished(1)  # same session id, the other account
+    with transaction() as conn:
+        ahead = publisher.waiting(conn, RoomMessage(team.session_id, (mine[0].id,)))
+    assert ahead == [mine[1].id]  # its own account's waiting event only
+    with psycopg.connect(stack.database_url) as conn:  # leave nothing for the sweep to push into the room
+        conn.execute("UPDATE domain_events SET published_at = now() WHERE id = %s", (theirs.id,))
+
+
 def test_the_sweep_runs_every_minute_from_the_schedule(stack: Stack) -> None:
     from app import app
     from infra.local.scheduler import Scheduler

@@ -8,10 +8,12 @@ WHERE session_id IS NOT NULL AND published_at > now() - make_interval(secs => %(
 -- name: room_events_waiting
 -- Committed, unpublished events of a session room, oldest first: a round reads ahead so a burst of
 -- writes to one session shares it instead of queueing behind it. Not locked here: the publisher
--- keeps those of the room, then locks them with the message's own (room_events_to_publish).
+-- keeps those of the room, then locks them with the message's own (room_events_to_publish). Only
+-- the account of the message's own first event: a session id never leads into another account.
 SELECT id, account_id, type, entity, op, entity_id, session_id, actor, data, created_at
 FROM domain_events
 WHERE published_at IS NULL AND session_id = %(session_id)s
+  AND account_id = (SELECT account_id FROM domain_events WHERE id = %(own_id)s)
 ORDER BY id
 LIMIT %(limit)s;
 
