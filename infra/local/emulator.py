@@ -21,6 +21,7 @@ import json
 import threading
 from infra.local import moto_patches
 moto_patches.apply()
+moto_patches.keep_connections_alive()
 from moto import server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 lock = threading.Lock()

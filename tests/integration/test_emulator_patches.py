@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -189,3 +192,82 @@ def test_one_condition_with_other_values_is_judged_on_its_own_values(table: tupl
         raise AssertionError("the condition should have failed: 351 < 10 is false")
     except ClientError as exc:
         assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+# moto's server closed the connection after every answer; AWS (and what our clients expect) keeps it.
+_SQS_HEADERS = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "AmazonSQS.ListQueues",
+    # moto routes by the credential scope; it does not check the signature
+    "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261205/us-east-1/sqs/aws4_request, SignedHeaders=host, "
+    "Signature=0",
+}
+
+
+def _connection(emulator_url: str) -> http.client.HTTPConnection:
+    target = urlsplit(emulator_url)
+    return http.client.HTTPConnection(target.hostname or "", target.port, timeout=10)
+
+
+def _list_queues(connection: http.client.HTTPConnection, **headers: str) -> http.client.HTTPResponse:
+    connection.request("POST", "/", body=b"{}", headers={**_SQS_HEADERS, **headers})
+    answer = connection.getresponse()
+    assert answer.status == 200, answer.read()
+    assert isinstance(json.loads(answer.read()), dict)
+    return answer
+
+
+def test_a_connection_stays_open_from_one_answer_to_the_next(emulator_url: str) -> None:
+    connection = _connection(emulator_url)
+    try:
+        first = _list_queues(connection)
+        socket_used = connection.sock
+        second = _list_queues(connection)
+        assert not first.will_close and not second.will_close
+        assert connection.sock is socket_used  # the same TCP connection answered both
+        last = _list_queues(connection, Connection="close")  # the client's own close is honoured
+        assert last.will_close
+    finally:
+        connection.close()
+
+
+def test_a_body_moto_never_reads_is_not_taken_for_the_next_request(emulator_url: str) -> None:
+    connection = _connection(emulator_url)
+    try:
+        # A browser's preflight is answered without reading anything; its (unusual) body must not
+        # become the start of the next request on the same connection.
+        connection.request("OPTIONS", "/bucket/key", body=b"unread", headers={"Origin": "http://localhost"})
+        preflight = connection.getresponse()
+        preflight.read()
+        assert preflight.status == 200 and not preflight.will_close
+        assert not _list_queues(connection).will_close
+    finally:
+        connection.close()
+
+
+def test_a_chunked_body_is_answered_then_the_connection_closed(emulator_url: str) -> None:
+    connection = _connection(emulator_url)
+    try:
+        connection.request("POST", "/", body=iter([b"{", b"}"]), headers=_SQS_HEADERS, encode_chunked=True)
+        answer = connection.getresponse()
+        body = answer.read()
+        assert answer.status == 200, body
+        assert isinstance(json.loads(body), dict)
+        assert answer.will_close  # werkzeug's own handling of a chunked body, as before
+    finally:
+        connection.close()
+
+
+def test_moto_names_are_converted_once_with_the_same_result() -> None:
+    from moto.core import utils
+    from moto.sqs import models
+
+    from infra.local import moto_patches
+
+    original = utils.camelcase_to_underscores
+    moto_patches._names_converted_once()
+    converted = models.camelcase_to_underscores
+    assert converted is utils.camelcase_to_underscores and converted is not original
+    for name in ("ReceiveMessageWaitTimeSeconds", "FifoQueue", "KmsMasterKeyId", "ApproximateNumberOfMessages"):
+        assert converted(name) == getattr(original, "__wrapped__", original)(name)
+    assert converted("FifoQueue") == "fifo_queue"
