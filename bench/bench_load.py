@@ -43,6 +43,20 @@ WHY_BEHIND = {
     "lap_write_p99_under_load": "A write does far more than the floor's read. Probed per POST in the API process under "
     "this mix: 14 PostgreSQL waits, 10 of them round trips (the caller's lookup; run sheets, lap, event, webhook "
     "subscriptions and deliveries; each checkout's check and COMMIT) against the read's 10 (6), then two SQS sends "
+    "at once (room message, webhook message). A send was ~20 ms p50: ~2 ms connecting and 4-8 ms before moto read "
+    "it (moto closed every connection), ~1.5 ms of moto's work, the rest waiting for a core; with the emulator "
+    "keeping connections open (docs/decisions.md) ~12 ms p50, POST p99 ~100 -> 76-97 ms. POST p50 ~40-48 ms "
+    "against GET's ~7-9 ms: the lap writes arrive four at once and the push storm they cause (publisher, gateway, "
+    "50 members) shares the 2 cores with them. A probe that skipped the sends took POST p50 to 23 ms but left p99 "
+    "at 39-110 ms. The sends cannot leave the request: Lambda freezes a container once its handler returns. Tried "
+    "and not kept: the API in two processes (the reads got faster as much), the API processes at nice 5, a 0.5 ms "
+    "interpreter switch interval in the API process (no change in 3 A/B pairs).",
+    "push_lag_p99_under_load": "<= 250 ms",
+}
+WHY_BEHIND = {
+    "lap_write_p99_under_load": "A write does far more than the floor's read. Probed per POST in the API process under "
+    "this mix: 14 PostgreSQL waits, 10 of them round trips (the caller's lookup; run sheets, lap, event, webhook "
+    "subscriptions and deliveries; each checkout's check and COMMIT) against the read's 10 (6), then two SQS sends "
     "at once (room message, webhook message): "
     "~20 ms p50 each, of which ~0.75 ms is the API's CPU (boto3's client was ~1.4 ms, now a signed http.client "
     "request) and ~2.3 ms the emulator's: the rest is three processes waking on two cores the viewers keep busy. "
