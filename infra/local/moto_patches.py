@@ -11,7 +11,9 @@ AWS service promises and removes a cost that grows with the data held, which AWS
   read the queue's attributes that way twice: a third of its CPU): remembered once converted. With
   it, moto's CPU per SendMessageBatch went 1.18 -> 0.76 ms, per ReceiveMessage 1.92 -> 1.19 ms.
 - `keep_connections_alive`: moto's server closed the connection after every answer (each AWS call
-  a new TCP connection and a new thread); it now keeps HTTP/1.1 connections open as AWS does.
+  a new TCP connection and a new thread); it now keeps HTTP/1.1 connections open as AWS does, and
+  makes each answer whole before writing it (`answered_whole`), so a failure never leaves half an
+  answer on an open connection.
 - DynamoDB TransactWriteItems deep-copies the table once per action so it can roll back (a 100-action
   transaction on a table of a few thousand items took ~850 ms). Checking every condition first and
   writing only when all hold gives the same all-or-nothing outcome without any copy (the emulator
@@ -38,6 +40,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 FREEZE_EVERY_S = 5.0
@@ -72,7 +75,7 @@ def keep_connections_alive() -> None:
     import types
 
     from moto import server
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
     from werkzeug import serving
 
     body_read = threading.local()  # this thread's request body was read whole: nothing to discard
@@ -123,6 +126,35 @@ def keep_connections_alive() -> None:
                 body_read.value = False
 
     server.MotoRequestHandler = KeepAliveRequestHandler  # type: ignore[misc]
+    DomainDispatcherApplication.__call__ = answered_whole(DomainDispatcherApplication.__call__)  # type: ignore[method-assign]
+
+
+def answered_whole(dispatch: Callable[..., Any]) -> Callable[..., Any]:
+    """A WSGI call whose whole answer is made before anything is written. werkzeug sends the headers
+    with the first chunk: if moto failed after that, the answer would end short (or a second one
+    follow) on a connection that now stays open, and the client's next request would read the rest
+    as its answer. Made whole first, a failure is raised before any byte is written, and werkzeug
+    answers a complete 500 instead."""
+
+    def call(self: Any, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        chunks: list[bytes] = []
+        started: list[Any] = []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            started[:] = [status, headers]
+            return chunks.append  # WSGI's write(): kept in order with what the answer yields
+
+        answer = dispatch(self, environ, start)
+        try:
+            chunks.extend(answer)
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+        start_response(*started)
+        return chunks
+
+    return call
 
 
 def request_started() -> None:
