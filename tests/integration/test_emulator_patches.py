@@ -271,3 +271,44 @@ def test_moto_names_are_converted_once_with_the_same_result() -> None:
     for name in ("ReceiveMessageWaitTimeSeconds", "FifoQueue", "KmsMasterKeyId", "ApproximateNumberOfMessages"):
         assert converted(name) == getattr(original, "__wrapped__", original)(name)
     assert converted("FifoQueue") == "fifo_queue"
+
+
+def test_a_transactions_validation_still_refuses_what_moto_refuses_each_time(table: tuple[Any, str]) -> None:
+    dynamodb, name = table
+    put = _put(name, "v", condition="attribute_not_exists(#s)")
+    put["Put"]["ExpressionAttributeNames"] = {"#s": "sk", "#unused": "v"}
+    for _ in range(2):  # the second time from what the first parsed
+        with pytest.raises(ClientError) as refused:
+            dynamodb.transact_write_items(TransactItems=[put])
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert "#unused" in refused.value.response["Error"]["Message"]
+    bad = _put(name, "w", condition="attribute_not_exists(sk) AND")
+    codes = []
+    for _ in range(2):  # refused both times, as moto refuses it (with a 500 of its own)
+        with pytest.raises(ClientError) as refused:
+            dynamodb.transact_write_items(TransactItems=[bad])
+        codes.append(refused.value.response["Error"]["Code"])
+    assert codes[0] == codes[1]
+    del put["Put"]["ExpressionAttributeNames"]["#unused"]
+    dynamodb.transact_write_items(TransactItems=[put])
+    assert _keys(dynamodb, name) == ["v"]
+
+
+def test_an_updates_condition_is_validated_for_its_names_and_values_each_time(table: tuple[Any, str]) -> None:
+    dynamodb, name = table
+    update = {
+        "TableName": name,
+        "Key": {"pk": {"S": "p"}, "sk": {"S": "head"}},
+        "UpdateExpression": "SET #h = :h",
+        "ConditionExpression": "attribute_not_exists(#h) OR #h < :h",
+        "ExpressionAttributeNames": {"#h": "head"},
+    }
+    for head in ("1", "2"):  # the second from what the first parsed
+        dynamodb.update_item(**update, ExpressionAttributeValues={":h": {"N": head}})
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            dynamodb.update_item(**update, ExpressionAttributeValues={":h": {"N": "3"}, ":unused": {"N": "0"}})
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as stale:
+        dynamodb.update_item(**update, ExpressionAttributeValues={":h": {"N": "2"}})
+    assert stale.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
