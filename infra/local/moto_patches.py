@@ -326,9 +326,13 @@ def _conditions_parsed_once() -> None:
     def parsed(expr: str | None, names: str, values: str) -> Any:
         return parse(expr, json.loads(names), json.loads(values))
 
+    def as_key(names: Any, values: Any) -> tuple[str, str]:
+        """A condition's names and values as a cache key (TypeError/ValueError if not JSON-shaped)."""
+        return json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True)
+
     def get_filter_expression(expr: str | None, names: Any, values: Any) -> Any:
         try:
-            key = (json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))
+            key = as_key(names, values)
         except (TypeError, ValueError):  # not JSON-shaped: moto's own error path
             return parse(expr, names, values)
         return parsed(expr, *key)
@@ -350,7 +354,7 @@ def _conditions_parsed_once() -> None:
         """What the validation reads of a parser: parse() (raising as moto's would) and what it found."""
 
         def __init__(self, expr: str | None, names: Any, values: Any) -> None:
-            self.key = (expr, json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))
+            self.key = (expr, *as_key(names, values))
             self.expr_attr_names_found: list[str] = []
             self.expr_attr_values_found: list[str] = []
 
