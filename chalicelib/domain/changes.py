@@ -16,7 +16,7 @@ import concurrent.futures
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -82,18 +82,35 @@ class Recorder:
         return event
 
     def record_many(
-        self, entity: str, op: str, changes: list[tuple[dict[str, Any], str | None]], *, push: bool = True
+        self,
+        entity: str,
+        op: str,
+        changes: list[tuple[dict[str, Any], str | None]],
+        *,
+        push: bool = True,
+        along: Callable[[], None] | None = None,
     ) -> list[DomainEvent]:
         """`record` for many (data, session id) changes: the events in one COPY (a few: pipelined
         INSERTs, one round trip), then to the sinks as one batch. push=False stores them as
-        published: webhooks get each, session rooms do not."""
+        published: webhooks get each, session rooms do not.
+
+        `along` writes the changed rows themselves (statements whose results nobody reads, e.g. the
+        laps' INSERT): with a few events it is sent in the same round trip as theirs, so a single lap
+        and its event cost one wait; its errors then surface here. Otherwise it runs first, alone."""
         if op not in OPS:
             raise ValueError(f"op must be one of {OPS}")
         if not changes:
+            if along:
+                along()
             return []
         actor = {"userId": self.caller.user_id} if self.caller.user_id else {"apiKeyId": self.caller.api_key_id}
         inserted = push and len(changes) <= INSERT_MAX_EVENTS  # else reserved ids, then one COPY
-        ids, now = self._insert(entity, op, changes, actor) if inserted else self._reserve_ids(len(changes))
+        if along and not inserted:
+            along()  # e.g. a COPY, which a pipeline cannot carry
+        if inserted:
+            ids, now = self._insert(entity, op, changes, actor, along)
+        else:
+            ids, now = self._reserve_ids(len(changes))
         events = [
             DomainEvent(
                 event_id,
@@ -121,13 +138,27 @@ class Recorder:
             sink.recorded(events, live=live)  # same transaction: a failure here rolls the write back
 
     def _insert(
-        self, entity: str, op: str, changes: list[tuple[dict[str, Any], str | None]], actor: dict[str, Any]
+        self,
+        entity: str,
+        op: str,
+        changes: list[tuple[dict[str, Any], str | None]],
+        actor: dict[str, Any],
+        along: Callable[[], None] | None = None,
     ) -> tuple[list[int], dt.datetime]:
         """Insert a few events (pipelined: one round trip) and return their ids, in input order, and
         the transaction's now() (every row's created_at)."""
         from chalicelib.store.sql import query
 
         params = [self._row(entity, op, data, session, actor) for data, session in changes]
+        if along:
+            # The rows' statements and the events' in one pipeline: one Sync, read when it ends.
+            with self.conn.pipeline():
+                along()
+                cursors = [self.conn.execute(query("insert_domain_event"), row) for row in params]
+            inserted = [cursor.fetchone() for cursor in cursors]
+            rows = [row for row in inserted if row is not None]
+            assert len(rows) == len(params)
+            return [row["id"] for row in rows], rows[0]["created_at"]
         if len(params) == 1:  # one event (a single lap): a plain INSERT, one wait; executemany pipelines (three)
             row = self.conn.execute(query("insert_domain_event"), params[0]).fetchone()
             assert row is not None

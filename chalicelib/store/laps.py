@@ -4,7 +4,8 @@ and what run-sheet statistics read."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import Conflict
@@ -66,13 +67,13 @@ def insert_laps(conn: psycopg.Connection[Row], rows: Sequence[Row]) -> None:
 
     Rows go in (run sheet, lap number) order, so two batches writing the same run sheet take their
     unique-index locks in the same order: the later one waits, then 409s, and never deadlocks.
-    A lap number already stored (or committed meanwhile) is a Conflict naming it.
+    A lap number already stored (or committed meanwhile) is a Conflict naming it; sent in a pipeline
+    (`changes.Recorder.record_many(along=...)`), it is raised where the pipeline ends.
     """
-    import psycopg
     from psycopg.types.json import Jsonb
 
     ordered = sorted(rows, key=lambda row: (row["run_sheet_id"], row["lap_number"]))
-    try:
+    with taken_lap_numbers_refused():
         if len(ordered) == 1:  # a single lap (the common write): one round trip and one wait, no pipeline
             conn.execute(_INSERT_LAP, _inserted(ordered[0], Jsonb))
             return
@@ -87,7 +88,19 @@ def insert_laps(conn: psycopg.Connection[Row], rows: Sequence[Row]) -> None:
                 values[_SECTORS] = "{" + ",".join(map(str, values[_SECTORS])) + "}"  # validated ints, as text
                 values[_CUSTOM] = Jsonb(values[_CUSTOM])
                 copy.write_row(values)
+
+
+@contextmanager
+def taken_lap_numbers_refused() -> Iterator[None]:
+    """A lap number already stored (or committed meanwhile) as a Conflict naming it. Around
+    `insert_laps`, and around whatever reads its result when it was sent in a pipeline."""
+    import psycopg
+
+    try:
+        yield
     except psycopg.errors.UniqueViolation as exc:
+        if getattr(exc.diag, "table_name", None) != "laps":
+            raise
         found = _TAKEN.search(getattr(exc.diag, "message_detail", None) or "")
         if found is None:
             raise Conflict("one of these laps already exists") from exc

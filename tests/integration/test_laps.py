@@ -197,6 +197,18 @@ def test_duplicates_in_the_batch_or_against_stored_laps_are_409_naming_them(
     assert counts(stack, team.account_id) == before
 
 
+def test_a_single_lap_already_stored_is_409_naming_it_and_leaves_no_event(stack: Stack, team: Sheet) -> None:
+    # A single lap and its event go to PostgreSQL in one round trip: the lap's refusal surfaces
+    # where that round trip ends, and must still name the lap and leave nothing behind.
+    ok(team.api.post("/laps", lap(team, 7)), 201)
+    before = counts(stack, team.account_id)
+    again = team.api.post("/laps", lap(team, 7, fuelL=12.5))
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["message"] == f"lap 7 of run sheet {team.id} already exists"
+    assert counts(stack, team.account_id) == before
+    assert ok(team.api.post("/laps", lap(team, 8)), 201)["lapNumber"] == 8  # the connection is usable after
+
+
 def test_a_lap_reads_back_the_same_whether_it_was_inserted_or_copied(stack: Stack, team: Sheet) -> None:
     fields = {
         "sectorTimesMs": [30_000, 40_000, 30_000],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -74,3 +75,34 @@ def test_a_refused_write_is_never_heard_as_committed(
 
 def test_the_app_process_is_wired_with_access_rooms_and_webhooks(stack: Stack) -> None:
     assert list(sinks._registered)[:3] == ["access", "rooms", "webhooks"]
+
+
+@pytest.mark.parametrize(("count", "pipelined"), [(1, True), (10, True), (11, False)])
+def test_a_few_rows_go_in_the_same_round_trip_as_their_events(
+    stack: Stack, team: Sheet, count: int, pipelined: bool
+) -> None:
+    """`record_many(along=...)`: a few events and the rows' own statement in one pipeline (one wait);
+    more than INSERT_MAX_EVENTS, the rows' statement alone first (it may be a COPY, which a pipeline
+    cannot carry). Either way the rows and events commit together."""
+    from psycopg.rows import dict_row
+
+    from chalicelib.domain.caller import Caller
+    from chalicelib.domain.changes import Recorder
+
+    seen: list[bool] = []
+    caller = Caller(account_id=team.account_id, role="engineer", user_id=None, api_key_id=str(uuid.uuid4()))
+    marker = f"along-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(stack.database_url, row_factory=dict_row) as conn:
+        recorder = Recorder(conn, caller, sinks={})
+
+        def along() -> None:
+            seen.append(conn.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF)
+            conn.execute("UPDATE accounts SET name = %s WHERE id = %s", (marker, team.account_id))
+
+        events = recorder.record_many("note", "create", [({"n": n}, None) for n in range(count)], along=along)
+    assert seen == [pipelined]
+    assert [e.id for e in events] == sorted(e.id for e in events) and len({e.created_at for e in events}) == 1
+    with psycopg.connect(stack.database_url) as other:
+        name = other.execute("SELECT name FROM accounts WHERE id = %s", (team.account_id,)).fetchone()
+        stored = other.execute("SELECT count(*) FROM domain_events WHERE id = ANY(%s)", ([e.id for e in events],))
+        assert name == (marker,) and stored.fetchone() == (count,)

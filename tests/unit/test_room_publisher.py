@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
 
 import pytest
 
+from chalicelib.domain.changes import DomainEvent
 from chalicelib.realtime import publisher, room_queue
 from chalicelib.realtime.room_queue import RoomMessage
 
@@ -55,11 +57,15 @@ def test_parse_refuses_what_is_not_a_room_message(body: Any) -> None:
     assert room_queue.parse(json.dumps(body)) is None
 
 
-def test_messages_are_per_session_pages_in_id_order() -> None:
-    from tests.unit.test_webhook_outbox import event
+def event(event_id: int, entity: str, op: str, session_id: str | None = None) -> DomainEvent:
+    now = dt.datetime.now(dt.UTC)
+    return DomainEvent(
+        event_id, "a0000000-0000-0000-0000-000000000001", f"{entity}.{op}", entity, op, None, session_id, {}, {}, now
+    )
 
-    events = [event(n, "lap", "create") for n in range(1, 251)]
-    events = [e.__class__(**{**e.__dict__, "session_id": A if e.id % 2 else B}) for e in events]
+
+def test_messages_are_per_session_pages_in_id_order() -> None:
+    events = [event(n, "lap", "create", A if n % 2 else B) for n in range(1, 251)]
     events.append(event(999, "issue", "create"))  # no session: no room message
     messages = room_queue.messages_for(events)
     assert [(m.session_id, len(m.event_ids)) for m in messages] == [(A, 100), (A, 25), (B, 100), (B, 25)]

@@ -41,26 +41,38 @@ RETURNING id, url, description, entity_types, operations, enabled, disabled_reas
 -- name: webhook_state
 SELECT id, enabled FROM webhooks WHERE id = %(id)s AND account_id = %(account_id)s;
 
--- name: enabled_webhooks
--- The outbox's one query per write transaction when the account has no (enabled) subscription.
-SELECT id, entity_types, operations FROM webhooks WHERE account_id = %(account_id)s AND enabled;
-
--- name: insert_webhook_deliveries
--- The outbox: one delivery per (domain event, matching subscription) pair, in the writer's
--- transaction. The body is composed here once, in a fixed field order, from the stored event, and
--- sent as is on every attempt. A subscription deleted or disabled meanwhile is skipped.
-INSERT INTO webhook_deliveries (account_id, webhook_id, event_id, event_type, payload, enqueued_at)
-SELECT e.account_id, w.id, e.id, e.type,
-       '{"type":' || to_json(e.type)::text
-       || ',"timestamp":' || to_json(to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text
-       || ',"data":' || e.data::text
-       || ',"accountId":' || to_json(e.account_id)::text
-       || ',"eventId":' || e.id::text || '}',
-       now()
-FROM unnest(%(webhook_ids)s::uuid[], %(event_ids)s::bigint[]) AS m(webhook_id, event_id)
-JOIN webhooks w ON w.id = m.webhook_id AND w.enabled
-JOIN domain_events e ON e.id = m.event_id AND e.account_id = w.account_id
-RETURNING id, account_id;
+-- name: insert_matching_webhook_deliveries
+-- The outbox, one statement per recorded batch of a write: a delivery per (domain event, enabled
+-- subscription of the account whose filter takes it), in the writer's transaction. Matching here,
+-- not in Python, spares the write a round trip (the subscriptions no longer read first). The body
+-- is composed once, in a fixed field order, from the stored event, and sent as is on every attempt.
+-- Always one row at least: `subscriptions` is how many the account has enabled (0: the rest of
+-- the transaction need not ask again), then one row per delivery inserted (id null: none).
+WITH subscriptions AS (
+    SELECT id, entity_types, operations FROM webhooks WHERE account_id = %(account_id)s AND enabled
+), events AS (
+    -- (account_id, id) is an index: only the batch's rows are read, and none without a subscription
+    -- (the EXISTS is evaluated once, first).
+    SELECT id, account_id, type, entity, op, data, created_at
+    FROM domain_events
+    WHERE account_id = %(account_id)s AND id = ANY(%(event_ids)s::bigint[]) AND EXISTS (SELECT FROM subscriptions)
+), inserted AS (
+    INSERT INTO webhook_deliveries (account_id, webhook_id, event_id, event_type, payload, enqueued_at)
+    SELECT e.account_id, w.id, e.id, e.type,
+           '{"type":' || to_json(e.type)::text
+           || ',"timestamp":' || to_json(to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text
+           || ',"data":' || e.data::text
+           || ',"accountId":' || to_json(e.account_id)::text
+           || ',"eventId":' || e.id::text || '}',
+           now()
+    FROM events e
+    JOIN subscriptions w ON e.op = ANY(w.operations) AND (cardinality(w.entity_types) = 0 OR e.entity = ANY(w.entity_types))
+    ORDER BY e.id, w.id
+    RETURNING id, account_id
+)
+SELECT (SELECT count(*) FROM subscriptions) AS subscriptions, inserted.id, inserted.account_id
+FROM (SELECT) AS one
+LEFT JOIN inserted ON true;
 
 -- name: insert_test_delivery
 INSERT INTO webhook_deliveries (account_id, webhook_id, event_type, payload, enqueued_at)
