@@ -231,6 +231,52 @@ def test_a_connection_stays_open_from_one_answer_to_the_next(emulator_url: str) 
         connection.close()
 
 
+@pytest.mark.parametrize("body_size", [2, 20_000])
+def test_an_answer_is_written_in_one_piece(monkeypatch: pytest.MonkeyPatch, body_size: int) -> None:
+    """Headers and body in one write (werkzeug wrote them in two: a client that had read the headers
+    woke again for the body, each wake waiting for its interpreter under load). Served in this process
+    by the emulator's handler, counting the server side's socket writes per answer."""
+    import socket
+    import threading
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from infra.local.moto_patches import answered_whole, kept_alive
+
+    class App:  # a moto-like WSGI application: its answer in chunks, made whole as the emulator's is
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(body_size))])
+            return [b"{", b" " * (body_size - 2), b"}"]
+
+    App.__call__ = answered_whole(App.__call__)  # type: ignore[method-assign]
+    handler = kept_alive(WSGIRequestHandler, threading.local())
+    served = make_server("127.0.0.1", 0, App(), threaded=True, request_handler=handler)
+    port = served.server_address[1]
+    writes: list[int] = []
+    for method in ("send", "sendall"):
+        original = getattr(socket.socket, method)
+
+        def counted(sock: socket.socket, data: Any, *args: Any, _original: Any = original) -> Any:
+            if sock.getsockname()[1] == port:  # the server's end of the connection
+                writes.append(len(data))
+            return _original(sock, data, *args)
+
+        monkeypatch.setattr(socket.socket, method, counted)
+    threading.Thread(target=served.serve_forever, daemon=True).start()
+    try:
+        for _ in range(3):  # one request per connection: werkzeug's discard after an answer is not shimmed here
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            before = len(writes)
+            connection.request("POST", "/", body=b"{}")
+            answer = connection.getresponse()
+            assert answer.status == 200 and len(answer.read()) == body_size and not answer.will_close
+            assert len(writes) - before == 1, writes[before:]
+            connection.close()
+    finally:
+        served.shutdown()
+        served.server_close()
+
+
 def test_a_body_moto_never_reads_is_not_taken_for_the_next_request(emulator_url: str) -> None:
     connection = _connection(emulator_url)
     try:
