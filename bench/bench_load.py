@@ -40,33 +40,23 @@ TARGETS = {
     "push_lag_p99_under_load": "<= 250 ms",
 }
 WHY_BEHIND = {
-    "lap_write_p99_under_load": "A write does far more than the floor's read. Probed per POST in the API process under "
-    "this mix: 14 PostgreSQL waits, 10 of them round trips (the caller's lookup; run sheets, lap, event, webhook "
-    "subscriptions and deliveries; each checkout's check and COMMIT) against the read's 10 (6), then two SQS sends "
-    "at once (room message, webhook message). A send was ~20 ms p50: ~2 ms connecting and 4-8 ms before moto read "
-    "it (moto closed every connection), ~1.5 ms of moto's work, the rest waiting for a core; with the emulator "
-    "keeping connections open (docs/decisions.md) ~12 ms p50, POST p99 ~100 -> 76-97 ms. POST p50 ~40-48 ms "
-    "against GET's ~7-9 ms: the lap writes arrive four at once and the push storm they cause (publisher, gateway, "
-    "50 members) shares the 2 cores with them. A probe that skipped the sends took POST p50 to 23 ms but left p99 "
-    "at 39-110 ms. The sends cannot leave the request: Lambda freezes a container once its handler returns. Tried "
-    "and not kept: the API in two processes (the reads got faster as much), the API processes at nice 5, a 0.5 ms "
-    "interpreter switch interval in the API process (no change in 3 A/B pairs).",
-    "push_lag_p99_under_load": "<= 250 ms",
-}
-WHY_BEHIND = {
-    "lap_write_p99_under_load": "A write does far more than the floor's read. Probed per POST in the API process under "
-    "this mix: 14 PostgreSQL waits, 10 of them round trips (the caller's lookup; run sheets, lap, event, webhook "
-    "subscriptions and deliveries; each checkout's check and COMMIT) against the read's 10 (6), then two SQS sends "
-    "at once (room message, webhook message): "
-    "~20 ms p50 each, of which ~0.75 ms is the API's CPU (boto3's client was ~1.4 ms, now a signed http.client "
-    "request) and ~2.3 ms the emulator's: the rest is three processes waking on two cores the viewers keep busy. "
-    "POST p50 ~47-60 ms against GET's ~7-9 ms. A probe that skipped the sends took POST p50 to 23 ms but left p99 at "
-    "39-110 ms: the tail is the saturated machine's (the API process runs at ~0.85 of a core, the viewers read back "
-    "to back). The sends cannot leave the request: Lambda freezes a container once its handler returns. Tried and "
-    "not kept: the API in two processes (the reads got faster as much), moto served by waitress with keep-alive, "
-    "the API processes at nice 5.",
+    "lap_write_p99_under_load": "A write does more than the floor's read, and its bursts land on a saturated machine. "
+    "Probed per POST in the API process under this mix: 10 PostgreSQL round trips, each BEGIN and each checkout's "
+    "check counted (the caller's lookup: 4, as for the read; the write: check, BEGIN, run sheets, the lap and its "
+    "event in one pipeline, the webhook deliveries matched and inserted by one statement, COMMIT; it was 12) against "
+    "the read's 8, "
+    "then two SQS sends at once (room message, webhook message), ~10 ms p50 each, of which ~0.7 ms is the API's CPU "
+    "and ~1.2 ms the emulator's: the rest is waiting to run on two cores the viewers keep busy (each socket call "
+    "gives up the interpreter, and getting it back under the mix takes milliseconds). POST p50 ~40-45 ms against "
+    "GET's ~7 ms. The four engineers' writes arrive within ~20 ms of each other: the first of a burst answers at "
+    "p50 ~30 / p99 ~48 ms, the later ones at p99 ~78 ms. Two round trips fewer made no difference the noise could "
+    "show (2 + 2 alternating runs); the emulator's answers in one piece took the after-commit part p50 15 -> 13 ms. "
+    "The sends cannot leave the request: Lambda freezes a container once its handler returns. Tried and not kept: "
+    "the API in two processes (the reads got faster as much), the API processes at nice 5, the publisher and "
+    "gateway at nice 5 (push lag p99 270 ms, POST p99 no better), a 0.5 ms interpreter switch interval (no change "
+    "in 3 A/B pairs), DB_POOL_MAX 12.",
     "push_lag_p99_under_load": "Was 17-25 s, then ~1 s, then 0.30-0.45 s, then 0.25-0.33 s; 30 s runs now p50 "
-    "~0.12-0.14 s, p99 0.20-0.28 s. The four engineers write in lockstep, a burst of 4 laps every 0.5 s: a round "
+    "~0.11-0.12 s, p99 0.19-0.24 s. The four engineers write in lockstep, a burst of 4 laps every 0.5 s: a round "
     "takes what its session committed so far, the laps committed after it wait for it (one FIFO group per room). A "
     "round is ~100 PostToConnection POSTs (2 frames p50 to 50 members), from one event loop over up to 100 kept-alive "
     "connections, ~0.17 ms of the publisher's CPU each, plus two DynamoDB calls (log transaction taking the turn, end "
