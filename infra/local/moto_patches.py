@@ -117,6 +117,9 @@ def kept_alive(handler: type[Any], body_read: threading.local) -> type[Any]:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def make_environ(self) -> dict[str, Any]:
+            # werkzeug has just written "100 Continue" for a client that waits for it before sending
+            # its body (botocore's S3 uploads): it must leave the buffer before we read that body.
+            self.wfile.flush()
             environ = super().make_environ()
             length = environ.get("CONTENT_LENGTH") or "0"
             body_read.value = not environ.get("wsgi.input_terminated") and length.isdigit()

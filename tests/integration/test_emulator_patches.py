@@ -277,6 +277,38 @@ def test_an_answer_is_written_in_one_piece(monkeypatch: pytest.MonkeyPatch, body
         served.server_close()
 
 
+def test_a_client_waiting_for_100_continue_gets_it_before_sending_its_body() -> None:
+    """botocore sends S3 uploads with `Expect: 100-continue` and waits up to a second for the interim
+    answer: buffered and not flushed, it arrived only after that second (each upload a second late)."""
+    import socket
+    import threading
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from infra.local.moto_patches import kept_alive
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    handler = kept_alive(WSGIRequestHandler, threading.local())
+    served = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
+    threading.Thread(target=served.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(served.server_address[:2], timeout=0.5) as sock:  # type: ignore[arg-type]
+            sock.sendall(b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue")  # times out if it stayed buffered
+            sock.sendall(b"hello")
+            answer = b""
+            while not answer.endswith(b"hello"):
+                answer += sock.recv(1024)
+            assert answer.startswith(b"HTTP/1.1 200")
+    finally:
+        served.shutdown()
+        served.server_close()
+
+
 def test_a_body_moto_never_reads_is_not_taken_for_the_next_request(emulator_url: str) -> None:
     connection = _connection(emulator_url)
     try:
