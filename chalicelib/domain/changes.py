@@ -152,7 +152,7 @@ class Recorder:
         params = [self._row(entity, op, data, session, actor) for data, session in changes]
         if along:
             # The rows' statements and the events' in one pipeline: one Sync, read when it ends.
-            with self.conn.pipeline():
+            with one_round_trip(self.conn):
                 along()
                 cursors = [self.conn.execute(query("insert_domain_event"), row) for row in params]
             inserted = [cursor.fetchone() for cursor in cursors]
@@ -223,6 +223,29 @@ class Recorder:
                         published_at,
                     )
                 )
+
+
+@contextmanager
+def one_round_trip(conn: psycopg.Connection[dict[str, Any]]) -> Iterator[None]:
+    """The block's statements in one pipeline, and its first refusal raised once the pipeline has ended.
+
+    psycopg raises a refusal inside the block when its answer is already in (a later statement sends
+    and reads what came back), and then, ending the pipeline, logs a warning that it was aborted: a
+    plain 409 (a lap number taken) would log as a fault. The refusal is kept and raised after."""
+    import psycopg
+
+    refused: psycopg.Error | None = None
+    try:
+        with conn.pipeline():
+            try:
+                yield
+            except psycopg.Error as exc:
+                refused = exc
+    except psycopg.Error:
+        if refused is None:
+            raise
+    if refused is not None:
+        raise refused
 
 
 @contextmanager

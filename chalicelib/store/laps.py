@@ -70,12 +70,16 @@ def insert_laps(conn: psycopg.Connection[Row], rows: Sequence[Row]) -> None:
     A lap number already stored (or committed meanwhile) is a Conflict naming it; sent in a pipeline
     (`changes.Recorder.record_many(along=...)`), it is raised where the pipeline ends.
     """
+    from psycopg.pq import PipelineStatus
     from psycopg.types.json import Jsonb
 
     ordered = sorted(rows, key=lambda row: (row["run_sheet_id"], row["lap_number"]))
     with taken_lap_numbers_refused():
-        if len(ordered) == 1:  # a single lap (the common write): one round trip and one wait, no pipeline
-            conn.execute(_INSERT_LAP, _inserted(ordered[0], Jsonb))
+        if len(ordered) == 1 or (len(ordered) <= INSERT_MAX_ROWS and conn.pgconn.pipeline_status != PipelineStatus.OFF):
+            # In the caller's pipeline each INSERT is only queued (executemany would sync a pipeline of
+            # its own, and a refusal raised inside the caller's makes psycopg warn as it ends it).
+            for row in ordered:
+                conn.execute(_INSERT_LAP, _inserted(row, Jsonb))
             return
         if len(ordered) <= INSERT_MAX_ROWS:
             # A few laps (a single lap is the common write): one pipelined INSERT per lap is one round

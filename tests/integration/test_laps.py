@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import threading
 import time
 import uuid
@@ -186,8 +187,9 @@ def test_oversized_batches_and_bodies_are_refused(stack: Stack, team: Sheet) -> 
 
 @pytest.mark.parametrize("size", [3, 30])  # a few laps go in as INSERTs, more as a COPY
 def test_duplicates_in_the_batch_or_against_stored_laps_are_409_naming_them(
-    stack: Stack, team: Sheet, size: int
+    stack: Stack, team: Sheet, size: int, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="psycopg")
     ok(team.api.post("/laps", lap(team, 3)), 201)
     before = counts(stack, team.account_id)
     twice = team.api.post("/laps", {"laps": [lap(team, 1), lap(team, 2), lap(team, 1)]})
@@ -195,11 +197,15 @@ def test_duplicates_in_the_batch_or_against_stored_laps_are_409_naming_them(
     stored = team.api.post("/laps", {"laps": [lap(team, n) for n in range(1, size + 1)]})
     assert stored.status_code == 409 and f"lap 3 of run sheet {team.id} already exists" in stored.text
     assert counts(stack, team.account_id) == before
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")]  # a refusal, not a fault
 
 
-def test_a_single_lap_already_stored_is_409_naming_it_and_leaves_no_event(stack: Stack, team: Sheet) -> None:
+def test_a_single_lap_already_stored_is_409_naming_it_and_leaves_no_event(
+    stack: Stack, team: Sheet, caplog: pytest.LogCaptureFixture
+) -> None:
     # A single lap and its event go to PostgreSQL in one round trip: the lap's refusal surfaces
     # where that round trip ends, and must still name the lap and leave nothing behind.
+    caplog.set_level(logging.WARNING, logger="psycopg")
     ok(team.api.post("/laps", lap(team, 7)), 201)
     before = counts(stack, team.account_id)
     again = team.api.post("/laps", lap(team, 7, fuelL=12.5))
@@ -207,6 +213,7 @@ def test_a_single_lap_already_stored_is_409_naming_it_and_leaves_no_event(stack:
     assert again.json()["error"]["message"] == f"lap 7 of run sheet {team.id} already exists"
     assert counts(stack, team.account_id) == before
     assert ok(team.api.post("/laps", lap(team, 8)), 201)["lapNumber"] == 8  # the connection is usable after
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")]
 
 
 def test_a_lap_reads_back_the_same_whether_it_was_inserted_or_copied(stack: Stack, team: Sheet) -> None:

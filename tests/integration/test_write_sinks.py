@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -106,3 +108,23 @@ def test_a_few_rows_go_in_the_same_round_trip_as_their_events(
         name = other.execute("SELECT name FROM accounts WHERE id = %s", (team.account_id,)).fetchone()
         stored = other.execute("SELECT count(*) FROM domain_events WHERE id = ANY(%s)", ([e.id for e in events],))
         assert name == (marker,) and stored.fetchone() == (count,)
+
+
+def test_a_refusal_inside_one_round_trip_is_raised_as_itself_without_a_driver_warning(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refusal whose answer is read inside the pipeline (while a later statement is still queued) is
+    what raises, once the pipeline has ended: not psycopg's "pipeline aborted", and no driver warning."""
+    from chalicelib.domain.changes import one_round_trip
+
+    caplog.set_level(logging.WARNING, logger="psycopg")
+    with psycopg.connect(stack.database_url) as conn:
+        with pytest.raises(psycopg.errors.DivisionByZero), one_round_trip(conn):  # type: ignore[arg-type]
+            conn.execute("SELECT 1 / 0")
+            time.sleep(0.2)  # its answer is in: sending the next statement reads it, and raises here
+            conn.execute("SELECT 1")
+        conn.rollback()
+        assert conn.execute("SELECT 2").fetchone() == (2,)
+        with pytest.raises(psycopg.errors.DivisionByZero), one_round_trip(conn):  # type: ignore[arg-type]
+            conn.execute("SELECT 1 / 0")  # read only where the pipeline ends
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")]
