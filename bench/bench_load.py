@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.common import emit, fmt, local_stack, percentile, token_for
+from bench.common import cpu_seconds, cpu_shares, emit, fmt, local_stack, percentile, token_for
 
 TARGETS = {
     "load_mix_rps": "errors = 0, lost = 0",
@@ -327,9 +327,10 @@ def main() -> None:
         room.start()
         ready.wait(60)
         _warm_up(stack.api_url, token, sheets)
-        started = time.monotonic()
+        cpu, started = cpu_seconds(), time.monotonic()
         latencies, errors, laps = _run_mix(stack.api_url, token, sheets, SECONDS)
         elapsed = time.monotonic() - started
+        shares = cpu_shares(cpu, elapsed)  # which processes the mix kept busy ("us": the bench's clients)
         stop.set()
         counts, timed = room_queue.get(timeout=DRAIN_MAX_S + 60)
         lags = [lag for _, lag in timed]
@@ -348,6 +349,7 @@ def main() -> None:
         for r, v in sorted(latencies.items())
     )
     print(f"load: {per_route}")
+    print(f"load: {shares}")
     print(
         f"load: errors={dict(errors)} laps={laps} room pushes lost={lost} (of {laps * MEMBERS}) "
         f"webhooks delivered={len(_Receiver.delivered)}/{hooks_due}"
@@ -364,7 +366,7 @@ def main() -> None:
         percentile(latencies["GET /laps"], 99) * 1000,
         "ms",
         f"floor = GET /laps p99 of the same run; {ENGINEERS} engineers x 1 lap / {WRITE_INTERVAL_S:g} s, "
-        f"room of {MEMBERS}; errors={sum(errors.values())} lost={lost}",
+        f"room of {MEMBERS}; errors={sum(errors.values())} lost={lost}; {shares}",
     )
     emit(
         "push_lag_p99_under_load",

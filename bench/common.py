@@ -267,11 +267,25 @@ def http_load(
     return LoadResult(len(flat), seconds, flat, sum(failures))
 
 
+# What a process is, by its command line: the first match wins (the emulator's `-c` script names
+# other modules of infra.local too).
+_PROCESS_KINDS = (
+    (b"moto_patches", "emulator"),
+    (b"postgres", "postgres"),
+    (b"infra.local.api_process", "api"),
+    (b"infra.local.poller_process", "publisher"),
+    (b"infra.local.gateway_process", "gateway"),
+)
+
+
 def cpu_seconds() -> dict[str, float]:
-    """CPU time used so far by the emulator, PostgreSQL and this process (Linux /proc; {} elsewhere),
-    to say which part of the machine a figure was bounded by."""
+    """CPU time used so far by the emulator, PostgreSQL, the stack's API, room publisher and gateway
+    processes, and this process with its other children (`us`: a benchmark's clients and the workers
+    it runs itself) (Linux /proc; {} elsewhere), to say which part of the machine a figure was
+    bounded by."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    totals = {"emulator": 0.0, "postgres": 0.0, "us": 0.0}
+    totals = {kind: 0.0 for _, kind in _PROCESS_KINDS} | {"us": 0.0}
+    me = os.getpid()
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             cmdline = (entry / "cmdline").read_bytes()
@@ -279,12 +293,15 @@ def cpu_seconds() -> dict[str, float]:
         except OSError:
             continue
         used = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-        if b"moto_patches" in cmdline:
-            totals["emulator"] += used
-        elif b"postgres" in cmdline:
-            totals["postgres"] += used
-        elif int(entry.name) == os.getpid():
-            totals["us"] += used
+        kind = next((kind for marker, kind in _PROCESS_KINDS if marker in cmdline), None)
+        if kind is None and int(fields[1]) == me:  # fields[1]: the parent's pid
+            kind = "us"
+        if kind is not None:
+            totals[kind] += used
+    # This process, and the children it has already waited for (clients that ended: /proc has
+    # forgotten them, the kernel has added their time to ours).
+    own = os.times()
+    totals["us"] += own.user + own.system + own.children_user + own.children_system
     return totals if Path("/proc/self").exists() else {}
 
 
@@ -293,6 +310,15 @@ def cpu_split(before: dict[str, float], wall_s: float) -> str:
     after = cpu_seconds()
     parts = ", ".join(f"{name} {after[name] - before.get(name, 0.0):.2f} s" for name in after)
     return f"{parts} of CPU in {wall_s:.2f} s" if parts else "CPU split unavailable"
+
+
+def cpu_shares(before: dict[str, float], wall_s: float) -> str:
+    """'api 88%, postgres 17%, ...' of one core since `before`, busiest first (a process that did
+    nothing is left out)."""
+    after = cpu_seconds()
+    shares = sorted(((after[name] - before.get(name, 0.0)) / wall_s * 100, name) for name in after)
+    parts = ", ".join(f"{name} {share:.0f}%" for share, name in reversed(shares) if share >= 0.5)
+    return f"CPU of one core: {parts}" if parts else "CPU split unavailable"
 
 
 def fmt(value: float) -> str:
