@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 
+from bench.common import cpu_seconds, cpu_shares
 from bench.run import Figure, Outcome, render
 
 pytestmark = pytest.mark.unit
@@ -39,3 +45,15 @@ def test_late_figures_are_listed_with_their_reason() -> None:
     )
     assert "gateway_laps_rps" not in behind
     assert "| `bench_gateway` | gateway_laps_rps | 314req/s | 481req/s | 0.653 | >= 0.4x | met |" in doc
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="the CPU split reads Linux /proc")
+def test_the_cpu_split_counts_clients_that_have_ended() -> None:
+    """A benchmark's client processes end before the split is taken: their CPU must still count as ours."""
+    before = cpu_seconds()
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    used = cpu_seconds()["us"] - before["us"]
+    assert used >= 0.25
+    # Other processes (a `make dev` running beside the tests) may show up too: only ours is checked.
+    assert re.search(r"[:,] us \d+%", cpu_shares(before, 1.0))
