@@ -51,7 +51,7 @@ TURN_POLL_S = 0.01
 TURN_POLL_MAX_S = 0.1  # a publisher waiting for the turn: every member's push waits with it
 # A join or resume waiting for the turn answers one person, and in a reconnect storm dozens wait at
 # once: polling every 0.1 s, 50 waiters' attempts crowded out the holders' own calls (50 joins took
-# 4.5-5.6 s, 37 of 100 answered outside the turn); every 0.3 s at most, 3.5-3.8 s and 1.
+# 4.5-5.6 s, 37 of 100 answered outside the turn); every 0.3 s at most, 3.5-3.6 s and none.
 JOIN_POLL_MAX_S = 0.3
 PAGE_MESSAGES = 100
 # How long one call of `deliver` may keep sending or waiting for the turn.
