@@ -12,9 +12,7 @@ messages). Those never undo a committed write: whatever fails, the consumers' sw
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
-import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -261,42 +259,38 @@ def write(caller: Caller) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], 
 
 
 def after_commit(recorder: Recorder) -> None:
-    """Once the recorder's transaction has committed: every sink's after-commit part, at once, and
-    the write answers when the slowest is done (whatever fails here, the consumers' sweeps do later).
+    """Once the recorder's transaction has committed: every sink's after-commit part, in the writer's
+    thread; the write answers when the slowest is done (whatever fails here, the consumers' sweeps do
+    later).
 
     The parts are independent network calls (the room message and the webhook messages are sends to
-    two queues; closing sockets is the management API): one after the other, a lap write waited for
-    their sum (two SQS sends, ~17 + 16 ms p50 under bench_load). No order between them is promised
-    to anyone: each consumer is downstream of its own queue, and the room publisher re-checks access
-    before every push whatever the access sink has closed yet.
+    two queues; closing sockets is the management API). Each part starts (writes its request) before
+    any finishes (reads its answer), so a lap write's two SQS sends are in flight together: one
+    after the other it waited for their sum (~17 + 16 ms p50 under bench_load). They were on two
+    threads before: under load each handoff between them waited for the interpreter lock (see
+    docs/decisions.md). No order between the parts is promised to anyone: each consumer is downstream
+    of its own queue, and the room publisher re-checks access before every push whatever the access
+    sink has closed yet. Registration order starts the latency-sensitive parts first.
     """
-    parts = [(name, sink) for name, sink in recorder.sinks.items() if sink.pending()]
-    if not parts:
-        return
-    import contextvars
-
-    # The first in this thread, which would otherwise only wait, the others in other threads at once,
-    # each in the request's context (the logger's keys, the caller's idempotency key). Registration
-    # order puts the latency-sensitive parts first: closing a removed member's sockets, then the room
-    # message a person is watching for; webhooks last (a lap write hands one part to another thread).
-    pending = [
-        _parts_pool().submit(contextvars.copy_context().run, _after_commit_part, name, sink) for name, sink in parts[1:]
-    ]
-    _after_commit_part(*parts[0])
-    for done in pending:
-        done.result()
-
-
-def _after_commit_part(name: str, sink: SinkTransaction) -> None:
-    try:
-        sink.committed()
-    except Exception:
-        from chalicelib.observability import logger
-
-        logger().exception("an after-commit sink failed; its sweep catches up", extra={"sink": name})
+    finishing: list[tuple[str, Callable[[], None]]] = []
+    for name, sink in recorder.sinks.items():
+        if not sink.pending():
+            continue
+        try:
+            finish = sink.committed()
+        except Exception:
+            _failed(name)
+            continue
+        if finish is not None:
+            finishing.append((name, finish))
+    for name, finish in finishing:
+        try:
+            finish()
+        except Exception:
+            _failed(name)
 
 
-@functools.cache
-def _parts_pool() -> concurrent.futures.ThreadPoolExecutor:
-    # A few threads for the container's life: a request's parts are at most one per sink.
-    return concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="after-commit")
+def _failed(name: str) -> None:
+    from chalicelib.observability import logger
+
+    logger().exception("an after-commit sink failed; its sweep catches up", extra={"sink": name})

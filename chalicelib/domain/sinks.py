@@ -3,7 +3,7 @@
 The domain records events and knows none of their consumers. A sink is a factory called once per
 write transaction with its connection; what it returns hears each recorded batch inside the
 transaction (`recorded`, e.g. the webhook outbox's inserts) and, once the transaction has committed,
-`committed` (e.g. the room push). `committed` never undoes the write: whatever it fails to do, the
+`committed` (e.g. the room message). `committed` never undoes the write: whatever it fails to do, the
 consumer's own sweep does later.
 """
 
@@ -27,11 +27,12 @@ class SinkTransaction(Protocol):
         (room members are told by a summary instead)."""
 
     def pending(self) -> bool:
-        """Whether `committed` has anything to do (a write with nothing for this consumer hands no
-        part to another thread)."""
+        """Whether `committed` has anything to do."""
 
-    def committed(self) -> None:
-        """After the commit; never raises (the consumer's sweep catches up)."""
+    def committed(self) -> Callable[[], None] | None:
+        """After the commit; never raises (the consumer's sweep catches up). A part that waits on the
+        network may start it (write its request) and return what finishes it (reads the answer), also
+        never raising: every part starts before any finishes, so a write waits for the slowest."""
 
 
 @runtime_checkable
@@ -54,7 +55,7 @@ _registered: dict[str, Sink] = {}
 
 def register(name: str, sink: Sink) -> None:
     """Add (or replace, by name) a consumer of every later write. Its in-transaction part hears events
-    in registration order; the after-commit parts of all sinks run at once (domain/changes.py)."""
+    in registration order; the after-commit parts start in that order, then finish (domain/changes.py)."""
     _registered[name] = sink
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,27 +63,41 @@ def _queue_url(name: str) -> str:
 
 def send(messages: Sequence[RoomMessage]) -> list[RoomMessage]:
     """Queue the messages in order (batches of 10); returns those NOT queued (the sweep publishes them)."""
-    unsent: list[RoomMessage] = []
-    for start in range(0, len(messages), MAX_BATCH):
-        chunk = messages[start : start + MAX_BATCH]
-        entries = [
-            {
-                "Id": str(index),
-                "MessageBody": message.body(),
-                "MessageGroupId": message.session_id,
-                "MessageDeduplicationId": message.deduplication_id(),
-            }
-            for index, message in enumerate(chunk)
-        ]
-        try:
-            with translated_errors("sqs"):
-                answer = sqs_send.send_message_batch(_queue_url(settings().room_queue), entries)
-        except Exception:
-            _queue_url.cache_clear()  # the queue may be back under another URL (emulator restart)
-            unsent += chunk
-            continue
-        unsent += [chunk[int(failure["Id"])] for failure in answer.get("Failed", [])]
-    return unsent
+    return start_send(messages)()
+
+
+def start_send(messages: Sequence[RoomMessage]) -> Callable[[], list[RoomMessage]]:
+    """`send` with its first batch written now: the returned call reads the answers (sending any
+    later batch after the one before it has answered, so a session's messages stay in order) and
+    returns the messages NOT queued."""
+    chunks = [messages[start : start + MAX_BATCH] for start in range(0, len(messages), MAX_BATCH)]
+    first = _start_batch(chunks[0]) if chunks else None
+
+    def answers() -> list[RoomMessage]:
+        unsent: list[RoomMessage] = []
+        for index, chunk in enumerate(chunks):
+            pending = first if index == 0 and first is not None else _start_batch(chunk)
+            unsent += pending()
+        return unsent
+
+    return answers
+
+
+def _start_batch(chunk: Sequence[RoomMessage]) -> Callable[[], list[RoomMessage]]:
+    """SendMessageBatch of up to 10 messages written now; the returned call gives those NOT queued."""
+    entries = [
+        {
+            "Id": str(index),
+            "MessageBody": message.body(),
+            "MessageGroupId": message.session_id,
+            "MessageDeduplicationId": message.deduplication_id(),
+        }
+        for index, message in enumerate(chunk)
+    ]
+    pending = sqs_send.start_unsent(
+        lambda: _queue_url(settings().room_queue), entries, forget_url=_queue_url.cache_clear
+    )
+    return lambda: [chunk[index] for index in pending()]
 
 
 def parse(body: str) -> RoomMessage | None:

@@ -7,7 +7,7 @@ Events of no session need no room: they are marked published at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,31 +29,52 @@ class RoomSink:
     def pending(self) -> bool:
         return bool(self.events)
 
-    def committed(self) -> None:
-        if self.events:
-            enqueue(self.events)
+    def committed(self) -> Callable[[], None] | None:
+        return start_enqueue(self.events) if self.events else None
 
 
 def enqueue(events: Sequence[DomainEvent]) -> None:
     """Queue the session events for their rooms; mark the others published. Never raises: what is
     not queued stays unpublished, and the minute sweep publishes it (realtime/sweep.py)."""
-    from chalicelib.observability import logger
+    start_enqueue(events)()
+
+
+def start_enqueue(events: Sequence[DomainEvent]) -> Callable[[], None]:
+    """`enqueue` with its queue request written now; the returned call (which never raises either)
+    reads the answer, marks the roomless events published and logs what was not queued."""
     from chalicelib.realtime import room_queue
     from chalicelib.realtime.room_keys import room_of
 
     roomless = [event.id for event in events if not room_of(event)]
     try:
-        unsent = room_queue.send(room_queue.messages_for(events))
-        if roomless:
-            _mark_published(roomless)
+        pending = room_queue.start_send(room_queue.messages_for(events))
     except Exception:
-        logger().exception("queueing room events failed; the sweep publishes them", extra={"events": len(events)})
-        return
-    if unsent:
-        logger().warning(
-            "room events not queued; the sweep publishes them",
-            extra={"events": [i for message in unsent for i in message.event_ids][:20]},
-        )
+        _not_queued(len(events))
+        return lambda: None
+
+    def answered() -> None:
+        from chalicelib.observability import logger
+
+        try:
+            unsent = pending()
+            if roomless:
+                _mark_published(roomless)
+        except Exception:
+            _not_queued(len(events))
+            return
+        if unsent:
+            logger().warning(
+                "room events not queued; the sweep publishes them",
+                extra={"events": [i for message in unsent for i in message.event_ids][:20]},
+            )
+
+    return answered
+
+
+def _not_queued(count: int) -> None:
+    from chalicelib.observability import logger
+
+    logger().exception("queueing room events failed; the sweep publishes them", extra={"events": count})
 
 
 def _mark_published(ids: list[int], conn: psycopg.Connection[dict[str, Any]] | None = None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import http.client
 import json
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.store.signed_http import SignedHttp
@@ -62,28 +63,82 @@ class SqsSender(SignedHttp):
 
     def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
         """Queue the entries; SQS's answer ({"Successful", "Failed"}). Raises SqsError or OSError."""
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                status, body = self.send(self.request(queue_url, entries))
-            except (OSError, http.client.HTTPException):
-                if attempt == ATTEMPTS:
-                    raise
-                continue
-            if status == 200:
-                answer: dict[str, Any] = json.loads(body)
-                return answer
-            error = SqsError.of(status, body)
-            if attempt == ATTEMPTS or not error.retryable:
-                raise error
-        raise AssertionError("unreachable")
+        return self.start_message_batch(queue_url, entries)()
+
+    def start_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+        """Write the request now; the returned call reads SQS's answer as `send_message_batch` returns
+        it (the second attempt, when one is needed, is made there)."""
+        unsent: OSError | http.client.HTTPException | None = None
+        try:
+            pending: Callable[[], tuple[int, bytes]] | None = self.start(self.request(queue_url, entries))
+        except (OSError, http.client.HTTPException) as exc:
+            pending, unsent = None, exc  # the first attempt failed: the answer makes the second
+
+        def answer() -> dict[str, Any]:
+            nonlocal pending
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    if pending is None:
+                        if attempt == 1 and unsent is not None:
+                            raise unsent
+                        pending = self.start(self.request(queue_url, entries))
+                    status, body = pending()
+                except (OSError, http.client.HTTPException):
+                    if attempt == ATTEMPTS:
+                        raise
+                    continue
+                finally:
+                    pending = None
+                if status == 200:
+                    answer: dict[str, Any] = json.loads(body)
+                    return answer
+                error = SqsError.of(status, body)
+                if attempt == ATTEMPTS or not error.retryable:
+                    raise error
+            raise AssertionError("unreachable")
+
+        return answer
 
 
 def send_message_batch(queue_url: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
     """SendMessageBatch through the container's sender for the SQS client's endpoint."""
+    return start_message_batch(queue_url, entries)()
+
+
+def start_message_batch(queue_url: str, entries: list[dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """SendMessageBatch written now; the returned call reads the answer (SqsSender.start_message_batch)."""
     from chalicelib.store.aws import client
 
     meta = client("sqs").meta
-    return _sender(meta.endpoint_url, meta.region_name).send_message_batch(queue_url, entries)
+    return _sender(meta.endpoint_url, meta.region_name).start_message_batch(queue_url, entries)
+
+
+def start_unsent(
+    queue_url: Callable[[], str], entries: list[dict[str, Any]], forget_url: Callable[[], None]
+) -> Callable[[], list[int]]:
+    """A batch (entries with Ids "0", "1", ...) written now; the returned call gives the indexes of the
+    entries NOT queued, and never raises: on any error all of them, after `forget_url` (the queue may
+    be back under another URL: recreated, an emulator restart)."""
+    from chalicelib.store.aws import translated_errors
+
+    every = list(range(len(entries)))
+    try:
+        with translated_errors("sqs"):
+            pending = start_message_batch(queue_url(), entries)
+    except Exception:
+        forget_url()
+        return lambda: every
+
+    def unsent() -> list[int]:
+        try:
+            with translated_errors("sqs"):
+                answer = pending()
+        except Exception:
+            forget_url()
+            return every
+        return [int(failure["Id"]) for failure in answer.get("Failed", [])]
+
+    return unsent
 
 
 @functools.cache

@@ -10,7 +10,7 @@ A delivery exists once the write commits, whatever happens next: if the process 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.store.postgres import fetch_all
@@ -66,29 +66,50 @@ class WebhookSink:
     def pending(self) -> bool:
         return bool(self.messages)
 
-    def committed(self) -> None:
-        dispatch(self.messages)
+    def committed(self) -> Callable[[], None] | None:
+        return start_dispatch(self.messages) if self.messages else None
 
 
 def dispatch(messages: Sequence[Message]) -> None:
     """After commit: the deliveries go to the queue packed (up to 100 a message, webhooks/queue.py).
     Never raises: what is not sent, the sweep sends."""
-    if not messages:
-        return
+    if messages:
+        start_dispatch(messages)()
+
+
+def start_dispatch(messages: Sequence[Message]) -> Callable[[], None]:
+    """`dispatch` with its queue requests written now; the returned call (which never raises either)
+    reads the answers and hands what was not sent to the sweep."""
     from chalicelib.observability import logger
     from chalicelib.webhooks import queue
 
     try:
-        unsent = queue.send(messages)
+        pending = queue.start_send(messages)
     except Exception:
         logger().exception("sending webhook queue messages failed; the sweep will send them")
-        unsent = [m.delivery_id for m in messages]
-    if unsent:
-        logger().warning(
-            "webhook queue messages not sent; the next sweep sends them",
-            extra={"deliveries": unsent[:20], "count": len(unsent)},
-        )
-        forget_enqueued(unsent)
+        every = [m.delivery_id for m in messages]
+        return lambda: _not_sent(every)
+
+    def answered() -> None:
+        try:
+            unsent = pending()
+        except Exception:
+            logger().exception("sending webhook queue messages failed; the sweep will send them")
+            unsent = [m.delivery_id for m in messages]
+        if unsent:
+            _not_sent(unsent)
+
+    return answered
+
+
+def _not_sent(delivery_ids: Sequence[str]) -> None:
+    from chalicelib.observability import logger
+
+    logger().warning(
+        "webhook queue messages not sent; the next sweep sends them",
+        extra={"deliveries": list(delivery_ids[:20]), "count": len(delivery_ids)},
+    )
+    forget_enqueued(delivery_ids)
 
 
 def forget_enqueued(delivery_ids: Sequence[str]) -> None:

@@ -12,7 +12,7 @@ import functools
 import json
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -76,11 +76,19 @@ def _delay_s(message: Message) -> int:
 def send(messages: Sequence[Message]) -> list[str]:
     """Send the deliveries (packed into messages, batches of 10 messages, several batches at once for a
     bulk write); returns the delivery ids whose message was NOT sent."""
+    return start_send(messages)()
+
+
+def start_send(messages: Sequence[Message]) -> Callable[[], list[str]]:
+    """`send` with the requests of up to two batches written now (a write's usual one); the returned
+    call reads their answers and gives the delivery ids NOT sent. More batches (a bulk write) are
+    sent by that call, several at once on threads."""
     grouped = packs(messages)
     chunks = [grouped[start : start + MAX_BATCH] for start in range(0, len(grouped), MAX_BATCH)]
-    if len(chunks) <= 2:
-        return [delivery_id for chunk in chunks for delivery_id in _send_batch(chunk)]
-    return [delivery_id for unsent in _senders().map(_send_batch, chunks) for delivery_id in unsent]
+    if len(chunks) > 2:
+        return lambda: [delivery_id for unsent in _senders().map(_send_batch, chunks) for delivery_id in unsent]
+    started = [_start_batch(chunk) for chunk in chunks]
+    return lambda: [delivery_id for unsent in started for delivery_id in unsent()]
 
 
 @functools.cache
@@ -89,19 +97,21 @@ def _senders() -> ThreadPoolExecutor:
 
 
 def _send_batch(chunk: Sequence[list[Message]]) -> list[str]:
+    return _start_batch(chunk)()
+
+
+def _start_batch(chunk: Sequence[list[Message]]) -> Callable[[], list[str]]:
+    """SendMessageBatch of up to 10 packs written now; the returned call gives the delivery ids NOT sent."""
     entries: list[dict[str, Any]] = []
     for index, pack in enumerate(chunk):
         entry: dict[str, Any] = {"Id": str(index), "MessageBody": pack_body(pack)}
         if _delay_s(pack[0]):
             entry["DelaySeconds"] = _delay_s(pack[0])
         entries.append(entry)
-    try:
-        with translated_errors("sqs"):
-            response = sqs_send.send_message_batch(_queue_url(settings().webhook_queue), entries)
-    except Exception:
-        _queue_url.cache_clear()  # the queue may be back under another URL (recreated, emulator restart)
-        return [message.delivery_id for pack in chunk for message in pack]
-    return [m.delivery_id for failure in response.get("Failed", []) for m in chunk[int(failure["Id"])]]
+    pending = sqs_send.start_unsent(
+        lambda: _queue_url(settings().webhook_queue), entries, forget_url=_queue_url.cache_clear
+    )
+    return lambda: [message.delivery_id for index in pending() for message in chunk[index]]
 
 
 def parse_many(body: str) -> list[str] | None:

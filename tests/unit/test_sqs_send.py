@@ -106,3 +106,30 @@ def test_an_unreachable_endpoint_raises_a_connection_error(closed_after: Any) ->
         closed_after(SqsSender(f"http://127.0.0.1:{free_port()}", "us-east-1")).send_message_batch(
             QUEUE_URL, ENTRIES[:1]
         )
+
+
+def test_two_sends_started_from_one_thread_are_in_flight_together_on_kept_alive_connections(
+    closed_after: Any,
+) -> None:
+    import threading
+
+    both_in = threading.Barrier(2, timeout=5)  # one send after the other, the first would wait here in vain
+    ports: set[int] = set()
+
+    class Together(_Sqs):
+        def do_POST(self) -> None:
+            ports.add(self.client_address[1])
+            if type(self).posts < 2:
+                both_in.wait()
+            super().do_POST()
+
+    handler = type("Handler", (Together,), {"answers": [OK, OK, OK], "posts": 0})
+    with serving(handler) as port:
+        sender = closed_after(SqsSender(f"http://127.0.0.1:{port}", "us-east-1"))
+        first = sender.start_message_batch(QUEUE_URL, ENTRIES[:1])
+        second = sender.start_message_batch(QUEUE_URL, ENTRIES[:1])
+        assert first()["Successful"] == second()["Successful"] == [{"Id": "0", "MessageId": "m0"}]
+        assert not both_in.broken
+        sender.send_message_batch(QUEUE_URL, ENTRIES[:1])  # on one of the two, kept alive
+    assert handler.posts == 3
+    assert len(ports) == 2
