@@ -18,13 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Speed fixes that keep AWS semantics (infra/local/moto_patches.py) are applied first.
 _MOTO_SERVER = """
 import json
-import sys
 import threading
 from infra.local import moto_patches
-# One process stands in for several AWS services: a DynamoDB call's few ms of CPU (the room turn, the
-# log) held an SQS send's finished answer for whole 5 ms switch intervals. Measured on a lap write's
-# sends under bench_load: from moto's answer made to its answer written, p50 4.4 -> 2.1 ms, p99 29 -> 15.
-sys.setswitchinterval(0.001)
 moto_patches.apply()
 moto_patches.keep_connections_alive()
 from moto import server
