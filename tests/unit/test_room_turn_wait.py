@@ -66,3 +66,19 @@ def test_a_turn_one_holder_keeps_is_answered_outside_after_the_wait(
         assert at.seq == 0
     assert time.monotonic() - started < broadcast.TURN_WAIT_MAX_S  # after TURN_WAIT_S, not the cap
     assert "answering outside it" in caplog.text
+
+
+def test_a_storm_longer_than_the_cap_is_answered_outside_at_the_cap(
+    log: MemoryRoomLog, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcast, "TURN_WAIT_MAX_S", 0.4)
+    others: list[str] = []
+    storm = threading.Thread(target=_holders_in_turn, args=(log, 1.5, 0.04, others), daemon=True)
+    storm.start()
+    time.sleep(0.02)
+    started = time.monotonic()
+    with broadcast.turn(ROOM):
+        waited = time.monotonic() - started
+    storm.join(5)
+    assert "answering outside it" in caplog.text
+    assert waited < 1.4  # gave up at the cap, not when the storm ended
